@@ -1,0 +1,132 @@
+"""The `prefixdeploy` command: parse options into a config, call the package, print a short result.
+
+Heavy packages (torch, transformers) are imported inside the commands that need them, so `prefixdeploy --help` and
+`prefixdeploy run` work on a runtime-only install. User errors exit with code 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from prefixdeploy import __version__
+from prefixdeploy.errors import PrefixDeployError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except PrefixDeployError as e:
+            if ctx.params.get("debug"):
+                raise
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="prefixdeploy")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress.")
+def main(debug: bool, verbose: bool) -> None:
+    """Export prefix-tuned decoders to ONNX bundles and run them without torch."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+
+
+@main.command()
+@click.option("--model", required=True, help="Hub id, local model directory, or .gguf file.")
+@click.option("--prefix", "prefixes", multiple=True, metavar="[NAME=]SRC", help="Prefix source; repeat for more.")
+@click.option("--mode", type=click.Choice(["switchable", "baked"]), default="switchable", show_default=True)
+@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset (17–20).")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Bundle directory to write.")
+@click.option("--force", is_flag=True, help="Replace a non-empty output directory.")
+def export(model, prefixes, mode, opset, output, force):
+    """Export MODEL with its prefixes to a bundle directory."""
+    from prefixdeploy.exporter.export import ExportConfig, export_bundle
+
+    config = ExportConfig(model=model, prefixes=prefixes, output=output, mode=mode, opset=opset, force=force)
+    path = export_bundle(config)
+    click.echo(f"wrote {path} ({mode}, {len(prefixes)} prefix{'es' if len(prefixes) != 1 else ''})")
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("prompt")
+@click.option("--prefix", default=None, help="Prefix name (default: the bundle's only prefix).")
+@click.option("--no-prefix", is_flag=True, help="Run the bare model (switchable bundles).")
+@click.option("--max-new-tokens", type=int, default=64, show_default=True)
+@click.option("--ignore-eos", is_flag=True, help="Generate exactly --max-new-tokens tokens.")
+@click.option("--temperature", type=float, default=0.0, show_default=True, help="0 is greedy.")
+@click.option("--top-p", type=float, default=1.0, show_default=True)
+@click.option("--top-k", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=None)
+@click.option("--chat", is_flag=True, help="Apply the model's chat template to PROMPT.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming text.")
+@click.option("--backend", type=click.Choice(["ort", "trt"]), default="ort", show_default=True)
+def run(
+    bundle,
+    prompt,
+    prefix,
+    no_prefix,
+    max_new_tokens,
+    ignore_eos,
+    temperature,
+    top_p,
+    top_k,
+    seed,
+    chat,
+    as_json,
+    backend,
+):
+    """Generate a continuation of PROMPT with a bundle."""
+    from prefixdeploy.runtime.generate import GenerationConfig
+    from prefixdeploy.runtime.run import RunConfig, run_prompt
+
+    generation = GenerationConfig(max_new_tokens, temperature, top_k, top_p, seed, ignore_eos)
+    config = RunConfig(bundle, prompt, prefix, no_prefix, chat, generation, backend)
+    if as_json:
+        click.echo(json.dumps(run_prompt(config).to_json(), ensure_ascii=False))
+        return
+    run_prompt(config, on_text=lambda piece: click.echo(piece, nl=False))
+    click.echo()
+
+
+@main.command("import-prefix")
+@click.argument("source", metavar="SRC")
+@click.option("--model", required=True, help="The model the prefix was tuned on.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Prefix .safetensors to write.")
+@click.option("--name", default=None, help="Task name (default: the source's file stem or directory name).")
+def import_prefix(source, model, output, name):
+    """Convert a PEFT adapter, Li & Liang or P-Tuning v2 checkpoint into a prefix file."""
+    from prefixdeploy.importers.convert import ImportConfig, import_prefix_file
+
+    prefix = import_prefix_file(ImportConfig(source=Path(source), model=model, output=output, name=name))
+    click.echo(
+        f"wrote {output}: prefix {prefix.name!r}, {prefix.num_virtual_tokens} virtual tokens, {prefix.model.geometry()}"
+    )
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--model", required=True, help="The model the bundle was exported from.")
+@click.option("--prompt", "prompts", multiple=True, help="Prompt to compare on; repeat for more.")
+@click.option("--new-tokens", type=int, default=32, show_default=True)
+@click.option("--atol", type=float, default=1e-3, show_default=True, help="Max |Δ logits| allowed.")
+def verify(bundle, model, prompts, new_tokens, atol):
+    """Compare BUNDLE against the PyTorch reference for every prefix; exit 1 on a mismatch."""
+    from prefixdeploy.exporter.verify import DEFAULT_PROMPTS, VerifyConfig, format_rows, verify_bundle
+
+    config = VerifyConfig(bundle, model, tuple(prompts) or DEFAULT_PROMPTS, new_tokens, atol)
+    rows = verify_bundle(config)
+    click.echo(format_rows(rows, atol))
+    if not all(r.ok(atol) for r in rows):
+        click.echo("verify: the bundle does not match the reference", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

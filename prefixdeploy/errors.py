@@ -1,0 +1,28 @@
+"""User-facing error types: the CLI turns these into one line on stderr and exit code 2.
+
+Internal invariant failures are asserts or plain exceptions and keep their traceback.
+"""
+
+
+class PrefixDeployError(Exception):
+    """Base class for errors caused by the user's input (files, options, prompts)."""
+
+
+class PrefixMismatchError(PrefixDeployError):
+    """A prefix does not fit the model (layers, kv heads, head dim)."""
+
+
+class BundleError(PrefixDeployError):
+    """A bundle is missing, corrupt, tampered with, or of an unsupported format version."""
+
+
+class PrefixSourceError(PrefixDeployError):
+    """A prefix source (PEFT adapter, checkpoint, safetensors) cannot be read as a prefix."""
+
+
+class UnsupportedModelError(PrefixDeployError):
+    """The model's architecture or configuration is not supported."""
+
+
+class ContextLengthError(PrefixDeployError):
+    """A request does not fit the model's context window."""

@@ -1,0 +1,191 @@
+"""`prefixdeploy export`: model + prefixes -> a bundle directory, written atomically (temp dir, then rename)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import onnx
+
+from prefixdeploy import __version__
+from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.exporter.decoder import build_decoder
+from prefixdeploy.exporter.genai import write_genai_config
+from prefixdeploy.exporter.graph import MAX_OPSET, MIN_OPSET
+from prefixdeploy.exporter.model import LoadedModel, load_model
+from prefixdeploy.importers import check_source, load_prefix_source, parse_prefix_arg
+from prefixdeploy.runtime.bundle import TOKENIZER_FILE
+from prefixdeploy.runtime.manifest import (
+    MODES,
+    GraphEntry,
+    Manifest,
+    PrefixEntry,
+    sha256_file,
+    write_manifest,
+)
+from prefixdeploy.runtime.prefix import Prefix, save_prefix
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.onnx"
+CHAT_SENTINEL = "\x00PREFIXDEPLOY_MESSAGE\x00"
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    model: str  # hub id, local directory or .gguf file
+    prefixes: tuple[str, ...]  # "[NAME=]SRC" each
+    output: Path
+    mode: str = "switchable"
+    opset: int = MIN_OPSET
+    force: bool = False  # replace a non-empty output directory
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise PrefixDeployError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if not MIN_OPSET <= self.opset <= MAX_OPSET:
+            raise PrefixDeployError(f"--opset must be in {MIN_OPSET}–{MAX_OPSET}, got {self.opset}")
+        if self.mode == "baked" and not self.prefixes:
+            raise PrefixDeployError("--mode baked needs at least one --prefix to bake in")
+
+
+def export_bundle(config: ExportConfig, loaded: LoadedModel | None = None) -> Path:
+    """Write the bundle and return its path. Nothing is left at `config.output` if any step fails."""
+    out = Path(config.output)
+    _check_output(out, config.force)
+    sources = [parse_prefix_arg(arg) for arg in config.prefixes]
+    names = [name for name, _ in sources]
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise PrefixDeployError(f"prefix names must be unique; repeated: {', '.join(dupes)} (use NAME=SRC)")
+    for _, path in sources:
+        check_source(path)  # fail fast, before the (slow) model load
+
+    loaded = loaded or load_model(config.model)
+    prefixes = [load_prefix_source(path, loaded.facts, name) for name, path in sources]
+    log.info("building the %s graph (%d layers)", config.mode, loaded.dims.num_layers)
+    graph = build_decoder(loaded.arch, loaded.rope(), prefixes if config.mode == "baked" else None, config.opset)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        _write_contents(tmp, loaded, graph, prefixes, config)
+        _make_readable(tmp)
+        _replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _check_output(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise PrefixDeployError(f"output {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise PrefixDeployError(f"output directory {out} exists and is not empty; pass --force to replace it")
+
+
+def _write_contents(tmp: Path, loaded: LoadedModel, graph: onnx.ModelProto, prefixes: list[Prefix], config) -> None:
+    onnx.save_model(
+        graph,
+        str(tmp / MODEL_FILE),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=MODEL_FILE + ".data",
+        size_threshold=1024,
+    )
+    (tmp / "prefixes").mkdir()
+    entries = []
+    for index, prefix in enumerate(prefixes):
+        rel = f"prefixes/{prefix.name}.safetensors"
+        save_prefix(prefix, tmp / rel)
+        bank_index = index if config.mode == "baked" and len(prefixes) > 1 else None
+        entries.append(PrefixEntry(prefix.name, prefix.num_virtual_tokens, rel, sha256_file(tmp / rel), bank_index))
+    tok = loaded.tokenizer
+    tok.save_pretrained(str(tmp))
+    if not (tmp / TOKENIZER_FILE).is_file():
+        raise PrefixDeployError(f"the tokenizer of {config.model} has no fast (tokenizer.json) form; cannot bundle it")
+    manifest = _manifest(loaded, config, entries)
+    if config.mode == "baked" and len(prefixes) == 1:
+        write_genai_config(tmp, manifest, MODEL_FILE, prefixes[0].num_virtual_tokens)
+    files = sorted(p for p in tmp.rglob("*") if p.is_file())
+    hashes = {str(p.relative_to(tmp)): sha256_file(p) for p in files}
+    write_manifest(replace(manifest, files=hashes), tmp)
+
+
+def _manifest(loaded: LoadedModel, config: ExportConfig, entries: list[PrefixEntry]) -> Manifest:
+    d, tok, model_config = loaded.dims, loaded.tokenizer, loaded.model.config
+    eos = _eos_ids(loaded)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else (eos[0] if eos else 0)
+    return Manifest(
+        model=loaded.facts,
+        mode=config.mode,
+        graphs=[GraphEntry(MODEL_FILE, "fp32", "portable")],
+        prefixes=entries,
+        vocab_size=d.vocab_size,
+        num_attention_heads=d.num_attention_heads,
+        max_context=d.max_positions,
+        eos_token_ids=eos,
+        pad_token_id=int(pad),
+        bos_token_id=_in_vocab(getattr(model_config, "bos_token_id", None), d.vocab_size),
+        chat_template=tok.chat_template if isinstance(tok.chat_template, str) else None,
+        chat_prompt=_chat_prompt(tok),
+        source_model=str(config.model),
+        producer=f"prefixdeploy {__version__}",
+    )
+
+
+def _eos_ids(loaded: LoadedModel) -> list[int]:
+    """EOS ids from the generation config, the model config and the tokenizer (chat models end turns differently)."""
+    found: list[int] = []
+    gen = getattr(loaded.model, "generation_config", None)
+    for value in (getattr(gen, "eos_token_id", None), loaded.model.config.eos_token_id, loaded.tokenizer.eos_token_id):
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if _in_vocab(v, loaded.dims.vocab_size) is not None and v not in found:
+                found.append(int(v))
+    return found
+
+
+def _in_vocab(token_id, vocab_size: int) -> int | None:
+    return int(token_id) if isinstance(token_id, int) and 0 <= token_id < vocab_size else None
+
+
+def _chat_prompt(tok) -> tuple[str, str] | None:
+    """The chat template rendered around one user message, split at the message: (before, after).
+
+    Lets the torch- and jinja-free runtime apply the template exactly for single-turn prompts.
+    """
+    if not getattr(tok, "chat_template", None):
+        return None
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": CHAT_SENTINEL}], tokenize=False, add_generation_prompt=True
+    )
+    if text.count(CHAT_SENTINEL) != 1:
+        log.warning("the chat template does not render the message verbatim; --chat will be unavailable")
+        return None
+    before, after = text.split(CHAT_SENTINEL)
+    return before, after
+
+
+def _make_readable(tmp: Path) -> None:
+    """mkdtemp and some writers create owner-only files; give the bundle the usual umask-based modes."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [tmp, *tmp.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Move the finished bundle into place; an old bundle is removed only after the new one is complete."""
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    old = out.with_name(f".{out.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)

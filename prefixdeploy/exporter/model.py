@@ -1,0 +1,106 @@
+"""Load a frozen Hugging Face decoder (hub id, local directory or `.gguf` file) with its tokenizer and facts."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.exporter.archs import get_arch
+from prefixdeploy.exporter.archs.base import ArchSpec, ModelDims
+from prefixdeploy.exporter.decoder import RopeSpec
+from prefixdeploy.runtime.prefix import ModelFacts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    """A frozen HF causal LM in fp32 eval mode, its tokenizer, and what the exporter derives from it."""
+
+    source: str  # what the user passed as MODEL
+    model: object  # transformers PreTrainedModel
+    tokenizer: object  # transformers tokenizer
+
+    @cached_property
+    def state(self) -> dict[str, np.ndarray]:
+        """fp32 numpy views of the weights (no copy)."""
+        return {k: v.detach().float().numpy() for k, v in self.model.state_dict().items()}
+
+    @cached_property
+    def arch(self) -> ArchSpec:
+        spec = get_arch(self.model.config.model_type)(self.model.config, self.state)
+        spec.check_config()
+        return spec
+
+    @property
+    def dims(self) -> ModelDims:
+        return self.arch.dims()
+
+    @cached_property
+    def facts(self) -> ModelFacts:
+        d = self.dims
+        return ModelFacts(
+            architecture=self.model.config.model_type,
+            num_layers=d.num_layers,
+            num_key_value_heads=d.num_key_value_heads,
+            head_dim=d.head_dim,
+            hidden_size=d.hidden_size,
+            fingerprint=weights_fingerprint(self.state),
+        )
+
+    def rope(self) -> RopeSpec | None:
+        if self.arch.positions != "rope":
+            return None
+        rotary = self.model.get_decoder().rotary_emb
+        return RopeSpec(rotary.inv_freq.detach().float().numpy(), float(getattr(rotary, "attention_scaling", 1.0)))
+
+
+def weights_fingerprint(state: dict[str, np.ndarray], sample: int = 4096) -> str:
+    """A cheap digest of the weights: every tensor's name, shape and its first and last `sample` values (fp32).
+
+    Tells a prefix tuned on one checkpoint from another of the same shape, without hashing gigabytes.
+    """
+    h = hashlib.sha256()
+    for name in sorted(state):
+        flat = np.ascontiguousarray(state[name], dtype=np.float32).reshape(-1)
+        h.update(f"{name}{flat.shape}".encode())
+        h.update(flat[:sample].tobytes())
+        h.update(flat[-sample:].tobytes())
+    return "sha256:" + h.hexdigest()[:32]
+
+
+def load_model(source: str) -> LoadedModel:
+    """Load MODEL: a `.gguf` file, a local directory, or a hub id (hub downloads need network access)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(source)
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise PrefixDeployError(f"model file {source} does not exist")
+        where, kwargs = str(path.parent), {"gguf_file": path.name}
+    elif path.exists():
+        if not path.is_dir():
+            raise PrefixDeployError(f"model {source} is a file but not a .gguf; pass a model directory or a .gguf")
+        where, kwargs = str(path), {}
+    else:
+        where, kwargs = source, {}
+    log.info("loading model %s", source)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(where, dtype=torch.float32, **kwargs)
+    except (OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise PrefixDeployError(
+            f"could not load model {source!r}: {first} (pass a local model directory or .gguf file when offline)"
+        ) from None
+    model.eval()
+    loaded = LoadedModel(source=source, model=model, tokenizer=tokenizer)
+    _ = loaded.arch  # refuse unsupported architectures before any work
+    return loaded

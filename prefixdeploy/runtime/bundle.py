@@ -1,0 +1,180 @@
+"""Load a bundle (manifest, hashes, prefixes, tokenizer, backend) and generate with a prefix chosen per call.
+
+Must not import torch. Prefixes load once; choosing another prefix per call never rebuilds the session.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from prefixdeploy.errors import BundleError, PrefixDeployError
+from prefixdeploy.runtime.backends import Backend, open_backend
+from prefixdeploy.runtime.generate import GenerationConfig, generate_steps
+from prefixdeploy.runtime.manifest import Manifest, check_files, read_manifest
+from prefixdeploy.runtime.prefix import Prefix, load_prefix
+from prefixdeploy.runtime.tokenizer import TextCodec
+
+log = logging.getLogger(__name__)
+
+TOKENIZER_FILE = "tokenizer.json"
+DEFAULT_GENERATION = GenerationConfig()
+
+
+@dataclass(frozen=True)
+class Generation:
+    prefix: str | None
+    prompt_token_ids: list[int]
+    token_ids: list[int]  # new tokens, including the EOS token that ended the row (as HF's generate returns it)
+    text: str  # the new tokens decoded, special tokens skipped
+
+    def to_json(self) -> dict:
+        return {
+            "prefix": self.prefix,
+            "prompt_token_ids": self.prompt_token_ids,
+            "token_ids": self.token_ids,
+            "text": self.text,
+        }
+
+
+class Bundle:
+    """A loaded bundle. Use as a context manager, or call `close()`."""
+
+    def __init__(self, path: Path, manifest: Manifest, prefixes: dict[str, Prefix], codec: TextCodec, backend):
+        self.path, self.manifest, self.prefixes, self.codec, self.backend = path, manifest, prefixes, codec, backend
+
+    # -- choosing prefixes ----------------------------------------------------------------------------------------
+
+    def resolve(self, name: str | None) -> Prefix | None:
+        """The Prefix a row uses. Switchable bundles accept None (no prefix); baked ones always apply theirs."""
+        if self.manifest.mode == "baked":
+            if name is None:
+                if len(self.prefixes) == 1:
+                    return next(iter(self.prefixes.values()))
+                raise PrefixDeployError(f"this bundle bakes several prefixes; choose one of: {self._names()}")
+        elif name is None:
+            return None
+        if name not in self.prefixes:
+            raise PrefixDeployError(f"unknown prefix {name!r}; this bundle has: {self._names()}")
+        return self.prefixes[name]
+
+    def add_prefix(self, prefix: Prefix) -> None:
+        """Make another prefix available to a switchable bundle in memory (no re-export, no session rebuild)."""
+        if self.manifest.mode != "switchable":
+            raise PrefixDeployError("prefixes can be added only to a switchable bundle; this one is baked")
+        prefix.check_fits(self.manifest.model, f"bundle {self.path.name}")
+        self.prefixes[prefix.name] = prefix
+
+    def _names(self) -> str:
+        return ", ".join(sorted(self.prefixes)) or "(none)"
+
+    # -- generating -------------------------------------------------------------------------------------------------
+
+    def encode(self, prompt: str, chat: bool = False) -> list[int]:
+        return self.codec.encode(prompt, chat=chat)
+
+    def steps(self, prompt_ids: list[list[int]], prefixes: list[str | None], config: GenerationConfig):
+        """The raw step iterator (tokens and logits per step) for a batch; see `generate.generate_steps`."""
+        if len(prompt_ids) != len(prefixes):
+            raise PrefixDeployError(f"{len(prompt_ids)} prompts but {len(prefixes)} prefixes; give one per prompt")
+        rows = [self.resolve(name) for name in prefixes]
+        return generate_steps(self.backend, self.manifest, prompt_ids, rows, config)
+
+    def generate_ids(
+        self, prompt_ids: list[list[int]], prefixes: list[str | None], config: GenerationConfig
+    ) -> list[list[int]]:
+        """New token ids per row; a row stops after its EOS token (unless config.ignore_eos)."""
+        out: list[list[int]] = [[] for _ in prompt_ids]
+        for step in self.steps(prompt_ids, prefixes, config):
+            for r in np.flatnonzero(~step.finished):
+                out[r].append(int(step.tokens[r]))
+        return out
+
+    def generate(
+        self,
+        prompts: list[str],
+        prefixes: list[str | None],
+        config: GenerationConfig = DEFAULT_GENERATION,
+        chat: bool = False,
+    ) -> list[Generation]:
+        """Generate for a batch of prompts in one forward pass per step; row r uses prefix `prefixes[r]`."""
+        prompt_ids = [self.encode(p, chat) for p in prompts]
+        new = self.generate_ids(prompt_ids, prefixes, config)
+        names = [p.name if (p := self.resolve(n)) else None for n in prefixes]
+        return [Generation(n, ids, toks, self.codec.decode(toks)) for n, ids, toks in zip(names, prompt_ids, new)]
+
+    def stream(
+        self, prompt: str, prefix: str | None, config: GenerationConfig = DEFAULT_GENERATION, chat: bool = False
+    ) -> Iterator[int]:
+        """Yield the new token ids of one prompt as they are generated."""
+        return self.stream_ids(self.encode(prompt, chat), prefix, config)
+
+    def stream_ids(self, prompt_ids: list[int], prefix: str | None, config: GenerationConfig) -> Iterator[int]:
+        for step in self.steps([prompt_ids], [prefix], config):
+            if not step.finished[0]:
+                yield int(step.tokens[0])
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def load_bundle(
+    path: str | Path, backend: str = "ort", graph: str | None = None, verify_hashes: bool = True, **backend_options
+) -> Bundle:
+    """Load a bundle directory: check its format version and file hashes, load prefixes, tokenizer and backend.
+
+    graph: the file of one of the manifest's graphs (default: the first listed, the preferred one for `backend`).
+    """
+    path = Path(path)
+    manifest = read_manifest(path)
+    entry = _pick_graph(manifest, backend, graph)
+    # Hash the files while the backend builds its session: both mostly wait on disk and native code.
+    with ThreadPoolExecutor(1) as pool:
+        hashing = pool.submit(check_files, manifest, path) if verify_hashes else None
+        try:
+            backend_obj = _open(backend, path / entry.file, backend_options)
+        except BundleError:
+            if hashing is not None:
+                hashing.result()  # a missing or tampered file explains the failure best
+            raise
+        try:
+            if hashing is not None:
+                hashing.result()
+        except BundleError:
+            backend_obj.close()
+            raise
+    prefixes = {p.name: load_prefix(path / p.file, name=p.name) for p in manifest.prefixes}
+    for prefix in prefixes.values():
+        prefix.check_fits(manifest.model, f"bundle {path.name}")
+    codec = TextCodec(path / TOKENIZER_FILE, manifest.chat_prompt)
+    return Bundle(path, manifest, prefixes, codec, backend_obj)
+
+
+def _pick_graph(manifest: Manifest, backend: str, graph: str | None):
+    if graph is not None:
+        for entry in manifest.graphs:
+            if entry.file == graph:
+                return entry
+        raise BundleError(f"graph {graph!r} is not in this bundle; it has: {[g.file for g in manifest.graphs]}")
+    usable = [g for g in manifest.graphs if backend == "ort" or g.kind == "portable"]
+    if not usable:
+        raise BundleError(f"this bundle has no graph for backend {backend!r}")
+    return usable[0]
+
+
+def _open(backend: str, file: Path, options: dict) -> Backend:
+    try:
+        return open_backend(backend, file, **options)
+    except Exception as e:  # onnxruntime and tensorrt raise their own exception types
+        raise BundleError(f"could not load {file.name}: {str(e).splitlines()[0]}") from None

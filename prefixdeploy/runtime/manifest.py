@@ -1,0 +1,187 @@
+"""The bundle format: `manifest.json` schema, its integer format version, KV I/O names, and file hashing.
+
+Part of the runtime: imports only the standard library (never torch). The exporter writes to this
+schema; the runtime reads it and checks every listed file's sha256 on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prefixdeploy.errors import BundleError
+from prefixdeploy.runtime.prefix import ModelFacts
+
+BUNDLE_FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+
+# Decoder I/O names: the usual Hugging Face / Optimum / ONNX Runtime GenAI names.
+INPUT_IDS = "input_ids"
+ATTENTION_MASK = "attention_mask"
+POSITION_IDS = "position_ids"
+PREFIX_IDS = "prefix_ids"  # baked bank only: (B,) int64, which prefix each row uses
+LOGITS = "logits"
+PAST_KEY = "past_key_values.{}.key"
+PAST_VALUE = "past_key_values.{}.value"
+PRESENT_KEY = "present.{}.key"
+PRESENT_VALUE = "present.{}.value"
+
+MODES = ("switchable", "baked")
+
+
+@dataclass(frozen=True)
+class PrefixEntry:
+    name: str
+    num_virtual_tokens: int
+    file: str  # relative to the bundle
+    sha256: str
+    bank_index: int | None = None  # baked bank: the value of `prefix_ids` that selects it
+
+
+@dataclass(frozen=True)
+class GraphEntry:
+    file: str  # relative path of the .onnx file
+    precision: str = "fp32"  # fp32 | fp16 | int8 | int4
+    kind: str = "portable"  # portable: standard ONNX ops only; ort: ONNX Runtime-specific optimized derivative
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything the runtime needs to know about a bundle, as written in `manifest.json`."""
+
+    model: ModelFacts
+    mode: str  # "switchable" | "baked"
+    graphs: list[GraphEntry]
+    prefixes: list[PrefixEntry]
+    vocab_size: int
+    num_attention_heads: int
+    max_context: int  # prefix + prompt + new tokens must fit (GPT-2: n_positions counts the prefix too)
+    eos_token_ids: list[int]
+    pad_token_id: int
+    bos_token_id: int | None = None
+    chat_template: str | None = None  # the model's Jinja template, kept for other tools
+    chat_prompt: tuple[str, str] | None = None  # (before, after): the template rendered around one user message
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256, every file but the manifest
+    source_model: str = ""
+    producer: str = ""
+    format_version: int = BUNDLE_FORMAT_VERSION
+
+    def prefix(self, name: str) -> PrefixEntry:
+        for entry in self.prefixes:
+            if entry.name == name:
+                return entry
+        raise BundleError(f"unknown prefix {name!r}; this bundle has: {', '.join(self.prefix_names) or '(none)'}")
+
+    @property
+    def prefix_names(self) -> list[str]:
+        return [p.name for p in self.prefixes]
+
+    @property
+    def is_bank(self) -> bool:
+        return self.mode == "baked" and len(self.prefixes) > 1
+
+    def to_json(self) -> dict:
+        return {
+            "format": "prefixdeploy.bundle",
+            "format_version": self.format_version,
+            "producer": self.producer,
+            "mode": self.mode,
+            "model": {
+                **self.model.to_json(),
+                "source": self.source_model,
+                "num_attention_heads": self.num_attention_heads,
+                "vocab_size": self.vocab_size,
+                "max_context": self.max_context,
+            },
+            "graphs": [g.__dict__ for g in self.graphs],
+            "prefixes": [p.__dict__ for p in self.prefixes],
+            "generation": {
+                "eos_token_ids": self.eos_token_ids,
+                "pad_token_id": self.pad_token_id,
+                "bos_token_id": self.bos_token_id,
+                "chat_template": self.chat_template,
+                "chat_prompt": list(self.chat_prompt) if self.chat_prompt else None,
+            },
+            "files": self.files,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Manifest:
+        m, gen = data["model"], data["generation"]
+        return cls(
+            model=ModelFacts.from_json(m),
+            mode=data["mode"],
+            graphs=[GraphEntry(**g) for g in data["graphs"]],
+            prefixes=[PrefixEntry(**p) for p in data["prefixes"]],
+            vocab_size=m["vocab_size"],
+            num_attention_heads=m["num_attention_heads"],
+            max_context=m["max_context"],
+            eos_token_ids=list(gen["eos_token_ids"]),
+            pad_token_id=gen["pad_token_id"],
+            bos_token_id=gen.get("bos_token_id"),
+            chat_template=gen.get("chat_template"),
+            chat_prompt=tuple(gen["chat_prompt"]) if gen.get("chat_prompt") else None,
+            files=dict(data.get("files", {})),
+            source_model=m.get("source", ""),
+            producer=data.get("producer", ""),
+            format_version=data["format_version"],
+        )
+
+
+def sha256_file(path: Path, chunk: int = 1 << 24) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(manifest: Manifest, directory: Path) -> None:
+    (directory / MANIFEST_NAME).write_text(json.dumps(manifest.to_json(), indent=2) + "\n")
+
+
+def read_manifest(directory: str | Path) -> Manifest:
+    """Parse and validate `manifest.json` (format version first); does not hash files (see `check_files`)."""
+    directory = Path(directory)
+    path = directory / MANIFEST_NAME
+    if not directory.is_dir():
+        raise BundleError(f"{directory} is not a bundle directory (it does not exist or is not a directory)")
+    if not path.is_file():
+        raise BundleError(f"{directory} is not a bundle: {MANIFEST_NAME} is missing")
+    try:
+        data = json.loads(path.read_text())
+        version = data["format_version"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise BundleError(f"{path} is not a valid bundle manifest ({e})") from None
+    if data.get("format") != "prefixdeploy.bundle":
+        raise BundleError(f"{path} is not a prefixdeploy bundle manifest")
+    if not isinstance(version, int) or version > BUNDLE_FORMAT_VERSION:
+        raise BundleError(
+            f"bundle format version {version} is newer than this runtime reads ({BUNDLE_FORMAT_VERSION}); "
+            "upgrade prefixdeploy or re-export the bundle."
+        )
+    try:
+        manifest = Manifest.from_json(data)
+    except (KeyError, TypeError, ValueError) as e:
+        raise BundleError(f"{path} is missing or has a malformed field: {e}") from None
+    if manifest.mode not in MODES:
+        raise BundleError(f"{path}: unknown mode {manifest.mode!r} (expected one of {', '.join(MODES)})")
+    return manifest
+
+
+def check_files(manifest: Manifest, directory: Path, only: set[str] | None = None) -> None:
+    """Raise BundleError if a listed file is missing or its sha256 differs from the manifest's."""
+    for rel, want in manifest.files.items():
+        if only is not None and rel not in only:
+            continue
+        path = directory / rel
+        if not path.is_file():
+            raise BundleError(f"bundle file {rel} is missing from {directory}; re-export the bundle")
+        got = sha256_file(path)
+        if got != want:
+            raise BundleError(
+                f"bundle file {rel} does not match its manifest hash (expected sha256 {want[:12]}…, "
+                f"found {got[:12]}…): the bundle was modified or damaged; re-export it"
+            )
