@@ -49,3 +49,21 @@ def smollm2_gguf() -> Path:
     from prefixdeploy.exporter.fetch import fetch_smollm2
 
     return fetch_smollm2()
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_model_dir, peft_adapter, tmp_path_factory):
+    """tiny_bundle(mode, kind="llama") -> a bundle with prefixes 'summ' (P=5) and 'qa' (P=8; baked: 'summ' only)."""
+    from prefixdeploy.exporter.export import ExportConfig, export_bundle
+
+    made: dict[tuple, Path] = {}
+
+    def get(mode: str = "switchable", kind: str = "llama") -> Path:
+        if (mode, kind) not in made:
+            specs = (f"summ={peft_adapter(kind, 5, seed=1)}", f"qa={peft_adapter(kind, 8, seed=2)}")
+            out = tmp_path_factory.mktemp(f"bundle-{mode}-{kind}") / "bundle"
+            prefixes = specs[:1] if mode == "baked" else specs
+            made[(mode, kind)] = export_bundle(ExportConfig(str(tiny_model_dir(kind)), prefixes, out, mode=mode))
+        return made[(mode, kind)]
+
+    return get

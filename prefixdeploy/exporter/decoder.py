@@ -20,7 +20,9 @@ from prefixdeploy.exporter.graph import BOOL, FLOAT, INT64, GraphBuilder
 from prefixdeploy.runtime import manifest as names
 from prefixdeploy.runtime.prefix import Prefix
 
-MASKED = float(np.finfo(np.float32).min)  # score of a key a query may not see (finite: no NaN on empty rows)
+# The score of a key a query may not see. Finite, so a row with no visible key (a padding query) gives a uniform
+# softmax rather than NaN, and finite in fp16 too (TensorRT fp16 engines): a NaN there would enter the cache.
+MASKED = float(np.finfo(np.float16).min)
 
 
 @dataclass(frozen=True)

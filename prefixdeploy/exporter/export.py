@@ -120,7 +120,8 @@ def _write_contents(tmp: Path, loaded: LoadedModel, graph: onnx.ModelProto, pref
 def _manifest(loaded: LoadedModel, config: ExportConfig, entries: list[PrefixEntry]) -> Manifest:
     d, tok, model_config = loaded.dims, loaded.tokenizer, loaded.model.config
     eos = _eos_ids(loaded)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else (eos[0] if eos else 0)
+    pad = _in_vocab(tok.pad_token_id, d.vocab_size)
+    pad = pad if pad is not None else (eos[0] if eos else 0)  # any id works: padded slots are masked
     return Manifest(
         model=loaded.facts,
         mode=config.mode,

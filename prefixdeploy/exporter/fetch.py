@@ -46,3 +46,21 @@ def fetch_smollm2(cache: Path | None = None) -> Path:
                     dst.write(block)
         os.replace(part, target)
     return target
+
+
+def fetch_smollm2_dir(cache: Path | None = None) -> Path:
+    """SmolLM2-135M-Instruct as a Hugging Face model directory (fp32 safetensors + tokenizer), converted once.
+
+    Loading the GGUF dequantizes every tensor (~20 s); the directory loads in about a second.
+    """
+    target = (cache or default_cache()) / "smollm2" / "hf"
+    if (target / "config.json").is_file():
+        return target
+    gguf = fetch_smollm2(cache)
+    from prefixdeploy.exporter.model import load_model, save_plain_copy
+
+    loaded = load_model(str(gguf))
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        save_plain_copy(loaded, Path(tmp) / "hf")
+        os.replace(Path(tmp) / "hf", target)
+    return target

@@ -13,10 +13,15 @@ from prefixdeploy.runtime import manifest as names
 from prefixdeploy.runtime.manifest import Manifest
 
 GENAI_CONFIG = "genai_config.json"
-_GENAI_TYPES = {"gpt2": "gpt2", "llama": "llama", "mistral": "mistral", "qwen2": "qwen2"}
+# GenAI's `type` picks its model class. llama, mistral and qwen2 select its DecoderOnly_Model, as does the generic
+# "decoder" that every other family gets: it reads our separate `past_key_values.{i}.key|value` (B, H_kv, S, D).
+# GPT-2 must not be "gpt2": that selects GenAI's legacy Gpt_Model, whose combined cache wants one (2, B, H, S, D)
+# input per layer named by `past_names`; on our graph it fails with "Model input was not found: ".
+_GENAI_TYPES = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2"}
 
 
 def write_genai_config(directory: Path, manifest: Manifest, model_file: str, prefix_length: int) -> None:
+    """Write `genai_config.json` for the baked single-prefix graph `model_file` whose prefix has `prefix_length`."""
     m = manifest.model
     context = manifest.max_context - prefix_length
     eos = manifest.eos_token_ids

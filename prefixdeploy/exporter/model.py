@@ -75,6 +75,15 @@ def weights_fingerprint(state: dict[str, np.ndarray], sample: int = 4096) -> str
     return "sha256:" + h.hexdigest()[:32]
 
 
+def _quiet_transformers() -> None:
+    """transformers' own progress bars and warnings go to stderr; show them only with -v (INFO logging)."""
+    from transformers.utils import logging as hf_logging
+
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+
+
 def load_model(source: str) -> LoadedModel:
     """Load MODEL: a `.gguf` file, a local directory, or a hub id (hub downloads need network access)."""
     import torch
@@ -92,6 +101,7 @@ def load_model(source: str) -> LoadedModel:
     else:
         where, kwargs = source, {}
     log.info("loading model %s", source)
+    _quiet_transformers()
     try:
         tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(where, dtype=torch.float32, **kwargs)
@@ -104,3 +114,16 @@ def load_model(source: str) -> LoadedModel:
     loaded = LoadedModel(source=source, model=model, tokenizer=tokenizer)
     _ = loaded.arch  # refuse unsupported architectures before any work
     return loaded
+
+
+def save_plain_copy(loaded: LoadedModel, directory: Path) -> None:
+    """Save the model as a plain fp32 HF directory (a GGUF-loaded model refuses save_pretrained as 'quantized')."""
+    from transformers import AutoModelForCausalLM
+
+    config = loaded.model.config
+    if hasattr(config, "quantization_config"):
+        config = type(config).from_dict({k: v for k, v in config.to_dict().items() if k != "quantization_config"})
+    plain = AutoModelForCausalLM.from_config(config)
+    plain.load_state_dict(loaded.model.state_dict())
+    plain.save_pretrained(directory)
+    loaded.tokenizer.save_pretrained(directory)

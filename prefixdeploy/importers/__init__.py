@@ -6,24 +6,33 @@ ever sees plain per-layer keys and values.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from prefixdeploy.errors import PrefixSourceError
 from prefixdeploy.importers import li_liang, peft, ptuning_v2
+from prefixdeploy.importers.checkpoint import find_weights, tensor_names
 from prefixdeploy.runtime.prefix import ModelFacts, Prefix, check_prefix_name, is_prefix_file, load_prefix
 
+log = logging.getLogger(__name__)
+
+READERS = {"peft": peft, "li_liang": li_liang, "ptuning_v2": ptuning_v2}  # each has matches(path) and load(...)
 SOURCE_KINDS = (
     "a prefix .safetensors, a PEFT prefix-tuning adapter directory, a Li & Liang checkpoint, or P-Tuning v2 weights"
 )
 
 
 def parse_prefix_arg(arg: str) -> tuple[str, Path]:
-    """`[NAME=]SRC` -> (name, path); NAME defaults to the file stem or directory name."""
+    """`[NAME=]SRC` -> (name, path); NAME defaults to the directory name or the file stem.
+
+    An `=` inside a path (`runs/lr=0.1/adapter`) is not a NAME: names cannot contain `/`.
+    """
     name, sep, src = arg.partition("=")
-    if not sep:
+    if not sep or "/" in name:
         name, src = "", arg
     path = Path(src)
-    return check_prefix_name(name or path.stem or path.resolve().name), path
+    default = path.name if path.is_dir() else path.stem
+    return check_prefix_name(name or default or path.resolve().name), path
 
 
 def check_source(path: Path) -> None:
@@ -31,23 +40,27 @@ def check_source(path: Path) -> None:
     if not path.exists():
         raise PrefixSourceError(f"prefix source {path} does not exist")
     if detect_kind(path) is None:
-        raise PrefixSourceError(f"cannot read {path} as a prefix: expected {SOURCE_KINDS}")
+        raise PrefixSourceError(f"cannot read {path} as a prefix: {_what_is_there(path)}expected {SOURCE_KINDS}")
+
+
+def _what_is_there(path: Path) -> str:
+    """Why a path with weights was not recognized: the file is damaged, or it holds no prefix tensors."""
+    weights = find_weights(path)
+    if weights is None or not weights.name.endswith((".bin", ".pt", ".pth", ".safetensors", ".index.json")):
+        return ""
+    if not tensor_names(weights):
+        return f"{weights} is not a readable weights file (corrupt or truncated?); "
+    return f"{weights} holds no prefix tensors (prompt_embeddings, control_trans, prefix_encoder.*); "
 
 
 def detect_kind(path: Path) -> str | None:
-    if path.is_dir():
-        if (path / "adapter_config.json").is_file():
-            return "peft"
-        for reader in (li_liang, ptuning_v2):
-            if reader.matches(path):
-                return reader.__name__.rsplit(".", 1)[-1]
-        return None
-    if path.suffix == ".safetensors" and is_prefix_file(path):
+    """The kind of source at `path` (a key of READERS, or "prefix"), or None; reads headers, never whole weights."""
+    if path.is_file() and path.suffix == ".safetensors" and is_prefix_file(path):
         return "prefix"
-    for reader in (li_liang, ptuning_v2):
+    for kind, reader in READERS.items():
         if reader.matches(path):
-            return reader.__name__.rsplit(".", 1)[-1]
-    if path.suffix == ".safetensors":
+            return kind
+    if path.is_file() and path.suffix == ".safetensors":
         return "prefix"  # let load_prefix say what is wrong with it (corrupt, not a prefix)
     return None
 
@@ -56,13 +69,7 @@ def load_prefix_source(path: Path, model: ModelFacts, name: str) -> Prefix:
     """Read any supported source as a Prefix for `model`; raises PrefixMismatchError if its geometry differs."""
     check_source(path)
     kind = detect_kind(path)
-    if kind == "prefix":
-        prefix = load_prefix(path, name=name)
-    elif kind == "peft":
-        prefix = peft.load(path, model, name)
-    elif kind == "li_liang":
-        prefix = li_liang.load(path, model, name)
-    else:
-        prefix = ptuning_v2.load(path, model, name)
+    log.info("reading prefix %r from %s (%s)", name, path, kind)
+    prefix = load_prefix(path, name=name) if kind == "prefix" else READERS[kind].load(path, model, name)
     prefix.check_fits(model, f"model {model.architecture!r}")
     return Prefix(name=prefix.name, key=prefix.key, value=prefix.value, model=model)

@@ -12,16 +12,24 @@ from pathlib import Path
 import numpy as np
 
 from prefixdeploy.errors import PrefixMismatchError, PrefixSourceError
+from prefixdeploy.importers.checkpoint import load_bin
 from prefixdeploy.runtime.prefix import ModelFacts, Prefix, load_safetensors, prefix_from_flat
 
 WEIGHTS_KEY = "prompt_embeddings"
 
 
+def matches(path: Path) -> bool:
+    """True for a directory with an `adapter_config.json` (its type is checked when loading, to name it)."""
+    return path.is_dir() and (path / "adapter_config.json").is_file()
+
+
 def read_config(path: Path) -> dict:
     try:
         config = json.loads((path / "adapter_config.json").read_text())
-    except ValueError as e:
-        raise PrefixSourceError(f"{path}/adapter_config.json is not valid JSON ({e})") from None
+    except (OSError, ValueError) as e:
+        raise PrefixSourceError(f"{path}/adapter_config.json is not readable JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise PrefixSourceError(f"{path}/adapter_config.json holds a JSON {type(config).__name__}; expected an object")
     peft_type = str(config.get("peft_type", "")).upper()
     if peft_type != "PREFIX_TUNING":
         raise PrefixSourceError(
@@ -39,7 +47,7 @@ def read_weights(path: Path) -> np.ndarray:
     if st.is_file():
         tensors = load_safetensors(st)
     elif binary.is_file():
-        tensors = _load_bin(binary)
+        tensors = load_bin(binary)
     else:
         raise PrefixSourceError(f"{path} has adapter_config.json but no adapter_model.safetensors or .bin")
     if WEIGHTS_KEY not in tensors:
@@ -47,19 +55,8 @@ def read_weights(path: Path) -> np.ndarray:
     return np.asarray(tensors[WEIGHTS_KEY], dtype=np.float32)
 
 
-def _load_bin(path: Path) -> dict[str, np.ndarray]:
-    import pickle
-
-    import torch
-
-    try:  # weights_only: tensors and plain containers only; no pickled code runs
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
-        raise PrefixSourceError(f"{path} cannot be loaded safely as weights: {str(e).splitlines()[0]}") from None
-    return {k: v.detach().float().numpy() for k, v in state.items() if hasattr(v, "detach")}
-
-
 def load(path: Path, model: ModelFacts, name: str) -> Prefix:
+    """Read a PEFT prefix-tuning adapter directory as a Prefix for `model`."""
     config = read_config(path)
     flat = read_weights(path)
     L, H = config.get("num_layers"), config.get("num_attention_heads")

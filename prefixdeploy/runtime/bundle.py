@@ -139,6 +139,9 @@ def load_bundle(
     path = Path(path)
     manifest = read_manifest(path)
     entry = _pick_graph(manifest, backend, graph)
+    if backend == "trt":  # an engine profile that covers every request `generate` accepts
+        backend_options.setdefault("max_total", manifest.max_context)
+        backend_options.setdefault("max_sequence", min(512, backend_options["max_total"]))
     # Hash the files while the backend builds its session: both mostly wait on disk and native code.
     with ThreadPoolExecutor(1) as pool:
         hashing = pool.submit(check_files, manifest, path) if verify_hashes else None
@@ -176,5 +179,7 @@ def _pick_graph(manifest: Manifest, backend: str, graph: str | None):
 def _open(backend: str, file: Path, options: dict) -> Backend:
     try:
         return open_backend(backend, file, **options)
+    except PrefixDeployError:
+        raise
     except Exception as e:  # onnxruntime and tensorrt raise their own exception types
         raise BundleError(f"could not load {file.name}: {str(e).splitlines()[0]}") from None

@@ -1,0 +1,45 @@
+"""The runtime must load a bundle and generate where torch, transformers, peft and onnx cannot be imported."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+BLOCKED = ("torch", "transformers", "peft", "onnx", "jinja2")
+
+SCRIPT = """
+import sys, json
+for name in {blocked!r}:
+    sys.modules[name] = None  # any `import name` now raises ImportError
+from prefixdeploy.runtime.bundle import load_bundle
+from prefixdeploy.runtime.generate import GenerationConfig
+with load_bundle({bundle!r}) as b:
+    out = b.generate(["the quick brown fox", "hello"], ["summ", "qa"], GenerationConfig(max_new_tokens=8))
+    streamed = list(b.stream("hello", "qa", GenerationConfig(max_new_tokens=8)))
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in {blocked!r} and sys.modules[m] is not None)
+print(json.dumps({{"tokens": [g.token_ids for g in out], "streamed": streamed, "heavy": heavy}}))
+"""
+
+
+def test_runtime_generates_without_heavy_packages(tiny_bundle):
+    bundle = str(tiny_bundle("switchable"))
+    code = SCRIPT.format(blocked=BLOCKED, bundle=bundle)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["heavy"] == []
+    assert all(len(t) >= 1 for t in result["tokens"])
+    assert result["streamed"] == result["tokens"][1][: len(result["streamed"])]
+
+
+def test_cli_help_and_run_without_heavy_packages(tiny_bundle):
+    bundle = str(tiny_bundle("switchable"))
+    block = f"import sys\nfor n in {BLOCKED!r}: sys.modules[n] = None\n"
+    for args in (["--help"], ["run", bundle, "hello", "--prefix", "summ", "--max-new-tokens", "4", "--json"]):
+        code = block + f"from prefixdeploy.cli import main\nmain({args!r})"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["prefix"] == "summ"
