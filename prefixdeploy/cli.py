@@ -128,5 +128,64 @@ def verify(bundle, model, prompts, new_tokens, atol):
         sys.exit(1)
 
 
+@main.command()
+@click.option("--model", required=True, help="Hub id, local model directory, or .gguf file (kept frozen).")
+@click.option(
+    "--data", required=True, type=click.Path(path_type=Path), help="Training JSONL (input/output or messages)."
+)
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Prefix .safetensors to write.")
+@click.option("--name", default=None, help="Task name stored in the prefix (default: the output's file stem).")
+@click.option(
+    "--prefix-length",
+    "num_virtual_tokens",
+    type=int,
+    default=16,
+    show_default=True,
+    help="P, PEFT's num_virtual_tokens.",
+)
+@click.option(
+    "--projection/--no-projection",
+    "prefix_projection",
+    default=True,
+    show_default=True,
+    help="Reparameterize the prefix through an MLP while training (Li & Liang).",
+)
+@click.option("--encoder-hidden-size", type=int, default=512, show_default=True, help="The MLP's hidden width.")
+@click.option("--lr", type=float, default=5e-4, show_default=True)
+@click.option("--epochs", type=int, default=5, show_default=True)
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--max-length", type=int, default=256, show_default=True, help="Longest record in tokens.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--validation", type=click.Path(path_type=Path), default=None, help="Validation JSONL.")
+@click.option("--validation-split", type=float, default=0.0, show_default=True, help="Or hold out this fraction.")
+@click.option("--patience", type=int, default=0, show_default=True, help="Early stopping (0: off).")
+@click.option(
+    "--eval-steps",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Also evaluate and checkpoint every N steps (0: at epoch ends only).",
+)
+@click.option("--warmup-steps", type=int, default=0, show_default=True, help="Linear warmup from 0.")
+@click.option(
+    "--lr-schedule",
+    type=click.Choice(["constant", "linear"]),
+    default="constant",
+    show_default=True,
+    help="After warmup; linear decays to 0 at the last step.",
+)
+@click.option("--weight-decay", type=float, default=0.0, show_default=True)
+@click.option("--max-grad-norm", type=float, default=1.0, show_default=True, help="Gradient clipping (0: off).")
+@click.option("--save-peft", type=click.Path(path_type=Path), default=None, help="Also write a PEFT adapter here.")
+@click.option("--checkpoint-dir", type=click.Path(path_type=Path), default=None, help="Write resumable checkpoints.")
+@click.option("--resume", is_flag=True, default=False, help="Continue from the checkpoint in --checkpoint-dir.")
+def train(**options):
+    """Train a prefix for MODEL on a JSONL file (prefix tuning; the model stays frozen)."""
+    from prefixdeploy.training.config import TrainConfig
+    from prefixdeploy.training.loop import train_prefix
+
+    click.echo(train_prefix(TrainConfig(**options)).summary())
+
+
 if __name__ == "__main__":
     main()

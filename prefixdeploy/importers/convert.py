@@ -40,6 +40,9 @@ def write_prefix_atomically(prefix: Prefix, output: Path) -> None:
     os.close(fd)
     try:
         save_prefix(prefix, tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes owner-only files
         os.replace(tmp, output)
     except BaseException:
         os.unlink(tmp)
