@@ -17,6 +17,7 @@ from prefixdeploy.exporter.decoder import build_decoder
 from prefixdeploy.exporter.genai import write_genai_config
 from prefixdeploy.exporter.graph import MAX_OPSET, MIN_OPSET
 from prefixdeploy.exporter.model import LoadedModel, load_model
+from prefixdeploy.exporter.optimize import PRECISIONS, build_ort_graph
 from prefixdeploy.importers import check_source, load_prefix_source, parse_prefix_arg
 from prefixdeploy.runtime.bundle import TOKENIZER_FILE
 from prefixdeploy.runtime.manifest import (
@@ -43,6 +44,7 @@ class ExportConfig:
     mode: str = "switchable"
     opset: int = MIN_OPSET
     force: bool = False  # replace a non-empty output directory
+    precisions: tuple[str, ...] = ("fp32",)  # ONNX Runtime variants to add beside the portable graph; () for none
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -51,6 +53,11 @@ class ExportConfig:
             raise PrefixDeployError(f"--opset must be in {MIN_OPSET}–{MAX_OPSET}, got {self.opset}")
         if self.mode == "baked" and not self.prefixes:
             raise PrefixDeployError("--mode baked needs at least one --prefix to bake in")
+        unknown = [p for p in self.precisions if p not in PRECISIONS]
+        if unknown:
+            raise PrefixDeployError(f"unknown --precision {unknown[0]!r}; choose from {', '.join(PRECISIONS)}")
+        if len(set(self.precisions)) != len(self.precisions):
+            raise PrefixDeployError("each --precision may be given once")
 
 
 def export_bundle(config: ExportConfig, loaded: LoadedModel | None = None) -> Path:
@@ -98,6 +105,15 @@ def _write_contents(tmp: Path, loaded: LoadedModel, graph: onnx.ModelProto, pref
         location=MODEL_FILE + ".data",
         size_threshold=1024,
     )
+    graphs = []
+    # The passes start from a switchable graph with its weights in memory (saving moved `graph`'s to disk).
+    source = build_decoder(loaded.arch, loaded.rope(), None, config.opset) if config.precisions else None
+    for precision in config.precisions:
+        log.info("deriving the ONNX Runtime graph at %s", precision)
+        file = f"model.ort.{precision}.onnx"
+        build_ort_graph(source, loaded.dims, loaded.rope(), precision, tmp / file, tmp / (MODEL_FILE + ".data"))
+        graphs.append(GraphEntry(file, precision, "ort"))
+    graphs.append(GraphEntry(MODEL_FILE, "fp32", "portable"))
     (tmp / "prefixes").mkdir()
     entries = []
     for index, prefix in enumerate(prefixes):
@@ -109,7 +125,7 @@ def _write_contents(tmp: Path, loaded: LoadedModel, graph: onnx.ModelProto, pref
     tok.save_pretrained(str(tmp))
     if not (tmp / TOKENIZER_FILE).is_file():
         raise PrefixDeployError(f"the tokenizer of {config.model} has no fast (tokenizer.json) form; cannot bundle it")
-    manifest = _manifest(loaded, config, entries)
+    manifest = _manifest(loaded, config, entries, graphs)
     if config.mode == "baked" and len(prefixes) == 1:
         write_genai_config(tmp, manifest, MODEL_FILE, prefixes[0].num_virtual_tokens)
     files = sorted(p for p in tmp.rglob("*") if p.is_file())
@@ -117,7 +133,7 @@ def _write_contents(tmp: Path, loaded: LoadedModel, graph: onnx.ModelProto, pref
     write_manifest(replace(manifest, files=hashes), tmp)
 
 
-def _manifest(loaded: LoadedModel, config: ExportConfig, entries: list[PrefixEntry]) -> Manifest:
+def _manifest(loaded: LoadedModel, config: ExportConfig, entries: list[PrefixEntry], graphs) -> Manifest:
     d, tok, model_config = loaded.dims, loaded.tokenizer, loaded.model.config
     eos = _eos_ids(loaded)
     pad = _in_vocab(tok.pad_token_id, d.vocab_size)
@@ -125,7 +141,7 @@ def _manifest(loaded: LoadedModel, config: ExportConfig, entries: list[PrefixEnt
     return Manifest(
         model=loaded.facts,
         mode=config.mode,
-        graphs=[GraphEntry(MODEL_FILE, "fp32", "portable")],
+        graphs=graphs,
         prefixes=entries,
         vocab_size=d.vocab_size,
         num_attention_heads=d.num_attention_heads,

@@ -16,7 +16,7 @@ import numpy as np
 from prefixdeploy.errors import BundleError, PrefixDeployError
 from prefixdeploy.runtime.backends import Backend, open_backend
 from prefixdeploy.runtime.generate import GenerationConfig, generate_steps
-from prefixdeploy.runtime.manifest import Manifest, check_files, read_manifest
+from prefixdeploy.runtime.manifest import GraphEntry, Manifest, check_files, read_manifest
 from prefixdeploy.runtime.prefix import Prefix, load_prefix
 from prefixdeploy.runtime.tokenizer import TextCodec
 
@@ -45,8 +45,9 @@ class Generation:
 class Bundle:
     """A loaded bundle. Use as a context manager, or call `close()`."""
 
-    def __init__(self, path: Path, manifest: Manifest, prefixes: dict[str, Prefix], codec: TextCodec, backend):
-        self.path, self.manifest, self.prefixes, self.codec, self.backend = path, manifest, prefixes, codec, backend
+    def __init__(self, path: Path, manifest: Manifest, graph: GraphEntry, prefixes: dict[str, Prefix], codec, backend):
+        self.path, self.manifest, self.graph = path, manifest, graph
+        self.prefixes, self.codec, self.backend = prefixes, codec, backend
 
     # -- choosing prefixes ----------------------------------------------------------------------------------------
 
@@ -83,7 +84,8 @@ class Bundle:
         if len(prompt_ids) != len(prefixes):
             raise PrefixDeployError(f"{len(prompt_ids)} prompts but {len(prefixes)} prefixes; give one per prompt")
         rows = [self.resolve(name) for name in prefixes]
-        return generate_steps(self.backend, self.manifest, prompt_ids, rows, config)
+        inplace = self.graph.kind == "ort"  # the ONNX Runtime variant: fused attention over in-place KV buffers
+        return generate_steps(self.backend, self.manifest, prompt_ids, rows, config, inplace=inplace)
 
     def generate_ids(
         self, prompt_ids: list[list[int]], prefixes: list[str | None], config: GenerationConfig
@@ -130,15 +132,21 @@ class Bundle:
 
 
 def load_bundle(
-    path: str | Path, backend: str = "ort", graph: str | None = None, verify_hashes: bool = True, **backend_options
+    path: str | Path,
+    backend: str = "ort",
+    graph: str | None = None,
+    precision: str | None = None,
+    verify_hashes: bool = True,
+    **backend_options,
 ) -> Bundle:
     """Load a bundle directory: check its format version and file hashes, load prefixes, tokenizer and backend.
 
-    graph: the file of one of the manifest's graphs (default: the first listed, the preferred one for `backend`).
+    graph: the file of one of the manifest's graphs; precision: the first graph of that precision. Default: the
+    first graph `backend` can run (the exporter lists the ONNX Runtime variant first, the portable graph last).
     """
     path = Path(path)
     manifest = read_manifest(path)
-    entry = _pick_graph(manifest, backend, graph)
+    entry = _pick_graph(manifest, backend, graph, precision)
     if backend == "trt":  # an engine profile that covers every request `generate` accepts
         backend_options.setdefault("max_total", manifest.max_context)
         backend_options.setdefault("max_sequence", min(512, backend_options["max_total"]))
@@ -161,18 +169,19 @@ def load_bundle(
     for prefix in prefixes.values():
         prefix.check_fits(manifest.model, f"bundle {path.name}")
     codec = TextCodec(path / TOKENIZER_FILE, manifest.chat_prompt)
-    return Bundle(path, manifest, prefixes, codec, backend_obj)
+    return Bundle(path, manifest, entry, prefixes, codec, backend_obj)
 
 
-def _pick_graph(manifest: Manifest, backend: str, graph: str | None):
+def _pick_graph(manifest: Manifest, backend: str, graph: str | None, precision: str | None) -> GraphEntry:
+    usable = [g for g in manifest.graphs if backend == "ort" or g.kind == "portable"]  # TensorRT: standard ops
     if graph is not None:
-        for entry in manifest.graphs:
-            if entry.file == graph:
-                return entry
-        raise BundleError(f"graph {graph!r} is not in this bundle; it has: {[g.file for g in manifest.graphs]}")
-    usable = [g for g in manifest.graphs if backend == "ort" or g.kind == "portable"]
+        usable = [g for g in usable if g.file == graph]
+    if precision is not None:
+        usable = [g for g in usable if g.precision == precision]
     if not usable:
-        raise BundleError(f"this bundle has no graph for backend {backend!r}")
+        have = ", ".join(f"{g.file} ({g.kind}, {g.precision})" for g in manifest.graphs)
+        wanted = " ".join(x for x in (graph, precision) if x) or "any graph"
+        raise BundleError(f"this bundle has no {wanted} for backend {backend!r}; it has: {have}")
     return usable[0]
 
 

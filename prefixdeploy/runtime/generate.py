@@ -52,39 +52,22 @@ def generate_steps(
     prompts: list[list[int]],
     prefixes: list[Prefix | None],
     config: GenerationConfig,
+    inplace: bool = False,
 ) -> Iterator[Step]:
-    """Yield one Step per new token for a batch of prompts, row r continuing prefix `prefixes[r]`."""
-    B = len(prompts)
-    baked = manifest.mode == "baked"
+    """Yield one Step per new token for a batch of prompts, row r continuing prefix `prefixes[r]`.
+
+    inplace: the graph is the ONNX Runtime variant (fused attention over preallocated KV buffers); otherwise the
+    portable graph, whose cache grows by concatenation.
+    """
     lengths = np.array([p.num_virtual_tokens if p else 0 for p in prefixes])  # (B,) each row's P
     _check_fits(manifest, prompts, lengths, config.max_new_tokens)
-
-    # Left-pad the prompts; each real token t of row r sits at position P_r + t (PEFT's convention).
-    T = max(len(p) for p in prompts)
-    ids = np.full((B, T), manifest.pad_token_id, np.int64)  # (B, T)
-    prompt_mask = np.zeros((B, T), np.int64)  # (B, T)
-    for r, p in enumerate(prompts):
-        ids[r, T - len(p) :], prompt_mask[r, T - len(p) :] = p, 1
-    pos = np.maximum(np.cumsum(prompt_mask, axis=1) - 1, 0)  # (B, T)
-
-    feeds = {names.INPUT_IDS: ids}
-    if baked:  # the graph prepends its own prefix and offsets positions
-        past, mask = _empty_cache(manifest, B), prompt_mask  # S = 0; (B, T)
-        if manifest.is_bank:
-            feeds[names.PREFIX_IDS] = np.array([manifest.prefix(p.name).bank_index for p in prefixes], np.int64)
-    else:
-        past, prefix_mask = seed_with_prefix(manifest, prefixes)  # per layer (B, H_kv, P_max, D); (B, P_max)
-        mask = np.concatenate([prefix_mask, prompt_mask], axis=1)  # (B, P_max + T)
-        pos = pos + lengths[:, None]  # (B, T)
-    feeds.update({names.ATTENTION_MASK: mask, names.POSITION_IDS: pos, **past})
+    cache = (InPlaceCache if inplace else ConcatCache)(backend, manifest, prompts, prefixes, config.max_new_tokens)
+    logits = cache.prefill()  # (B, V)
 
     rng = np.random.default_rng(config.seed)
     eos = np.array(manifest.eos_token_ids, np.int64)
-    finished = np.zeros(B, bool)  # (B,)
-    n_layers = manifest.model.num_layers
-    for _ in range(config.max_new_tokens):
-        out = backend.run(feeds)
-        logits = out[names.LOGITS][:, -1]  # (B, V)
+    finished = np.zeros(len(prompts), bool)  # (B,)
+    for n in range(config.max_new_tokens):
         tokens = sample_next(logits, rng, config.temperature, config.top_k, config.top_p)  # (B,)
         tokens = np.where(finished, manifest.pad_token_id, tokens)
         yield Step(tokens, logits, finished.copy())
@@ -92,12 +75,108 @@ def generate_steps(
             finished |= np.isin(tokens, eos)
             if finished.all():
                 return
-        feeds[names.INPUT_IDS] = tokens[:, None]  # (B, 1)
-        feeds[names.POSITION_IDS] = feeds[names.POSITION_IDS][:, -1:] + 1  # (B, 1)
-        feeds[names.ATTENTION_MASK] = np.pad(feeds[names.ATTENTION_MASK], ((0, 0), (0, 1)), constant_values=1)
-        for i in range(n_layers):  # present (B, H_kv, S + 1, D) becomes the next past
-            feeds[names.PAST_KEY.format(i)] = out[names.PRESENT_KEY.format(i)]
-            feeds[names.PAST_VALUE.format(i)] = out[names.PRESENT_VALUE.format(i)]
+        if n + 1 < config.max_new_tokens:
+            logits = cache.step(tokens)  # (B, V)
+
+
+class ConcatCache:
+    """The portable graph: rows left-padded, the cache returned as `present` and fed back as `past` each step."""
+
+    def __init__(self, backend: Backend, manifest: Manifest, prompts, prefixes, max_new: int):
+        self.backend, self.manifest = backend, manifest
+        B = len(prompts)
+        # Left-pad the prompts; each real token t of row r sits at position P_r + t (PEFT's convention).
+        T = max(len(p) for p in prompts)
+        ids = np.full((B, T), manifest.pad_token_id, np.int64)  # (B, T)
+        prompt_mask = np.zeros((B, T), np.int64)  # (B, T)
+        for r, p in enumerate(prompts):
+            ids[r, T - len(p) :], prompt_mask[r, T - len(p) :] = p, 1
+        pos = np.maximum(np.cumsum(prompt_mask, axis=1) - 1, 0)  # (B, T)
+        self.feeds = {names.INPUT_IDS: ids}
+        if manifest.mode == "baked":  # the graph prepends its own prefix and offsets positions
+            past, mask = _empty_cache(manifest, B), prompt_mask  # S = 0; (B, T)
+            if manifest.is_bank:
+                bank = [manifest.prefix(p.name).bank_index for p in prefixes]
+                self.feeds[names.PREFIX_IDS] = np.array(bank, np.int64)  # (B,)
+        else:
+            past, prefix_mask = seed_with_prefix(manifest, prefixes)  # per layer (B, H_kv, P_max, D); (B, P_max)
+            mask = np.concatenate([prefix_mask, prompt_mask], axis=1)  # (B, P_max + T)
+            lengths = np.array([p.num_virtual_tokens if p else 0 for p in prefixes])  # (B,)
+            pos = pos + lengths[:, None]  # (B, T)
+        self.feeds.update({names.ATTENTION_MASK: mask, names.POSITION_IDS: pos, **past})
+
+    def prefill(self) -> np.ndarray:
+        return self._run()
+
+    def step(self, tokens: np.ndarray) -> np.ndarray:
+        f = self.feeds
+        f[names.INPUT_IDS] = tokens[:, None]  # (B, 1)
+        f[names.POSITION_IDS] = f[names.POSITION_IDS][:, -1:] + 1  # (B, 1)
+        f[names.ATTENTION_MASK] = np.pad(f[names.ATTENTION_MASK], ((0, 0), (0, 1)), constant_values=1)  # (B, S+1)
+        return self._run()
+
+    def _run(self) -> np.ndarray:
+        out = self.backend.run(self.feeds)
+        for i in range(self.manifest.model.num_layers):  # present (B, H_kv, S + T, D) becomes the next past
+            self.feeds[names.PAST_KEY.format(i)] = out[names.PRESENT_KEY.format(i)]
+            self.feeds[names.PAST_VALUE.format(i)] = out[names.PRESENT_VALUE.format(i)]
+        return out[names.LOGITS][:, -1]  # (B, V)
+
+
+class InPlaceCache:
+    """The ONNX Runtime graph: one preallocated buffer per layer, written in place by the fused attention.
+
+    Row r's cache is [prefix (P_r) | prompt | new tokens] from slot 0; its mask row has ones over exactly those
+    slots, which is how the fused attention knows each row's length (and so its positions: P_r + t). Prefill runs
+    row by row (the kernel takes a past context only at batch 1), each on its row of the shared buffers; decoding
+    runs the whole batch at once.
+    """
+
+    def __init__(self, backend, manifest: Manifest, prompts, prefixes, max_new: int):
+        self.backend, self.prompts = backend, prompts
+        m = manifest.model
+        self.lengths = np.array([p.num_virtual_tokens if p else 0 for p in prefixes])  # (B,) filled slots per row
+        s_max = int(max(self.lengths + [len(p) for p in prompts])) + max_new
+        B, L = len(prompts), m.num_layers
+        self.kv = np.zeros((L, 2, B, m.num_key_value_heads, s_max, m.head_dim), np.float32)  # (L, 2, B, H_kv, S, D)
+        for r, p in enumerate(prefixes):
+            if p is not None:
+                self.kv[:, 0, r, :, : p.num_virtual_tokens] = p.key  # prefix keys carry no position encoding
+                self.kv[:, 1, r, :, : p.num_virtual_tokens] = p.value
+        self.positions = names.POSITION_IDS in backend.input_names()  # learned positions (GPT-2) need them
+        self.batch = self._bind(slice(None))
+
+    def _bind(self, rows: slice):
+        binding = self.backend.binding()
+        for i in range(self.kv.shape[0]):
+            binding.share(names.PAST_KEY.format(i), names.PRESENT_KEY.format(i), self.kv[i, 0, rows])
+            binding.share(names.PAST_VALUE.format(i), names.PRESENT_VALUE.format(i), self.kv[i, 1, rows])
+        return binding
+
+    def prefill(self) -> np.ndarray:
+        rows = []
+        for r, prompt in enumerate(self.prompts):
+            binding = self.batch if len(self.prompts) == 1 else self._bind(slice(r, r + 1))
+            P, T = int(self.lengths[r]), len(prompt)
+            feeds = {
+                names.INPUT_IDS: np.array([prompt], np.int64),  # (1, T)
+                names.ATTENTION_MASK: np.ones((1, P + T), np.int64),  # (1, P + T)
+            }
+            if self.positions:
+                feeds[names.POSITION_IDS] = np.arange(P, P + T, dtype=np.int64)[None]  # (1, T)
+            rows.append(binding.run(feeds)[:, -1])  # (1, V)
+            self.lengths[r] += T
+        return np.concatenate(rows)  # (B, V)
+
+    def step(self, tokens: np.ndarray) -> np.ndarray:
+        width = int(self.lengths.max()) + 1
+        mask = (np.arange(width)[None, :] <= self.lengths[:, None]).astype(np.int64)  # (B, S): row r has len_r + 1
+        feeds = {names.INPUT_IDS: tokens[:, None], names.ATTENTION_MASK: mask}  # (B, 1), (B, S)
+        if self.positions:
+            feeds[names.POSITION_IDS] = self.lengths[:, None].astype(np.int64)  # (B, 1)
+        logits = self.batch.run(feeds)[:, -1]  # (B, V)
+        self.lengths += 1
+        return logits
 
 
 def seed_with_prefix(manifest: Manifest, prefixes: list[Prefix | None]) -> tuple[dict[str, np.ndarray], np.ndarray]:

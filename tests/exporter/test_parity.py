@@ -19,6 +19,8 @@ ATOL = 1e-4
 N_NEW = 32
 PROMPTS = ("the quick brown fox", "hello world, how are you today? prefix tuning")
 GREEDY = GenerationConfig(max_new_tokens=N_NEW, ignore_eos=True)
+# The portable graph (standard ops) and the ONNX Runtime variant derived from it (fused attention, in-place cache).
+GRAPHS = {"portable": "model.onnx", "ort": "model.ort.fp32.onnx"}
 
 
 def test_every_registered_family_has_a_parity_fixture():
@@ -55,33 +57,36 @@ def _assert_matches_reference(model, adapter, ids, tokens, logits):
     np.testing.assert_allclose(logits, ref_logits, atol=ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("graph", GRAPHS)
 @pytest.mark.parametrize("mode", ["switchable", "baked", "bank"])
-def test_single_row_matches_peft(family, mode):
+def test_single_row_matches_peft(family, mode, graph):
     model, adapters, bundles = family
     name = "short"
-    with load_bundle(bundles[mode]) as bundle:
+    with load_bundle(bundles[mode], graph=GRAPHS[graph]) as bundle:
         for prompt in PROMPTS:
             ids, tokens, logits = _steps(bundle, [prompt], [name if mode != "baked" else None])
             _assert_matches_reference(model, adapters[name], ids[0], tokens[0], logits[0])
 
 
+@pytest.mark.parametrize("graph", GRAPHS)
 @pytest.mark.parametrize("mode", ["switchable", "bank"])
-def test_mixed_prefix_batch_matches_each_rows_reference(family, mode):
+def test_mixed_prefix_batch_matches_each_rows_reference(family, mode, graph):
     """Rows with different prefixes (lengths 5 and 9) and different prompt lengths, in one forward pass per step."""
     model, adapters, bundles = family
     rows = [("short", PROMPTS[0]), ("long", PROMPTS[1]), ("long", PROMPTS[0]), ("short", PROMPTS[1])]
     if mode == "switchable":
         rows.append((None, PROMPTS[1]))  # no prefix at all, beside prefixed rows
-    with load_bundle(bundles[mode]) as bundle:
+    with load_bundle(bundles[mode], graph=GRAPHS[graph]) as bundle:
         ids, tokens, logits = _steps(bundle, [p for _, p in rows], [n for n, _ in rows])
     for r, (name, _) in enumerate(rows):
         _assert_matches_reference(model, adapters.get(name), ids[r], tokens[r], logits[r])
 
 
-def test_alternating_prefixes_call_by_call(family):
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_alternating_prefixes_call_by_call(family, graph):
     """One loaded bundle, the prefix switched on every call: each call gives its own prefix's reference."""
     model, adapters, bundles = family
-    with load_bundle(bundles["switchable"]) as bundle:
+    with load_bundle(bundles["switchable"], graph=GRAPHS[graph]) as bundle:
         session = bundle.backend.session
         for name in ["short", "long", "short", "long"]:
             ids, tokens, logits = _steps(bundle, [PROMPTS[0]], [name])

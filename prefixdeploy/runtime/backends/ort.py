@@ -37,3 +37,38 @@ class OrtBackend(Backend):
 
     def close(self) -> None:
         self.session = None
+
+    def binding(self) -> OrtBinding:
+        """An IO binding for in-place KV buffers (see `OrtBinding`)."""
+        return OrtBinding(self)
+
+
+class OrtBinding:
+    """Runs the session with some inputs bound to caller-owned buffers that are also outputs (updated in place).
+
+    The KV cache buffers stay bound across steps; only the small per-step inputs are rebound.
+    """
+
+    def __init__(self, backend: OrtBackend, output: str = "logits"):
+        self.backend, self.output = backend, output
+        self.io = backend.session.io_binding()
+        self.io.bind_output(output)  # bound first: get_outputs()[0]
+        self._shared: dict[str, np.ndarray] = {}
+        self._values = []  # keep the OrtValues (and so the buffers) alive while bound
+        self._checked = False
+
+    def share(self, input_name: str, output_name: str, buffer: np.ndarray) -> None:
+        value = ort.OrtValue.ortvalue_from_numpy(buffer)  # wraps the numpy memory, no copy
+        self.io.bind_ortvalue_input(input_name, value)
+        self.io.bind_ortvalue_output(output_name, value)
+        self._values.append(value)
+        self._shared[input_name] = buffer
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        if not self._checked:
+            self.backend.check_feeds({**feeds, **self._shared})
+            self._checked = True
+        for name, value in feeds.items():
+            self.io.bind_cpu_input(name, value)
+        self.backend.session.run_with_iobinding(self.io)
+        return self.io.get_outputs()[0].numpy().copy()  # ORT reuses the output memory on the next run

@@ -1,0 +1,46 @@
+"""Derive the ONNX Runtime graph of a bundle from its portable graph, at a chosen weight precision.
+
+portable (switchable) graph → fused attention with an in-place KV buffer → last-token logits → weights at the chosen
+precision (fp32 | fp16 | int8 | int4; prefixes stay float32 in their own files) → ONNX Runtime's offline
+graph optimizations (fused norms, …), saved so that loading does not optimize again.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import onnx
+
+from prefixdeploy.exporter.archs.base import ModelDims
+from prefixdeploy.exporter.decoder import RopeSpec
+from prefixdeploy.exporter.optimize.edit import GraphEdit
+from prefixdeploy.exporter.optimize.passes import fuse_attention, last_token_logits, untie_lm_head
+from prefixdeploy.exporter.optimize.precision import PRECISIONS, convert_precision
+from prefixdeploy.exporter.optimize.save import save_optimized
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PRECISIONS", "build_ort_graph"]
+
+
+def build_ort_graph(
+    portable: onnx.ModelProto, dims: ModelDims, rope: RopeSpec | None, precision: str, out: Path, shared_data: Path
+) -> None:
+    """Write the ONNX Runtime variant of `portable` (a switchable graph, weights in memory) to `out`.
+
+    Initializers identical to ones in `shared_data` (the portable graph's external data) are referenced there, not
+    written again.
+    """
+    model = onnx.ModelProto()
+    model.CopyFrom(portable)
+    edit = GraphEdit(model)
+    fuse_attention(edit, dims, rope)
+    last_token_logits(edit, dims)
+    if precision in ("int8", "int4"):
+        untie_lm_head(edit)
+    edit.prune()
+    model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
+    log.info("converting weights to %s", precision)
+    model = convert_precision(model, precision)
+    save_optimized(model, out, shared_data)

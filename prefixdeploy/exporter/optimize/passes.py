@@ -1,0 +1,110 @@
+"""Passes that turn the portable (switchable) decoder graph into the ONNX Runtime variant.
+
+- `fuse_attention`: each layer's attention (rotary, cache concat, masked softmax) becomes one
+  `com.microsoft.GroupQueryAttention` that reads the packed q|k|v projection, applies rotary itself, and updates a
+  preallocated KV buffer in place (past and present share one buffer: nothing is copied per step). Its lengths come
+  from `attention_mask`: row b attends to its first sum(mask[b]) cache slots, so a row's prefix sits at slots 0..P−1
+  and its real tokens get positions P, P+1, … as under PEFT.
+- `last_token_logits`: the lm_head runs on the last position only (prefill computes one row of logits, not T).
+- `untie_lm_head`: a transposed copy of a tied embedding as a MatMul weight, so weight-only quantization reaches it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import TensorProto
+
+from prefixdeploy.exporter.archs.base import ModelDims
+from prefixdeploy.exporter.decoder import RopeSpec
+from prefixdeploy.exporter.optimize.edit import GraphEdit
+from prefixdeploy.runtime import manifest as names
+
+MS = "com.microsoft"
+
+
+def fuse_attention(edit: GraphEdit, d: ModelDims, rope: RopeSpec | None) -> None:
+    seqlens, total = _lengths_from_mask(edit)
+    rotary = _rotary_caches(edit, d, rope) if rope is not None else []
+    for i in range(d.num_layers):
+        qkv = _projection_output(edit, f"layers.{i}.attn.qkv")  # (B, T, (H + 2·H_kv)·D)
+        o_proj = edit.node_reading(f"layers.{i}.attn.o.weight", "MatMul")
+        past = [names.PAST_KEY.format(i), names.PAST_VALUE.format(i)]
+        out, present_k, present_v = edit.add(
+            "GroupQueryAttention",
+            [qkv, "", "", *past, seqlens, total, *rotary],
+            outputs=3,
+            domain=MS,
+            num_heads=d.num_attention_heads,
+            kv_num_heads=d.num_key_value_heads,
+            scale=float(1.0 / np.sqrt(d.head_dim)),
+            do_rotary=int(rope is not None),
+            rotary_interleaved=0,  # HF's rotate_half: the two halves of each head, not even/odd pairs
+        )
+        o_proj.input[0] = out  # (B, T, H·D)
+        edit.output_identity(names.PRESENT_KEY.format(i)).input[0] = present_k
+        edit.output_identity(names.PRESENT_VALUE.format(i)).input[0] = present_v
+    # present has the buffer's length (S_max), not past + T: the runtime binds past and present to one buffer.
+    for out in edit.graph.output:
+        if out.name.startswith("present."):
+            out.type.tensor_type.shape.dim[2].dim_param = "max_sequence_length"
+    for inp in edit.graph.input:
+        if inp.name.startswith("past_key_values."):
+            inp.type.tensor_type.shape.dim[2].dim_param = "max_sequence_length"
+
+
+def _lengths_from_mask(edit: GraphEdit) -> tuple[str, str]:
+    """seqlens_k (B,) int32 = sum(mask) − 1 and total_sequence_length () int32 = mask width, as GQA wants them."""
+    mask = names.ATTENTION_MASK
+    (summed,) = edit.add("ReduceSum", [mask, edit.initializer("gqa.axis1", np.array([1], np.int64))], keepdims=0)
+    (minus,) = edit.add("Sub", [summed, edit.initializer("gqa.one", np.array(1, np.int64))])
+    (seqlens,) = edit.add("Cast", [minus], to=TensorProto.INT32)
+    (width,) = edit.add("Shape", [mask], start=1, end=2)
+    (scalar,) = edit.add("Squeeze", [width])
+    (total,) = edit.add("Cast", [scalar], to=TensorProto.INT32)
+    return seqlens, total
+
+
+def _rotary_caches(edit: GraphEdit, d: ModelDims, rope: RopeSpec) -> list[str]:
+    """cos/sin (max_positions, D/2) tables in float64 → float32, scaled like HF's attention_scaling."""
+    angles = np.arange(d.max_positions, dtype=np.float64)[:, None] * rope.inv_freq.astype(np.float64)[None, :]
+    return [
+        edit.initializer("cos_cache", (np.cos(angles) * rope.scaling).astype(np.float32)),
+        edit.initializer("sin_cache", (np.sin(angles) * rope.scaling).astype(np.float32)),
+    ]
+
+
+def _projection_output(edit: GraphEdit, name: str) -> str:
+    """The output of linear layer `name` (MatMul, plus its bias Add when there is one)."""
+    matmul = edit.node_reading(f"{name}.weight", "MatMul")
+    add = edit.node_reading(f"{name}.bias", "Add")
+    return add.output[0] if add is not None else matmul.output[0]
+
+
+def last_token_logits(edit: GraphEdit, d: ModelDims) -> None:
+    """Slice the final hidden states to the last position before the lm_head: logits become (B, 1, V)."""
+    gemm = next(n for n in edit.graph.node if n.op_type == "Gemm")  # the lm_head: the builder's only Gemm
+    flatten = edit.producer(gemm.input[0])  # Reshape (B·T, hidden)
+    hidden = flatten.input[0]  # (B, T, hidden), after the final norm
+    starts, ends, axes = (
+        edit.initializer(f"last.{k}", np.array([v], np.int64))
+        for k, v in (("starts", -1), ("ends", np.iinfo(np.int64).max), ("axes", 1))
+    )
+    (last,) = edit.add("Slice", [hidden, starts, ends, axes])  # (B, 1, hidden)
+    flatten.input[0] = last
+    unflatten = edit.consumers(gemm.output[0])[0]  # Reshape to (B, T, V)
+    unflatten.input[1] = edit.initializer("last.shape", np.array([-1, 1, d.vocab_size], np.int64))
+    for out in edit.graph.output:
+        if out.name == names.LOGITS:
+            out.type.tensor_type.shape.dim[1].dim_value = 1
+
+
+def untie_lm_head(edit: GraphEdit) -> None:
+    """Gemm(x, E, transB=1) → MatMul(x, Eᵀ) with its own weight: MatMul weights are what quantizers rewrite."""
+    gemm = next(n for n in edit.graph.node if n.op_type == "Gemm")
+    table = edit.find_initializer(gemm.input[1])
+    from onnx import numpy_helper
+
+    weight = edit.initializer("lm_head.weight_t", numpy_helper.to_array(table).T)  # (hidden, V)
+    (out,) = edit.add("MatMul", [gemm.input[0], weight])
+    for node in edit.consumers(gemm.output[0]):
+        node.input[list(node.input).index(gemm.output[0])] = out

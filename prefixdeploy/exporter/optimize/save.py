@@ -1,0 +1,82 @@
+"""Run ONNX Runtime's offline graph optimizations once and save the result next to the portable graph.
+
+Weights the optimized graph shares with the portable graph (same bytes) point into the portable graph's external
+data file instead of being written twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import onnx
+from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
+DATA_SUFFIX = ".data"
+
+
+def save_optimized(model: onnx.ModelProto, out: Path, shared_data: Path) -> None:
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        raw = Path(tmp) / "input.onnx"
+        onnx.save_model(model, str(raw), save_as_external_data=True, location="input.onnx.data", size_threshold=1024)
+        optimized = Path(tmp) / "optimized.onnx"
+        options = ort.SessionOptions()
+        # EXTENDED: fusions that hold on any CPU (ALL adds layout changes specific to this machine's CPU).
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        options.optimized_model_filepath = str(optimized)
+        options.add_session_config_entry("session.optimized_model_external_initializers_file_name", "opt.data")
+        options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
+        ort.InferenceSession(str(raw), options, providers=["CPUExecutionProvider"])
+        result = onnx.load_model(str(optimized), load_external_data=False)
+        _relink_data(result, Path(tmp), out, shared_data)
+
+
+def _relink_data(model: onnx.ModelProto, src_dir: Path, out: Path, shared_data: Path) -> None:
+    """Point each external initializer at `shared_data` when its bytes are there already, else at out's own file."""
+    shared = _index_by_hash(shared_data)
+    own_name = out.name + DATA_SUFFIX
+    with (out.parent / own_name).open("wb") as own:
+        for tensor in model.graph.initializer:
+            if not uses_external_data(tensor):
+                continue
+            data = _read(src_dir / ExternalDataInfo(tensor).location, ExternalDataInfo(tensor))
+            found = shared.get(hashlib.sha256(data).hexdigest())
+            if found is not None:
+                _set_location(tensor, shared_data.name, *found)
+            else:
+                pad = (-own.tell()) % 64  # aligned, as onnx writes external data
+                own.write(b"\0" * pad)
+                _set_location(tensor, own_name, own.tell(), len(data))
+                own.write(data)
+    onnx.save_model(model, str(out))
+    if (out.parent / own_name).stat().st_size == 0:
+        os.unlink(out.parent / own_name)
+
+
+def _index_by_hash(data_file: Path) -> dict[str, tuple[int, int]]:
+    model_file = data_file.with_suffix("")  # model.onnx.data -> model.onnx
+    model = onnx.load_model(str(model_file), load_external_data=False)
+    index = {}
+    for tensor in model.graph.initializer:
+        if uses_external_data(tensor):
+            info = ExternalDataInfo(tensor)
+            index[hashlib.sha256(_read(data_file, info)).hexdigest()] = (info.offset or 0, info.length)
+    return index
+
+
+def _read(path: Path, info: ExternalDataInfo) -> bytes:
+    with path.open("rb") as f:
+        f.seek(info.offset or 0)
+        return f.read(info.length) if info.length else f.read()
+
+
+def _set_location(tensor: onnx.TensorProto, location: str, offset: int, length: int) -> None:
+    del tensor.external_data[:]
+    for key, value in (("location", location), ("offset", str(offset)), ("length", str(length))):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    tensor.data_location = onnx.TensorProto.EXTERNAL
