@@ -1,0 +1,384 @@
+"""Time prefixdeploy against PyTorch + PEFT (eager) and ONNX Runtime GenAI on one model, interleaved, and write
+RESULTS.md: request latency, TTFT, time per output token, the ratios the "Speed" issue targets, and decode time per
+token against the memory-bandwidth floor. See benchmarks/README.md.
+
+    python benchmarks/compare.py [--repetitions 10] [--precisions fp32,fp16,int8,int4] [--out benchmarks/RESULTS.md]
+                                 [--skip-torch] [--skip-genai] [--quick] [--model HF_DIR] [--adapter PEFT_DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from membw import measure_bandwidth_subprocess
+from systems import GenAI, Prefixdeploy, TorchPeft, build_genai, export_bundles
+from tqdm import tqdm
+
+from prefixdeploy.runtime.bench.measure import RequestTiming, machine_info
+from prefixdeploy.runtime.bench.scenarios import PROMPT_TEXT
+
+log = logging.getLogger("compare")
+
+PROMPT_LENGTH, NEW_TOKENS, PREFIX_LENGTH = 56, 32, 16
+ALL_PRECISIONS = ("fp32", "fp16", "int8", "int4")
+GENAI_PRECISIONS = ("fp32", "int4")
+
+
+@dataclass
+class Entry:
+    """One system at one precision: its runner and every timed request."""
+
+    system: str  # "PyTorch + PEFT eager" | "ONNX Runtime GenAI" | "prefixdeploy"
+    precision: str
+    prefix_length: int  # 0: no prefix
+    runner: object
+    detail: str = ""  # e.g. the graph file
+    timings: list[RequestTiming] = field(default_factory=list)
+    tokens: list[int] | None = None  # the new tokens of its first request
+
+    @property
+    def label(self) -> str:
+        return f"{self.system} {self.precision}"
+
+    def median(self, attr: str) -> float:
+        return statistics.median(getattr(t, attr) for t in self.timings)
+
+    def percentile(self, attr: str, q: float) -> float:
+        values = sorted(getattr(t, attr) for t in self.timings)
+        return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repetitions", type=int, default=10, help="timed rounds (each runs every system once)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
+    p.add_argument("--precisions", default=",".join(ALL_PRECISIONS), help="prefixdeploy precisions to try")
+    p.add_argument("--out", type=Path, default=Path(__file__).parent / "RESULTS.md", help="the Markdown report")
+    p.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON here")
+    p.add_argument("--skip-torch", action="store_true", help="leave out PyTorch + PEFT")
+    p.add_argument("--skip-genai", action="store_true", help="leave out ONNX Runtime GenAI")
+    p.add_argument("--quick", action="store_true", help="a tiny smoke run: 1 round, no warmup, 8 tokens, 128 MiB")
+    p.add_argument("--model", type=Path, default=None, help="HF model directory (default: SmolLM2-135M-Instruct)")
+    p.add_argument("--adapter", type=Path, default=None, help="PEFT prefix-tuning adapter (default: random, P=16)")
+    p.add_argument("--cache", type=Path, default=None, help="where GenAI models are built once")
+    p.add_argument("--work", type=Path, default=None, help="where bundles are exported (default: a temp dir)")
+    args = p.parse_args(argv)
+    args.precisions = [s.strip() for s in args.precisions.split(",") if s.strip()]
+    bad = [s for s in args.precisions if s not in ALL_PRECISIONS]
+    if bad or not args.precisions or args.repetitions < 1 or args.warmup < 0:
+        p.error(f"--precisions takes a comma list of {', '.join(ALL_PRECISIONS)}; --repetitions ≥ 1, --warmup ≥ 0")
+    args.new_tokens, args.bandwidth_gib, args.bandwidth_rounds = NEW_TOKENS, 1.0, 10
+    if args.quick:
+        args.repetitions, args.warmup, args.new_tokens, args.bandwidth_gib, args.bandwidth_rounds = 1, 0, 8, 0.125, 1
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="compare: %(message)s", stream=sys.stderr)
+    from prefixdeploy.exporter.fetch import default_cache, fetch_smollm2_dir
+
+    model_dir = args.model or fetch_smollm2_dir()
+    cache = args.cache or default_cache() / "bench"
+    with tempfile.TemporaryDirectory(prefix="prefixdeploy-compare-") as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        adapter = args.adapter or make_adapter(model_dir, work / "demo", PREFIX_LENGTH)
+        prompt = make_prompt(model_dir, PROMPT_LENGTH)
+        load_before = _load_average()
+        before = measure_bandwidth(args)
+        entries, notes = load_systems(args, model_dir, adapter, prompt, cache, work)
+        run_interleaved(entries, args.warmup, args.repetitions)
+        # Measured before and after the timing, the best counts: a busy neighbour lowers what one pass sees.
+        bandwidth = best_bandwidth(before, measure_bandwidth(args))
+        report = build_report(args, model_dir, adapter, entries, notes, bandwidth)
+        report["load_average"] = {"start": load_before, "end": _load_average()}
+        for e in entries:
+            if hasattr(e.runner, "close"):
+                e.runner.close()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    markdown = render_markdown(report)
+    args.out.write_text(markdown)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(markdown)
+
+
+def _load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages: other work on a shared machine shows here."""
+    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+
+
+def measure_bandwidth(args) -> dict:
+    log.info("measuring memory read bandwidth (%.3g GiB, best of %d)", args.bandwidth_gib, args.bandwidth_rounds)
+    return measure_bandwidth_subprocess(args.bandwidth_gib, args.bandwidth_rounds)
+
+
+def best_bandwidth(before: dict, after: dict) -> dict:
+    best = dict(max(before, after, key=lambda b: b["gb_per_s"]))
+    best["before_gb_per_s"], best["after_gb_per_s"] = before["gb_per_s"], after["gb_per_s"]
+    return best
+
+
+def make_adapter(model_dir: Path, out: Path, P: int) -> Path:
+    """A PEFT prefix-tuning adapter with PEFT's own random init (seeded): timing does not depend on its values."""
+    import torch
+    from peft import PrefixTuningConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    get_peft_model(base, PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=P)).save_pretrained(out)
+    return out
+
+
+def make_prompt(model_dir: Path, length: int) -> list[int]:
+    """Exactly `length` token ids: the bench's fixed text, tokenized by the model's tokenizer, repeated and trimmed."""
+    from tokenizers import Tokenizer
+
+    base = Tokenizer.from_file(str(model_dir / "tokenizer.json")).encode(PROMPT_TEXT).ids
+    return (base * (length // len(base) + 1))[:length]
+
+
+def load_systems(args, model_dir: Path, adapter: Path, prompt: list[int], cache: Path, work: Path):
+    entries: list[Entry] = []
+    notes: list[str] = []
+    P = _adapter_length(adapter)
+    if not args.skip_torch:
+        log.info("loading PyTorch + PEFT")
+        torch_runner = TorchPeft(model_dir, adapter, prompt, args.new_tokens)
+        timing, cached = torch_runner.run()
+        uncached = torch_runner.uncached_tokens()
+        if cached != uncached:
+            raise SystemExit(
+                f"compare: the cached PEFT loop gives {cached}, the uncached one {uncached}; not timing it"
+            )
+        notes.append(f"PyTorch + PEFT: the cached greedy loop's {len(cached)} tokens equal the uncached loop's.")
+        notes.append(f"PyTorch threads: {torch_runner.threads} (torch's default).")
+        entries.append(Entry("PyTorch + PEFT eager", "fp32", P, torch_runner))
+    if not args.skip_genai:
+        for precision in GENAI_PRECISIONS:
+            path = build_genai(model_dir, precision, cache)
+            entries.append(Entry("ONNX Runtime GenAI", precision, 0, GenAI(path, prompt, args.new_tokens), path.name))
+    bundles, skipped = export_bundles(model_dir, adapter, args.precisions, work)
+    notes += skipped
+    for precision, (bundle, graph) in bundles.items():
+        runner = Prefixdeploy(bundle, graph, "demo", prompt, args.new_tokens)
+        entries.append(Entry("prefixdeploy", precision, P, runner, graph))
+    return entries, notes
+
+
+def _adapter_length(adapter: Path) -> int:
+    return int(json.loads((adapter / "adapter_config.json").read_text())["num_virtual_tokens"])
+
+
+def run_interleaved(entries: list[Entry], warmup: int, repetitions: int) -> None:
+    """Rounds of A B C …, so that slow phases of the machine hit every system alike; warmup rounds are not kept."""
+    total = (warmup + repetitions) * len(entries)
+    with tqdm(total=total, unit="req", disable=not sys.stderr.isatty(), leave=False) as progress:
+        for round_ in range(warmup + repetitions):
+            for entry in entries:
+                progress.set_description_str(entry.label)
+                timing, tokens = entry.runner.run()
+                assert timing.tokens == len(tokens), entry.label
+                entry.tokens = entry.tokens or tokens
+                if round_ >= warmup:
+                    entry.timings.append(timing)
+                progress.update(1)
+
+
+def build_report(args, model_dir: Path, adapter: Path, entries: list[Entry], notes: list[str], bandwidth: dict):
+    bw = bandwidth["gb_per_s"] * 1e9  # bytes/s
+    rows = []
+    for e in entries:
+        weights = e.runner.weight_bytes()
+        floor = weights / bw
+        rows.append({
+            "system": e.system, "precision": e.precision, "prefix_length": e.prefix_length, "detail": e.detail,
+            "requests": len(e.timings),
+            "request_latency_s": e.median("latency"), "request_latency_p90_s": e.percentile("latency", 0.9),
+            "time_to_first_token_s": e.median("ttft"), "time_per_output_token_s": e.median("tpot"),
+            "weight_bytes_per_token": weights, "memory_floor_s_per_token": floor,
+            "tpot_over_floor": e.median("tpot") / floor,
+        })  # fmt: skip
+    notes = notes + token_notes(entries)
+    for e in entries:
+        if isinstance(e.runner, GenAI) and e.runner.setup:
+            setup = statistics.median(e.runner.setup[-len(e.timings) :])
+            notes.append(f"GenAI {e.precision}: creating the og.Generator took {setup * 1e3:.1f} ms of its TTFT.")
+    return {
+        "model": str(model_dir) if args.model else f"SmolLM2-135M-Instruct ({model_dir})",
+        "adapter": str(adapter) if args.adapter else f"a random PEFT adapter (P={PREFIX_LENGTH}, PEFT's init, seed 0)",
+        "prompt_tokens": PROMPT_LENGTH,
+        "new_tokens": args.new_tokens,
+        "warmup": args.warmup,
+        "repetitions": args.repetitions,
+        "quick": args.quick,
+        "machine": versions(),
+        "bandwidth": bandwidth,
+        "results": rows,
+        "ratios": ratios(entries),
+        "notes": notes,
+    }
+
+
+def token_notes(entries: list[Entry]) -> list[str]:
+    """Agreement of greedy tokens: prefixdeploy fp32 with PyTorch + PEFT (same prefix), other precisions with fp32."""
+    by = {(e.system, e.precision): e for e in entries}
+    torch_e, fp32 = by.get(("PyTorch + PEFT eager", "fp32")), by.get(("prefixdeploy", "fp32"))
+    out = []
+    for e in entries:
+        if e.system != "prefixdeploy":
+            continue
+        ref, ref_name = (torch_e, "PyTorch + PEFT") if e.precision == "fp32" else (fp32, "prefixdeploy fp32")
+        if ref is not None and ref.tokens and e.tokens:
+            n = len(ref.tokens)
+            common = next((i for i, (a, b) in enumerate(zip(e.tokens, ref.tokens)) if a != b), n)
+            same = sum(a == b for a, b in zip(e.tokens, ref.tokens))
+            out.append(
+                f"prefixdeploy {e.precision}: the first {common} of {n} greedy tokens equal {ref_name}'s "
+                f"({same}/{n} positions equal)."
+            )
+    if any(e.system == "prefixdeploy" and e.precision != "fp32" for e in entries):
+        out.append(
+            "Agreement of the reduced precisions depends on the prefix: the default adapter is random (PEFT's init), "
+            "and once one token differs the rest follow another path. Pass --adapter with a trained one to judge it."
+        )
+    return out
+
+
+TARGETS = (
+    # (key, description, numerator, denominator, metric, target, "le" | "ge")
+    ("prefixdeploy_fp32_over_genai_fp32", "prefixdeploy fp32 / GenAI fp32, request latency",
+     ("prefixdeploy", "fp32"), ("ONNX Runtime GenAI", "fp32"), "latency", 0.9, "le"),
+    ("prefixdeploy_int4_over_genai_int4", "prefixdeploy int4 / GenAI int4, request latency",
+     ("prefixdeploy", "int4"), ("ONNX Runtime GenAI", "int4"), "latency", 0.9, "le"),
+    ("torch_over_prefixdeploy_fp32_tpot", "PyTorch eager TPOT / prefixdeploy fp32 TPOT",
+     ("PyTorch + PEFT eager", "fp32"), ("prefixdeploy", "fp32"), "tpot", 2.5, "ge"),
+    ("torch_over_prefixdeploy_int4_tpot", "PyTorch eager TPOT / prefixdeploy int4 TPOT",
+     ("PyTorch + PEFT eager", "fp32"), ("prefixdeploy", "int4"), "tpot", 8.0, "ge"),
+)  # fmt: skip
+
+
+def ratios(entries: list[Entry]) -> dict:
+    """The issue's target ratios (None when a system was skipped); also TTFT and TPOT ratios for the GenAI pairs."""
+    by = {(e.system, e.precision): e for e in entries}
+    out = {}
+    for key, text, num, den, metric, target, sense in TARGETS:
+        a, b = by.get(num), by.get(den)
+        value = a.median(metric) / b.median(metric) if a and b else None
+        met = None if value is None else (value <= target if sense == "le" else value >= target)
+        extra = {}
+        if a and b and metric == "latency":
+            extra = {
+                "ttft_ratio": a.median("ttft") / b.median("ttft"),
+                "tpot_ratio": a.median("tpot") / b.median("tpot"),
+            }
+        out[key] = {"description": text, "value": value, "target": target, "sense": sense, "met": met, **extra}
+    return out
+
+
+def versions() -> dict:
+    info = machine_info()
+    for name in ("onnxruntime_genai", "torch", "transformers", "peft", "prefixdeploy"):
+        try:
+            info[name] = __import__(name).__version__
+        except ImportError:
+            info[name] = None
+    return info
+
+
+def render_markdown(r: dict) -> str:
+    m, bw = r["machine"], r["bandwidth"]
+    lines = [
+        "# prefixdeploy vs PyTorch + PEFT vs ONNX Runtime GenAI (CPU)",
+        "",
+        "Written by `benchmarks/compare.py`"
+        + (" **--quick (smoke run: not a measurement)**" if r["quick"] else "")
+        + f", {m['date']}.",
+        "",
+        f"Model: {r['model']}; prefix: {r['adapter']}. One prompt of {r['prompt_tokens']} tokens, "
+        f"{r['new_tokens']} new tokens, greedy, EOS ignored, batch 1. {r['warmup']} warmup + {r['repetitions']} "
+        "timed rounds, each running every system once in turn (interleaved); medians over the timed rounds. "
+        "GenAI has no prefix, so it runs the bare model.",
+        "",
+        "| system | weights | prefix P | request latency ms (median) | p90 ms | TTFT ms | TPOT ms | "
+        "weights read / token MB | floor ms / token | TPOT ÷ floor |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in r["results"]:
+        detail = f" (`{row['detail']}`)" if row["detail"] and row["system"] == "prefixdeploy" else ""
+        lines.append(
+            f"| {row['system']}{detail} | {row['precision']} | {row['prefix_length']} | "
+            f"{row['request_latency_s'] * 1e3:.1f} | {row['request_latency_p90_s'] * 1e3:.1f} | "
+            f"{row['time_to_first_token_s'] * 1e3:.1f} | {row['time_per_output_token_s'] * 1e3:.2f} | "
+            f"{row['weight_bytes_per_token'] / 1e6:.3g} | {row['memory_floor_s_per_token'] * 1e3:.3g} | "
+            f"{row['tpot_over_floor']:.2f}× |"
+        )
+    lines += ["", "## Ratios the issue targets", "", "| ratio | value | target | met |", "|---|---:|---:|---|"]
+    for ratio in r["ratios"].values():
+        value = "n/a (skipped)" if ratio["value"] is None else f"{ratio['value']:.2f}"
+        if "ttft_ratio" in ratio:
+            value += f" (TTFT {ratio['ttft_ratio']:.2f}, TPOT {ratio['tpot_ratio']:.2f})"
+        sense = "≤" if ratio["sense"] == "le" else "≥"
+        met = {True: "yes", False: "**no**", None: "–"}[ratio["met"]]
+        lines.append(f"| {ratio['description']} | {value} | {sense} {ratio['target']} | {met} |")
+    unset = ", ".join(bw.get("unset", [])) or "none were set"
+    tried = "; ".join(f"{x['method']} {x['gb_per_s']:.1f}" for x in bw["all"])
+    lines += [
+        "",
+        "## Memory floor",
+        "",
+        f"Memory read bandwidth: **{bw['gb_per_s']:.1f} GB/s**, the best of {bw['rounds']} passes over a "
+        f"{bw['bytes'] / (1 << 30):.3g} GiB float32 buffer per method, measured before loading the systems "
+        f"({bw['before_gb_per_s']:.1f} GB/s) and after timing them ({bw['after_gb_per_s']:.1f} GB/s); best "
+        f"method: {bw['method']} (tried, in the better measurement: {tried}). Measured in a separate process with "
+        f"OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset ({unset}).",
+        "",
+        "The floor is the time to read every weight a decode step multiplies by once: the bytes of all "
+        "MatMul/Gemm(-like) weight initializers of the ONNX graph actually run (block scales and zero points "
+        "included; a tied embedding counted once, for the lm_head; the Gather's embedding table not counted), or "
+        "of every nn.Linear weight for PyTorch, divided by the bandwidth. KV-cache reads are not included.",
+        *(
+            [
+                "",
+                "A TPOT below its floor (TPOT ÷ floor < 1) means the bandwidth was under-measured (a busy neighbour "
+                "during both measurements) or part of the weights stayed in cache: read that row's floor with care.",
+            ]
+            if any(row["tpot_over_floor"] < 1 for row in r["results"])
+            else []
+        ),
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {m['cpu']}; {m['logical_cores']} logical cores ({m['physical_cores']} physical); "
+        f"memory {(m['memory_bytes'] or 0) / (1 << 30):.1f} GiB",
+        f"- {m['platform']}, Python {m['python']}",
+        f"- load average (1, 5, 15 min) at the start: {_loads(r['load_average']['start'])}; at the end: "
+        f"{_loads(r['load_average']['end'])}",
+        f"- onnxruntime {m['onnxruntime']}, onnxruntime-genai {m['onnxruntime_genai']}, torch {m['torch']}, "
+        f"transformers {m['transformers']}, peft {m['peft']}, prefixdeploy {m['prefixdeploy']}",
+        "",
+        "## Notes",
+        "",
+        *(f"- {n}" for n in r["notes"]),
+        "- TTFT: from the request's first call (GenAI: creating its og.Generator, which every request needs) to "
+        "the first token; TPOT: (latency − TTFT) / (new tokens − 1).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _loads(values: list[float] | None) -> str:
+    return ", ".join(f"{v:.2f}" for v in values) if values else "n/a"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""The systems `compare.py` times, each behind one small surface: build/load once, then `run()` one request.
+
+Every request is the same: one prompt of fixed token ids, greedy, exactly `new_tokens` new tokens (EOS ignored),
+batch 1. `run()` returns a RequestTiming (TTFT: the call until the first token; latency: until the last) and the
+new token ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from prefixdeploy.runtime.bench.measure import RequestTiming
+
+log = logging.getLogger("compare")
+
+
+class TorchPeft:
+    """PyTorch + PEFT, eager fp32, with the prefix: a manual greedy loop over PeftModel.forward() with the KV cache.
+
+    PEFT's generate() drops the prefix with peft 0.21 + transformers 5.x (see tests/exporter/test_peft_reference.py),
+    so it is not used. PEFT's forward() always passes the prefix as `past_key_values`; from the second step on the
+    loop also passes the previous output's cache as `cache` (transformers' new name), which transformers prefers over
+    the deprecated `past_key_values`: the cache already holds the prefix and every earlier token. PEFT prepends P
+    ones to the attention mask, so the loop's mask covers the real tokens only.
+    """
+
+    def __init__(self, model_dir: Path, adapter_dir: Path, prompt: list[int], new_tokens: int):
+        import torch
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+
+        self.torch, self.prompt, self.new_tokens = torch, prompt, new_tokens
+        base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+        self.model = PeftModel.from_pretrained(base, adapter_dir).eval()
+        self.threads = torch.get_num_threads()
+
+    def run(self) -> tuple[RequestTiming, list[int]]:
+        torch = self.torch
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # transformers warns on every call that both cache names are set
+            start = time.perf_counter()
+            ids, tokens, cache, first, last = torch.tensor([self.prompt]), [], None, 0.0, 0.0
+            for _ in range(self.new_tokens):
+                mask = torch.ones(1, len(self.prompt) + len(tokens), dtype=torch.long)
+                more = {} if cache is None else {"cache": cache}
+                out = self.model(input_ids=ids, attention_mask=mask, use_cache=True, **more)
+                cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
+                tokens.append(int(out.logits[0, -1].argmax()))
+                last = time.perf_counter()
+                first = first or last
+                ids = torch.tensor([[tokens[-1]]])
+        return RequestTiming(first - start, last - start, len(tokens)), tokens
+
+    def uncached_tokens(self) -> list[int]:
+        """The same greedy loop recomputing the whole sequence each step (no cache): the reference for `run`."""
+        torch = self.torch
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            seq, tokens = torch.tensor([self.prompt]), []
+            for _ in range(self.new_tokens):
+                logits = self.model(input_ids=seq, attention_mask=torch.ones_like(seq)).logits
+                tokens.append(int(logits[0, -1].argmax()))
+                seq = torch.cat([seq, torch.tensor([[tokens[-1]]])], dim=1)
+        return tokens
+
+    def weight_bytes(self) -> int:
+        from membw import torch_weight_bytes
+
+        return torch_weight_bytes(self.model)
+
+
+class GenAI:
+    """ONNX Runtime GenAI on a model its own builder made (no prefix: GenAI has none). A request creates an
+    og.Generator (it allocates the KV buffers), appends the prompt (the prefill) and generates token by token;
+    min_length = max_length keeps it from stopping at EOS.
+    """
+
+    def __init__(self, model_dir: Path, prompt: list[int], new_tokens: int):
+        import onnxruntime_genai as og
+
+        self.og, self.dir, self.prompt, self.new_tokens = og, model_dir, prompt, new_tokens
+        self.model = og.Model(str(model_dir))
+        self.setup: list[float] = []  # seconds per request to create the generator (part of its TTFT)
+
+    def run(self) -> tuple[RequestTiming, list[int]]:
+        og, total = self.og, len(self.prompt) + self.new_tokens
+        start = time.perf_counter()
+        params = og.GeneratorParams(self.model)
+        params.set_search_options(max_length=total, min_length=total, do_sample=False)
+        generator = og.Generator(self.model, params)
+        self.setup.append(time.perf_counter() - start)
+        generator.append_tokens(self.prompt)
+        generator.generate_next_token()
+        first = time.perf_counter()
+        for _ in range(self.new_tokens - 1):
+            generator.generate_next_token()
+        last = time.perf_counter()
+        tokens = generator.get_sequence(0)[len(self.prompt) :].tolist()
+        return RequestTiming(first - start, last - start, len(tokens)), tokens
+
+    def weight_bytes(self) -> int:
+        from membw import matmul_weight_bytes
+
+        return matmul_weight_bytes(self.dir / "model.onnx")
+
+
+def build_genai(model_dir: Path, precision: str, cache: Path) -> Path:
+    """GenAI's model for `model_dir` at `precision`, built once with its builder into `cache` (keyed by the model's
+    files and the GenAI version)."""
+    import onnxruntime_genai as og
+
+    key = hashlib.sha256()
+    for f in sorted(model_dir.iterdir()):
+        if f.is_file():
+            key.update(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}".encode())
+    out = cache / f"genai-{og.__version__}-{model_dir.name}-{key.hexdigest()[:12]}-{precision}"
+    if (out / "genai_config.json").is_file():
+        return out
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=cache))
+    try:
+        cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(model_dir), "-o", str(tmp / "m")]
+        cmd += ["-p", precision, "-e", "cpu", "-c", str(tmp / "hf-cache")]
+        log.info("building the GenAI %s model (once): %s", precision, " ".join(cmd))
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"the GenAI builder failed ({precision}): {done.stderr.strip()[-500:]}")
+        os.replace(tmp / "m", out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+class Prefixdeploy:
+    """prefixdeploy's runtime (the public API only) on one graph of an exported bundle, with the prefix."""
+
+    def __init__(self, bundle_dir: Path, graph: str, prefix: str, prompt: list[int], new_tokens: int):
+        from prefixdeploy.runtime.bundle import load_bundle
+        from prefixdeploy.runtime.generate import GenerationConfig
+
+        self.dir, self.graph, self.prefix, self.prompt = bundle_dir, graph, prefix, prompt
+        self.config = GenerationConfig(max_new_tokens=new_tokens, ignore_eos=True)  # greedy
+        self.bundle = load_bundle(bundle_dir, graph=graph)
+
+    def run(self) -> tuple[RequestTiming, list[int]]:
+        start = time.perf_counter()
+        tokens, first, last = [], 0.0, 0.0
+        for step in self.bundle.steps([self.prompt], [self.prefix], self.config):
+            last = time.perf_counter()
+            first = first or last
+            tokens.append(int(step.tokens[0]))
+        return RequestTiming(first - start, last - start, len(tokens)), tokens
+
+    def weight_bytes(self) -> int:
+        from membw import matmul_weight_bytes
+
+        return matmul_weight_bytes(self.dir / self.graph)
+
+    def close(self) -> None:
+        self.bundle.close()
+
+
+def export_bundles(model_dir: Path, adapter: Path, precisions: list[str], work: Path) -> tuple[dict, list[str]]:
+    """Export with `prefixdeploy export --precision ...`: {precision: (bundle, graph file)} and notes on the ones
+    skipped. One export for all precisions; if the CLI refuses that, one per precision, skipping those it refuses.
+    """
+    notes: list[str] = []
+    bundle = work / "bundle-all"
+    done = _export(model_dir, adapter, precisions, bundle)
+    if done.returncode == 0:
+        exported = {p: bundle for p in precisions}
+    else:
+        exported = {}
+        for p in precisions:
+            one = work / f"bundle-{p}"
+            result = _export(model_dir, adapter, [p], one)
+            if result.returncode == 0:
+                exported[p] = one
+            else:
+                notes.append(f"prefixdeploy {p}: skipped, `prefixdeploy export --precision {p}` refused: "
+                             f"{_last_line(result.stderr)}")  # fmt: skip
+    out = {}
+    for p, path in exported.items():
+        graph = _graph_for(path, p)
+        if graph is None:
+            notes.append(f"prefixdeploy {p}: skipped, the exported bundle has no {p} graph")
+        else:
+            out[p] = (path, graph)
+    return out, notes
+
+
+def _export(model_dir: Path, adapter: Path, precisions: list[str], out: Path) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "prefixdeploy.cli", "export", "--model", str(model_dir)]
+    cmd += ["--prefix", f"demo={adapter}", "-o", str(out), "--force"]
+    for p in precisions:
+        cmd += ["--precision", p]
+    log.info("exporting: %s", " ".join(cmd))
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def _graph_for(bundle: Path, precision: str) -> str | None:
+    """The bundle's graph at `precision`: the ONNX Runtime variant if there is one, else the portable graph."""
+    from prefixdeploy.runtime.manifest import read_manifest
+
+    graphs = [g for g in read_manifest(bundle).graphs if g.precision == precision]
+    graphs.sort(key=lambda g: g.kind != "ort")
+    return graphs[0].file if graphs else None
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "(no message)"

@@ -1,0 +1,68 @@
+"""`BenchConfig`: every option of `prefixdeploy bench`, validated once. Must not import torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefixdeploy.errors import PrefixDeployError
+
+# Scenario names, in the order they run (--scenarios picks a subset; the order stays this one).
+PREFIX, NO_PREFIX, ALTERNATING, MIXED_BATCH = "prefix", "no-prefix", "alternating", "mixed-batch"
+SCENARIOS = (PREFIX, NO_PREFIX, ALTERNATING, MIXED_BATCH)
+MIXED_BATCH_DEFAULT = 8  # rows of the mixed-batch scenario when --batch-size is 1
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    bundle: Path
+    prompt_length: int = 56  # ISL: input tokens per row (a fixed synthetic prompt of exactly this length)
+    output_length: int = 32  # OSL: new tokens per row (EOS ignored); TPOT needs at least 2
+    batch_size: int = 1  # rows per request; the mixed-batch scenario uses this, or 8 when it is 1
+    concurrency: int = 1  # threads issuing requests at once against the one loaded bundle
+    warmup: int = 2  # untimed requests per thread before each measurement
+    repetitions: int = 10  # timed requests per thread per measurement
+    graph: str | None = None  # which of the manifest's graphs (its file name); None: the runtime's default
+    prefixes: tuple[str, ...] = ()  # restrict the scenarios to these prefixes; empty: all of the bundle's
+    scenarios: tuple[str, ...] | str = SCENARIOS  # a subset of SCENARIOS, or the same as a comma-separated string
+    json: Path | None = None  # write the results as JSON here
+    plot: Path | None = None  # write a PNG here (latency per prefix; TTFT and TPOT against prefix length)
+
+    def __post_init__(self):
+        object.__setattr__(self, "bundle", Path(self.bundle))
+        object.__setattr__(self, "prefixes", tuple(self.prefixes))
+        for name in ("json", "plot"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
+        object.__setattr__(self, "scenarios", _parse_scenarios(self.scenarios))
+        for name, least in (
+            ("prompt_length", 1),
+            ("output_length", 2),
+            ("batch_size", 1),
+            ("concurrency", 1),
+            ("warmup", 0),
+            ("repetitions", 1),
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                why = " (time per output token needs a second token)" if name == "output_length" else ""
+                raise PrefixDeployError(f"--{name.replace('_', '-')} must be an integer ≥ {least}{why}, got {value!r}")
+        if self.plot is not None and Path(self.plot).suffix.lower() != ".png":
+            raise PrefixDeployError(f"--plot writes a PNG; give a file name ending in .png, got {self.plot}")
+        for option, path in (("--json", self.json), ("--plot", self.plot)):
+            if path is not None and not Path(path).parent.is_dir():
+                raise PrefixDeployError(f"{option}: directory {Path(path).parent} does not exist; create it first")
+
+    @property
+    def mixed_batch_size(self) -> int:
+        return self.batch_size if self.batch_size > 1 else MIXED_BATCH_DEFAULT
+
+
+def _parse_scenarios(value: tuple[str, ...] | str) -> tuple[str, ...]:
+    names = [s.strip() for s in value.split(",")] if isinstance(value, str) else [str(s).strip() for s in value]
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown or not names:
+        found = ", ".join(unknown) if unknown else "nothing"
+        raise PrefixDeployError(f"--scenarios takes a comma list of {', '.join(SCENARIOS)}; got {found}")
+    return tuple(s for s in SCENARIOS if s in names)

@@ -1,0 +1,168 @@
+"""Run the benchmark: load the bundle (timed), time a cold first token, then every workload with warmup,
+repetitions and N concurrent threads, under a progress bar. Must not import torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from tqdm import tqdm
+
+from prefixdeploy.runtime.bench.config import BenchConfig
+from prefixdeploy.runtime.bench.measure import RequestTiming, RssSampler, machine_info, process_peak_rss, time_request
+from prefixdeploy.runtime.bench.scenarios import Skipped, Workload, check_context, plan_workloads, synthetic_prompts
+from prefixdeploy.runtime.bundle import load_bundle
+from prefixdeploy.runtime.generate import GenerationConfig
+from prefixdeploy.runtime.manifest import GraphEntry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    workload: Workload
+    prefix_lengths: tuple[int, ...]  # P of each row of the first call (0: no prefix)
+    timings: list[RequestTiming]  # every timed request of every thread
+    wall: float  # seconds from the threads' common start to the last one's end
+    peak_rss: int  # bytes, see RssSampler
+
+
+@dataclass(frozen=True)
+class BenchRun:
+    """Everything measured; `report.to_json` and `report.format_report` present it."""
+
+    config: BenchConfig
+    mode: str
+    graph: GraphEntry
+    machine: dict
+    load_s: float  # load_bundle() until it returns (session built, hashes checked, prefixes loaded)
+    load_to_first_token_s: float  # load_bundle() called -> the first token of a first request
+    rows: list[Measurement | Skipped]
+    rss_method: str
+    process_peak_rss: int
+
+
+def run_bench(config: BenchConfig) -> BenchRun:
+    """Measure the bundle under every chosen scenario; write --json / --plot if asked. Returns the measurements."""
+    machine = machine_info()
+    start = time.perf_counter()
+    bundle = load_bundle(config.bundle, graph=config.graph)
+    load_s = time.perf_counter() - start
+    with bundle:
+        plan = plan_workloads(bundle, config)
+        check_context(bundle, plan, config)
+        rows_needed = max((w.batch_size for w in plan if isinstance(w, Workload)), default=1)
+        prompts = synthetic_prompts(bundle, config.prompt_length, rows_needed)
+        first = _first_prefix(plan, bundle.manifest.prefix_names)
+        cold_at = time.perf_counter() - start
+        cold = time_request(bundle, prompts[:1], [first], GenerationConfig(max_new_tokens=1, ignore_eos=True))
+        load_to_first = cold_at + cold.ttft
+        rows, method = _run_plan(bundle, plan, prompts, config)
+        run = BenchRun(
+            config=config,
+            mode=bundle.manifest.mode,
+            graph=_graph_entry(bundle, config.graph),
+            machine=machine,
+            load_s=load_s,
+            load_to_first_token_s=load_to_first,
+            rows=rows,
+            rss_method=method,
+            process_peak_rss=process_peak_rss(),
+        )
+    _write_outputs(run)
+    return run
+
+
+def _run_plan(bundle, plan, prompts, config: BenchConfig) -> tuple[list[Measurement | Skipped], str]:
+    per_workload = (config.warmup + config.repetitions) * config.concurrency
+    total = per_workload * sum(isinstance(w, Workload) for w in plan)
+    rows: list[Measurement | Skipped] = []
+    method = RssSampler().method
+    with tqdm(total=total, unit="req", disable=not sys.stderr.isatty(), leave=False) as progress:
+        for item in plan:
+            if isinstance(item, Skipped):
+                log.info("%s: skipped (%s)", item.name, item.reason)
+                rows.append(item)
+                continue
+            progress.set_description_str(item.name)
+            rows.append(measure(bundle, item, prompts, config, progress.update))
+    return rows, method
+
+
+def measure(bundle, workload: Workload, prompts: list[list[int]], config: BenchConfig, tick=None) -> Measurement:
+    """Time `config.repetitions` requests on each of `config.concurrency` threads, after `config.warmup` each.
+
+    All threads finish their warmup before any timed request starts (a barrier), so the timed phase runs at the
+    full concurrency throughout. Thread w starts its walk through `workload.calls` at call w.
+    """
+    gen = GenerationConfig(max_new_tokens=config.output_length, ignore_eos=True)  # greedy
+    ids = prompts[: workload.batch_size]
+    started: list[float] = []
+    barrier = threading.Barrier(config.concurrency, action=lambda: started.append(time.perf_counter()))
+
+    def worker(w: int) -> list[RequestTiming]:
+        timings = []
+        try:
+            for i in range(config.warmup + config.repetitions):
+                if i == config.warmup:
+                    barrier.wait()
+                timing = time_request(bundle, ids, list(workload.calls[(w + i) % len(workload.calls)]), gen)
+                if i >= config.warmup:
+                    timings.append(timing)
+                if tick:
+                    tick(1)
+        except BaseException:
+            barrier.abort()  # release the other threads rather than leave them waiting
+            raise
+        return timings
+
+    with RssSampler() as rss:
+        if config.concurrency == 1:
+            timings = worker(0)
+        else:
+            timings = _run_threads(worker, config.concurrency)
+        ended = time.perf_counter()
+    lengths = tuple(bundle.prefixes[n].num_virtual_tokens if n else 0 for n in workload.calls[0])
+    return Measurement(workload, lengths, timings, ended - started[0], rss.peak)
+
+
+def _run_threads(worker, n: int) -> list[RequestTiming]:
+    with ThreadPoolExecutor(n, thread_name_prefix="bench") as pool:
+        futures = [pool.submit(worker, w) for w in range(n)]
+        errors = [f.exception() for f in futures]
+    real = [e for e in errors if e is not None and not isinstance(e, threading.BrokenBarrierError)]
+    if real or any(errors):
+        raise real[0] if real else errors[0]
+    return [t for f in futures for t in f.result()]
+
+
+def _first_prefix(plan: list[Workload | Skipped], names: list[str]) -> str | None:
+    """The prefix of the first timed row (else the bundle's first prefix): the cold request uses it."""
+    for item in plan:
+        if isinstance(item, Workload):
+            return item.calls[0][0]
+    return names[0] if names else None
+
+
+def _graph_entry(bundle, file: str | None) -> GraphEntry:
+    """The graph load_bundle ran: the one named, else the manifest's first (its default for ONNX Runtime)."""
+    graphs = bundle.manifest.graphs
+    return next((g for g in graphs if g.file == file), graphs[0])
+
+
+def _write_outputs(run: BenchRun) -> None:
+    import json
+
+    from prefixdeploy.runtime.bench.report import to_json
+
+    if run.config.json is not None:
+        run.config.json.write_text(json.dumps(to_json(run), indent=2) + "\n")
+    if run.config.plot is not None:
+        from prefixdeploy.runtime.bench.plot import write_plot
+
+        write_plot(run, run.config.plot)
