@@ -44,11 +44,22 @@ def main(debug: bool, verbose: bool) -> None:
 @click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset (17–20).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Bundle directory to write.")
 @click.option("--force", is_flag=True, help="Replace a non-empty output directory.")
-def export(model, prefixes, mode, opset, output, force):
+@click.option(
+    "--precision",
+    "precisions",
+    multiple=True,
+    type=click.Choice(["fp32", "fp16", "int8", "int4"]),
+    help="Weight precision of the ONNX Runtime graph; repeat for several (default: fp32).",
+)
+@click.option("--portable-only", is_flag=True, help="Only the portable graph (standard ops; TensorRT, GenAI).")
+def export(model, prefixes, mode, opset, output, force, precisions, portable_only):
     """Export MODEL with its prefixes to a bundle directory."""
     from prefixdeploy.exporter.export import ExportConfig, export_bundle
 
-    config = ExportConfig(model=model, prefixes=prefixes, output=output, mode=mode, opset=opset, force=force)
+    if portable_only and precisions:
+        raise click.UsageError("--portable-only and --precision exclude each other")
+    precisions = () if portable_only else (precisions or ("fp32",))
+    config = ExportConfig(model, prefixes, output, mode, opset, force, precisions)
     path = export_bundle(config)
     click.echo(f"wrote {path} ({mode}, {len(prefixes)} prefix{'es' if len(prefixes) != 1 else ''})")
 
@@ -67,6 +78,12 @@ def export(model, prefixes, mode, opset, output, force):
 @click.option("--chat", is_flag=True, help="Apply the model's chat template to PROMPT.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming text.")
 @click.option("--backend", type=click.Choice(["ort", "trt"]), default="ort", show_default=True)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "fp16", "int8", "int4"]),
+    default=None,
+    help="Run the bundle's graph of this weight precision (default: its first, fp32).",
+)
 def run(
     bundle,
     prompt,
@@ -81,13 +98,14 @@ def run(
     chat,
     as_json,
     backend,
+    precision,
 ):
     """Generate a continuation of PROMPT with a bundle."""
     from prefixdeploy.runtime.generate import GenerationConfig
     from prefixdeploy.runtime.run import RunConfig, run_prompt
 
     generation = GenerationConfig(max_new_tokens, temperature, top_k, top_p, seed, ignore_eos)
-    config = RunConfig(bundle, prompt, prefix, no_prefix, chat, generation, backend)
+    config = RunConfig(bundle, prompt, prefix, no_prefix, chat, generation, backend, precision)
     if as_json:
         click.echo(json.dumps(run_prompt(config).to_json(), ensure_ascii=False))
         return
@@ -115,15 +133,23 @@ def import_prefix(source, model, output, name):
 @click.option("--model", required=True, help="The model the bundle was exported from.")
 @click.option("--prompt", "prompts", multiple=True, help="Prompt to compare on; repeat for more.")
 @click.option("--new-tokens", type=int, default=32, show_default=True)
-@click.option("--atol", type=float, default=1e-3, show_default=True, help="Max |Δ logits| allowed.")
-def verify(bundle, model, prompts, new_tokens, atol):
-    """Compare BUNDLE against the PyTorch reference for every prefix; exit 1 on a mismatch."""
-    from prefixdeploy.exporter.verify import DEFAULT_PROMPTS, VerifyConfig, format_rows, verify_bundle
+@click.option(
+    "--atol", type=float, default=1e-2, show_default=True, help="Max |Δ logits| allowed (fp32 graphs; see README)."
+)
+@click.option("--text", "text_file", type=click.Path(path_type=Path), default=None, help="Perplexity sample (file).")
+def verify(bundle, model, prompts, new_tokens, atol, text_file):
+    """Compare every graph of BUNDLE with the PyTorch reference for every prefix; exit 1 if an fp32 graph differs.
 
-    config = VerifyConfig(bundle, model, tuple(prompts) or DEFAULT_PROMPTS, new_tokens, atol)
+    Quantized graphs report their greedy agreement with fp32 and their perplexity change.
+    """
+    from prefixdeploy.exporter.verify import VerifyConfig, format_rows, verify_bundle
+    from prefixdeploy.exporter.verify_data import DEFAULT_PROMPTS
+
+    text = {"text": _read_text(text_file)} if text_file else {}
+    config = VerifyConfig(bundle, model, tuple(prompts) or DEFAULT_PROMPTS, new_tokens, atol, **text)
     rows = verify_bundle(config)
     click.echo(format_rows(rows, atol))
-    if not all(r.ok(atol) for r in rows):
+    if any(r.ok(atol) is False for r in rows):
         click.echo("verify: the bundle does not match the reference", err=True)
         sys.exit(1)
 
@@ -185,6 +211,38 @@ def train(**options):
     from prefixdeploy.training.loop import train_prefix
 
     click.echo(train_prefix(TrainConfig(**options)).summary())
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as e:
+        raise PrefixDeployError(f"cannot read --text {path}: {e.strerror}") from None
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--prompt-length", type=int, default=56, show_default=True, help="Input tokens per row (ISL).")
+@click.option("--output-length", type=int, default=32, show_default=True, help="New tokens per row (OSL).")
+@click.option("--batch-size", type=int, default=1, show_default=True, help="Rows per request (mixed batches: 8 if 1).")
+@click.option("--concurrency", type=int, default=1, show_default=True, help="Threads issuing requests at once.")
+@click.option("--warmup", type=int, default=2, show_default=True, help="Untimed requests per thread per row.")
+@click.option("--repetitions", type=int, default=10, show_default=True, help="Timed requests per thread per row.")
+@click.option("--graph", default=None, metavar="FILE", help="Which of the bundle's graphs (default: its first).")
+@click.option("--prefix", "prefixes", multiple=True, metavar="NAME", help="Only these prefixes; repeat for more.")
+@click.option(
+    "--scenarios",
+    default="prefix,no-prefix,alternating,mixed-batch",
+    show_default=True,
+    help="Comma list of scenarios to run.",
+)
+@click.option("--json", "json", type=click.Path(path_type=Path), default=None, help="Write the results as JSON.")
+@click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write a PNG of latency per prefix.")
+def bench(**options):
+    """Time BUNDLE per prefix, without a prefix, alternating prefixes and in mixed batches."""
+    from prefixdeploy.runtime.bench import BenchConfig, format_report, run_bench
+
+    click.echo(format_report(run_bench(BenchConfig(**options))))
 
 
 if __name__ == "__main__":

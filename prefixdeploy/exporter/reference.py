@@ -38,3 +38,13 @@ def reference_greedy(model, prefix: Prefix | None, prompt_ids: list[int], steps:
         tokens.append(int(last.argmax()))
         ids = torch.tensor([[tokens[-1]]])
     return tokens, np.stack(logits)
+
+
+@torch.no_grad()
+def reference_logprobs(model, prefix: Prefix | None, ids: list[int]) -> np.ndarray:
+    """Log-probabilities of ids[1:] given what precedes them (and the prefix), (len(ids) − 1,) float64."""
+    P = prefix.num_virtual_tokens if prefix else 0
+    mask = torch.ones(1, P + len(ids), dtype=torch.long)
+    logits = model(input_ids=torch.tensor([ids]), cache=prefix_cache(prefix), attention_mask=mask).logits[0, :-1]
+    logp = torch.log_softmax(logits.double(), dim=-1)
+    return logp.gather(1, torch.tensor(ids[1:])[:, None])[:, 0].numpy()

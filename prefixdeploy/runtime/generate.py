@@ -79,6 +79,25 @@ def generate_steps(
             logits = cache.step(tokens)  # (B, V)
 
 
+def score_tokens(
+    backend: Backend, manifest: Manifest, ids: list[int], prefix: Prefix | None, inplace: bool = False
+) -> np.ndarray:
+    """Teacher-forced log-probabilities of ids[1:] given what precedes them (and the prefix): (len(ids) − 1,).
+
+    Feeds one token per step through the same cache path as generation, so every graph variant can be scored.
+    """
+    _check_fits(manifest, [ids[:1]], np.array([prefix.num_virtual_tokens if prefix else 0]), len(ids) - 1)
+    cache = (InPlaceCache if inplace else ConcatCache)(backend, manifest, [ids[:1]], [prefix], len(ids) - 1)
+    logits = cache.prefill()  # (1, V)
+    scores = []
+    for t in range(1, len(ids)):
+        z = logits[0].astype(np.float64)
+        scores.append(z[ids[t]] - z.max() - np.log(np.exp(z - z.max()).sum()))
+        if t + 1 < len(ids):
+            logits = cache.step(np.array([ids[t]], np.int64))
+    return np.array(scores)
+
+
 class ConcatCache:
     """The portable graph: rows left-padded, the cache returned as `present` and fed back as `past` each step."""
 
