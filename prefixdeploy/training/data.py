@@ -183,3 +183,14 @@ def collate(examples: list[Example], pad_id: int) -> dict:
     positions = (mask.cumsum(1) - 1).clamp(min=0)  # (B, T)
     keep = max(len(e.target_ids) for e in examples) + 1
     return {"input_ids": ids, "attention_mask": mask, "position_ids": positions, "labels": labels, "keep": keep}
+
+
+def write_splits(out: Path, splits: dict[str, list[dict]]) -> list[str]:
+    """Write each split's records to `out/<split>.jsonl`, one JSON object per line; returns one line per file."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, records in splits.items():
+        with (out / f"{name}.jsonl").open("w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        written.append(f"wrote {out / f'{name}.jsonl'}: {len(records)} records")
+    return written

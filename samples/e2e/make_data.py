@@ -13,9 +13,10 @@ word lists; a quarter of those words appear only in test names. Each test record
 from __future__ import annotations
 
 import argparse
-import json
 import random
 from pathlib import Path
+
+from prefixdeploy.training.data import write_splits
 
 SLOTS = ("name", "eatType", "food", "priceRange", "customer rating", "area", "familyFriendly", "near")
 VALUES = {
@@ -157,11 +158,7 @@ def main() -> None:
         "validation": make_split(rng, args.validation, names[:half], names[half:], seen),
         "test": make_split(rng, args.test, test_names, test_names, seen, references=3),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, records in splits.items():
-        with (args.out / f"{name}.jsonl").open("w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        print(f"wrote {args.out / f'{name}.jsonl'}: {len(records)} records")
+    print("\n".join(write_splits(args.out, splits)))
 
 
 if __name__ == "__main__":

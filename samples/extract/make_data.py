@@ -16,6 +16,8 @@ import json
 import random
 from pathlib import Path
 
+from prefixdeploy.training.data import write_splits
+
 FIRST = """Maria, James, Aisha, Wei, Olga, Carlos, Priya, Kenji, Fatima, Lukas, Amara, Diego, Ingrid, Tomasz, Mei,
 Omar, Sofia, Arjun, Chloe, Mateo, Yuki, Nadia, Kwame, Elena, Hiroshi, Leila, Finn, Zanele, Rafael, Anya, Jamal,
 Greta, Tariq, Lucia, Sven, Ayumi, Joao, Hana, Emeka, Clara, Dmitri, Ines, Kofi, Rosa, Pavel, Noor, Liam, Astrid,
@@ -117,11 +119,7 @@ def main() -> None:
         "validation": make_split(rng, args.validation, trained_frames, pools, None, seen),
         "test": make_split(rng, args.test, frames, pools, held, seen),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, records in splits.items():
-        with (args.out / f"{name}.jsonl").open("w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        print(f"wrote {args.out / f'{name}.jsonl'}: {len(records)} records")
+    print("\n".join(write_splits(args.out, splits)))
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ reviews of products never trained on, some worded in ways never trained on.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 from pathlib import Path
+
+from prefixdeploy.training.data import write_splits
 
 PRODUCTS = """blender, coffee grinder, laptop stand, pair of running shoes, desk lamp, phone case, backpack, air fryer,
 electric kettle, yoga mat, mechanical keyboard, wireless mouse, rice cooker, water bottle, toaster, vacuum cleaner,
@@ -147,11 +148,7 @@ def main() -> None:
         "validation": make_split(rng, args.validation, products, brands, trained, seen),
         "test": make_split(rng, args.test, held_products, held_brands, everything, seen),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, records in splits.items():
-        with (args.out / f"{name}.jsonl").open("w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        print(f"wrote {args.out / f'{name}.jsonl'}: {len(records)} records")
+    print("\n".join(write_splits(args.out, splits)))
 
 
 if __name__ == "__main__":

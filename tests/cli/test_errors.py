@@ -10,6 +10,7 @@ import sys
 import pytest
 import torch
 from click.testing import CliRunner
+from user_errors import assert_user_error
 
 from prefixdeploy.cli import main
 
@@ -17,15 +18,6 @@ from prefixdeploy.cli import main
 def run_cli(*args) -> tuple[int, str]:
     result = CliRunner().invoke(main, [str(a) for a in args])
     return result.exit_code, result.stderr
-
-
-def assert_user_error(code: int, stderr: str, *needles: str) -> None:
-    assert code == 2, stderr
-    assert "Traceback" not in stderr
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def assert_no_bundle_written(out):

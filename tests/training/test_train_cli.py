@@ -8,6 +8,7 @@ import json
 import pytest
 from click.testing import CliRunner
 from transformers import AutoTokenizer
+from user_errors import assert_user_error
 
 from prefixdeploy.cli import main, train
 from prefixdeploy.training.config import TrainConfig
@@ -16,15 +17,6 @@ from prefixdeploy.training.config import TrainConfig
 def run_train(*args) -> tuple[int, str, str]:
     result = CliRunner().invoke(main, ["train", *map(str, args)])
     return result.exit_code, result.stdout, result.stderr
-
-
-def assert_user_error(code: int, stderr: str, *needles: str) -> None:
-    assert code == 2, stderr
-    assert "Traceback" not in stderr
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 @pytest.fixture
