@@ -46,27 +46,31 @@ def smol(tmp_path_factory):
     return model_dir, out / "demo", bundles
 
 
+GRAPHS = ("model.ort.fp32.onnx", "model.onnx")  # the ONNX Runtime variant and the portable graph
+
+
 @pytest.fixture(scope="module")
 def runs(smol):
-    """Per mode: (tokens, logits, reference tokens, reference logits) for each prompt; references computed once."""
+    """Per (mode, graph): (tokens, logits, reference tokens, reference logits) per prompt; references computed once."""
     model_dir, adapter, bundles = smol
     config = GenerationConfig(max_new_tokens=N_NEW, ignore_eos=True)
-    out: dict[str, list] = {mode: [] for mode in bundles}
+    out: dict[tuple, list] = {(mode, graph): [] for mode in bundles for graph in GRAPHS}
     for prompt in PROMPTS:
         reference = None
-        for mode, path in bundles.items():
-            with load_bundle(path) as bundle:
+        for mode, graph in out:
+            with load_bundle(bundles[mode], graph=graph) as bundle:
                 ids = bundle.encode(prompt, chat=True)
                 steps = list(bundle.steps([ids], ["demo"], config))
             reference = reference or peft_greedy(model_dir, adapter, ids, N_NEW)
             tokens, logits = [int(s.tokens[0]) for s in steps], np.stack([s.logits[0] for s in steps])
-            out[mode].append((tokens, logits, *reference))
+            out[mode, graph].append((tokens, logits, *reference))
     return out
 
 
+@pytest.mark.parametrize("graph", GRAPHS)
 @pytest.mark.parametrize("mode", ["switchable", "baked"])
-def test_greedy_tokens_identical_and_logits_within_1e4(runs, mode):
-    for tokens, logits, ref_tokens, ref_logits in runs[mode]:
+def test_greedy_tokens_identical_and_logits_within_1e4(runs, mode, graph):
+    for tokens, logits, ref_tokens, ref_logits in runs[mode, graph]:
         assert tokens == ref_tokens
         np.testing.assert_allclose(logits, ref_logits, atol=ATOL, rtol=0)
 
