@@ -2,7 +2,9 @@
 
 fp32 graphs must match: logits of every greedy step (up to the first differing token) within `atol`, and the same
 greedy tokens. Every graph, quantized ones included, reports its greedy token agreement with the fp32 reference over
-a prompt set and its perplexity on a text sample against the reference's.
+a prompt set — free-running (position by position: one early flip sends the rest down another path) and
+teacher-forced (each step given the reference's history) — and its perplexity on a text sample against the
+reference's.
 """
 
 from __future__ import annotations
@@ -48,14 +50,19 @@ class VerifyRow:
     precision: str
     prefix: str
     max_logits_diff: float  # max |Δ| over the steps before each prompt's first differing token
-    tokens_matched: int  # greedy tokens equal to the reference's at the same position, over all prompts
+    tokens_matched: int  # free-running greedy tokens equal to the reference's at the same position, all prompts
     tokens_total: int
+    forced_matched: int  # teacher-forced: greedy choices equal to the reference's, given the reference's history
     perplexity: float
     reference_perplexity: float
 
     @property
     def agreement(self) -> float:
         return self.tokens_matched / self.tokens_total
+
+    @property
+    def forced_agreement(self) -> float:
+        return self.forced_matched / self.tokens_total
 
     @property
     def perplexity_change(self) -> float:
@@ -123,16 +130,19 @@ def _reference(bundle: Bundle, loaded: LoadedModel, config: VerifyConfig) -> _Re
 
 def _compare(bundle: Bundle, ref: _Reference, config: VerifyConfig) -> list[VerifyRow]:
     greedy = GenerationConfig(max_new_tokens=config.new_tokens, ignore_eos=True)
-    perplexity = float(np.exp(-bundle.score(_text_ids(bundle, config), _scored_prefix(bundle)).mean()))
+    perplexity = float(np.exp(-bundle.score(_text_ids(bundle, config), _scored_prefix(bundle)).logprobs.mean()))
     reference_perplexity = float(np.exp(-ref.logprobs.mean()))
     rows = []
     for name in _prefix_names(bundle):
-        matched, worst = 0, 0.0
+        matched, forced, worst = 0, 0, 0.0
         for prompt in config.prompts:
-            steps = list(bundle.steps([bundle.encode(prompt)], [name], greedy))
+            ids = bundle.encode(prompt)
+            steps = list(bundle.steps([ids], [name], greedy))
             ours = [int(s.tokens[0]) for s in steps]
             theirs = ref.tokens[name, prompt]
             matched += sum(a == b for a, b in zip(ours, theirs))
+            choices = bundle.score(ids + list(theirs), name).argmax[len(ids) - 1 :]  # given the reference's history
+            forced += int((choices == np.asarray(theirs)).sum())
             same = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), len(ours))
             compared = max(same, 1)  # logits of steps whose inputs were the same
             diff = np.abs(np.stack([s.logits[0] for s in steps[:compared]]) - ref.logits[name, prompt][:compared])
@@ -140,7 +150,9 @@ def _compare(bundle: Bundle, ref: _Reference, config: VerifyConfig) -> list[Veri
         total = len(config.prompts) * config.new_tokens
         g = bundle.graph
         rows.append(
-            VerifyRow(g.file, g.precision, name or "(none)", worst, matched, total, perplexity, reference_perplexity)
+            VerifyRow(
+                g.file, g.precision, name or "(none)", worst, matched, total, forced, perplexity, reference_perplexity
+            )
         )
     return rows
 
@@ -148,7 +160,7 @@ def _compare(bundle: Bundle, ref: _Reference, config: VerifyConfig) -> list[Veri
 def format_rows(rows: list[VerifyRow], atol: float) -> str:
     header = (
         f"{'graph':<22} {'precision':<9} {'prefix':<14} {'max|Δlogits|':>12} {'greedy agreement':>17} "
-        f"{'perplexity':>10} {'Δppl':>7}  result"
+        f"{'teacher-forced':>14} {'perplexity':>10} {'Δppl':>7}  result"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
@@ -156,8 +168,12 @@ def format_rows(rows: list[VerifyRow], atol: float) -> str:
         agreement = f"{r.tokens_matched}/{r.tokens_total} {r.agreement:5.1%}"
         lines.append(
             f"{r.graph:<22} {r.precision:<9} {r.prefix:<14} {r.max_logits_diff:>12.2e} {agreement:>17} "
-            f"{r.perplexity:>10.3f} {r.perplexity_change:>+7.2%}  {verdict}"
+            f"{r.forced_agreement:>14.1%} {r.perplexity:>10.3f} {r.perplexity_change:>+7.2%}  {verdict}"
         )
     if rows:
+        lines.append(
+            "greedy agreement: free-running tokens equal to the PyTorch fp32 reference's at the same position; "
+            "teacher-forced: greedy choices equal to the reference's given the reference's own history"
+        )
         lines.append(f"reference perplexity (PyTorch fp32): {rows[0].reference_perplexity:.3f}")
     return "\n".join(lines)

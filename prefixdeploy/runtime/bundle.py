@@ -15,7 +15,7 @@ import numpy as np
 
 from prefixdeploy.errors import BundleError, PrefixDeployError
 from prefixdeploy.runtime.backends import Backend, open_backend
-from prefixdeploy.runtime.generate import GenerationConfig, generate_steps, score_tokens
+from prefixdeploy.runtime.generate import GenerationConfig, Scores, generate_steps, score_tokens
 from prefixdeploy.runtime.manifest import GraphEntry, Manifest, check_files, read_manifest
 from prefixdeploy.runtime.prefix import Prefix, load_prefix
 from prefixdeploy.runtime.tokenizer import TextCodec
@@ -87,8 +87,8 @@ class Bundle:
         inplace = self.graph.kind == "ort"  # the ONNX Runtime variant: fused attention over in-place KV buffers
         return generate_steps(self.backend, self.manifest, prompt_ids, rows, config, inplace=inplace)
 
-    def score(self, ids: list[int], prefix: str | None = None) -> np.ndarray:
-        """Log-probabilities of ids[1:] under the model with `prefix` (teacher forcing), (len(ids) − 1,) float64."""
+    def score(self, ids: list[int], prefix: str | None = None) -> Scores:
+        """Teacher forcing over ids with `prefix`: log-probabilities of ids[1:] and the greedy choice at each."""
         inplace = self.graph.kind == "ort"
         return score_tokens(self.backend, self.manifest, ids, self.resolve(prefix), inplace=inplace)
 

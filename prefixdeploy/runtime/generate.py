@@ -79,23 +79,32 @@ def generate_steps(
             logits = cache.step(tokens)  # (B, V)
 
 
+@dataclass(frozen=True)
+class Scores:
+    """Teacher forcing over ids: per position t ≥ 1, what the model made of ids[t] given ids[:t] (and the prefix)."""
+
+    logprobs: np.ndarray  # (len(ids) − 1,) float64: log p(ids[t] | ids[:t])
+    argmax: np.ndarray  # (len(ids) − 1,) int64: the model's greedy choice at t, given ids[:t]
+
+
 def score_tokens(
     backend: Backend, manifest: Manifest, ids: list[int], prefix: Prefix | None, inplace: bool = False
-) -> np.ndarray:
-    """Teacher-forced log-probabilities of ids[1:] given what precedes them (and the prefix): (len(ids) − 1,).
+) -> Scores:
+    """Teacher-forced log-probabilities and greedy choices for ids[1:] given what precedes them (and the prefix).
 
     Feeds one token per step through the same cache path as generation, so every graph variant can be scored.
     """
     _check_fits(manifest, [ids[:1]], np.array([prefix.num_virtual_tokens if prefix else 0]), len(ids) - 1)
     cache = (InPlaceCache if inplace else ConcatCache)(backend, manifest, [ids[:1]], [prefix], len(ids) - 1)
     logits = cache.prefill()  # (1, V)
-    scores = []
+    scores, choices = [], []
     for t in range(1, len(ids)):
-        z = logits[0].astype(np.float64)
+        z = logits[0].astype(np.float64)  # (V,)
         scores.append(z[ids[t]] - z.max() - np.log(np.exp(z - z.max()).sum()))
+        choices.append(int(z.argmax()))
         if t + 1 < len(ids):
             logits = cache.step(np.array([ids[t]], np.int64))
-    return np.array(scores)
+    return Scores(np.array(scores), np.array(choices, np.int64))
 
 
 class ConcatCache:

@@ -27,13 +27,15 @@ def verify(*args) -> tuple[int, list[str], str]:
 def test_verify_passes_fp32_graphs_and_reports_quantized_ones(bundle, tiny_model_dir):
     code, lines, err = verify(bundle, "--model", tiny_model_dir("llama"))
     assert code == 0, err
-    rows = {tuple(line.split()[:3]): line for line in lines[2:-1]}
+    rows = {tuple(line.split()[:3]): line for line in lines[2:-2]}
     graphs = {("model.ort.fp32.onnx", "fp32"), ("model.onnx", "fp32"), ("model.ort.int8.onnx", "int8")}
     assert set(rows) == {(g, p, n) for g, p in graphs for n in ("short", "long")}
     for (_, precision, _), line in rows.items():
         assert line.endswith("ok" if precision == "fp32" else "reported"), line
         if precision == "fp32":
-            assert "16/16 100.0%" in line, line  # 2 prompts × 8 greedy tokens, all equal to the reference's
+            # 2 prompts × 8 greedy tokens, all equal to the reference's: free-running and teacher-forced
+            assert line.split()[4:7] == ["16/16", "100.0%", "100.0%"], line
+    assert lines[-2].startswith("greedy agreement: free-running tokens equal to")
     assert lines[-1].startswith("reference perplexity (PyTorch fp32): ")
 
 

@@ -107,3 +107,16 @@ def test_add_prefix_to_a_loaded_switchable_bundle(bundle):
     bundle.add_prefix(qa.renamed("qa2"))
     config = GenerationConfig(max_new_tokens=8, ignore_eos=True)
     assert bundle.generate(["hi"], ["qa2"], config)[0].token_ids == bundle.generate(["hi"], ["qa"], config)[0].token_ids
+
+
+@pytest.mark.parametrize("graph", ["model.ort.fp32.onnx", "model.onnx"])
+def test_teacher_forcing_scores_what_generation_chose(tiny_bundle, graph):
+    """score() over prompt + greedy output: its greedy choices are that output, its log-probs the steps' own."""
+    with load_bundle(tiny_bundle("switchable"), graph=graph) as b:
+        ids = b.encode("the cat sat on the")
+        steps = list(b.steps([ids], ["qa"], GenerationConfig(max_new_tokens=8, ignore_eos=True)))
+        new = [int(s.tokens[0]) for s in steps]
+        scores = b.score(ids + new, "qa")
+    assert scores.argmax[len(ids) - 1 :].tolist() == new
+    logp = [s.logits[0][t] - np.logaddexp.reduce(s.logits[0].astype(np.float64)) for s, t in zip(steps, new)]
+    np.testing.assert_allclose(scores.logprobs[len(ids) - 1 :], logp, atol=1e-5)
