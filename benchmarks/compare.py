@@ -22,7 +22,7 @@ from membw import measure_bandwidth_subprocess
 from systems import GenAI, Prefixdeploy, TorchPeft, build_genai, export_bundles
 from tqdm import tqdm
 
-from prefixdeploy.runtime.bench.measure import RequestTiming, machine_info
+from prefixdeploy.runtime.bench.measure import RequestTiming, machine_info, summarize
 from prefixdeploy.runtime.bench.scenarios import PROMPT_TEXT
 
 log = logging.getLogger("compare")
@@ -52,8 +52,8 @@ class Entry:
         return statistics.median(getattr(t, attr) for t in self.timings)
 
     def percentile(self, attr: str, q: float) -> float:
-        values = sorted(getattr(t, attr) for t in self.timings)
-        return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+        """As `prefixdeploy bench` reports them (linear interpolation)."""
+        return summarize(getattr(t, attr) for t in self.timings)[f"p{round(q * 100)}"]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -57,7 +57,7 @@ def export(model, prefixes, mode, opset, output, force, precisions, portable_onl
     from prefixdeploy.exporter.export import ExportConfig, export_bundle
 
     if portable_only and precisions:
-        raise click.UsageError("--portable-only and --precision exclude each other")
+        raise PrefixDeployError("--portable-only and --precision exclude each other: choose one")
     precisions = () if portable_only else (precisions or ("fp32",))
     config = ExportConfig(model, prefixes, output, mode, opset, force, precisions)
     path = export_bundle(config)
@@ -82,7 +82,7 @@ def export(model, prefixes, mode, opset, output, force, precisions, portable_onl
     "--precision",
     type=click.Choice(["fp32", "fp16", "int8", "int4"]),
     default=None,
-    help="Run the bundle's graph of this weight precision (default: its first, fp32).",
+    help="Run the bundle's graph of this weight precision (default: its first, the first --precision of export).",
 )
 def run(
     bundle,
@@ -215,7 +215,7 @@ def train(**options):
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text()
+        return path.read_text(encoding="utf-8")
     except OSError as e:
         raise PrefixDeployError(f"cannot read --text {path}: {e.strerror}") from None
 

@@ -66,7 +66,7 @@ def export_step(model: str, prefixes: tuple[str, ...], out: Path, precisions: tu
 
 
 def generate_step(bundle_dir: Path, max_new_tokens: int) -> dict[str, list[tuple[str, str]]]:
-    """Each prefix on its own inputs, then every task in one mixed batch; returns {task: [(input, output)]}."""
+    """Each prefix on its own inputs, then every task in one mixed batch; returns {task: [(input, output)]} (tests)."""
     from prefixdeploy.runtime.bundle import load_bundle
     from prefixdeploy.runtime.generate import GenerationConfig
 
@@ -94,7 +94,7 @@ def bench_step(bundle_dir: Path, out: Path, repetitions: int):
     from prefixdeploy.runtime.bench import BenchConfig, format_report, run_bench
 
     config = BenchConfig(bundle_dir, warmup=1, repetitions=repetitions, json=out / "bench.json", plot=out / "bench.png")
-    print("\nbenchmark (batch 1, 56 prompt tokens, 32 new tokens, greedy):")
+    print("\nbenchmark (56 prompt tokens, 32 new tokens, greedy; batch 1, and batches of 8 for the mixed rows):")
     run = run_bench(config)
     print(format_report(run))
     return run

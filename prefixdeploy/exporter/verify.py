@@ -49,12 +49,13 @@ class VerifyRow:
     graph: str
     precision: str
     prefix: str
-    max_logits_diff: float  # max |Δ| over the steps before each prompt's first differing token
+    max_logits_diff: float  # max |Δ| over the steps up to and including each prompt's first differing token
     tokens_matched: int  # free-running greedy tokens equal to the reference's at the same position, all prompts
     tokens_total: int
     forced_matched: int  # teacher-forced: greedy choices equal to the reference's, given the reference's history
     perplexity: float
     reference_perplexity: float
+    scored_with: str = "without a prefix"  # which prefix the perplexity sample ran with (the same for every row)
 
     @property
     def agreement(self) -> float:
@@ -113,6 +114,8 @@ def _text_ids(bundle: Bundle, config: VerifyConfig) -> list[int]:
     room = bundle.manifest.max_context - (prefix.num_virtual_tokens if prefix else 0)
     if len(ids) > room:
         log.info("perplexity sample: scoring its first %d of %d tokens (the context holds %d)", room, len(ids), room)
+    if len(ids[:room]) < 2:
+        raise PrefixDeployError(f"the perplexity sample (--text) needs at least 2 tokens; it has {len(ids[:room])}")
     return ids[:room]
 
 
@@ -144,14 +147,23 @@ def _compare(bundle: Bundle, ref: _Reference, config: VerifyConfig) -> list[Veri
             choices = bundle.score(ids + list(theirs), name).argmax[len(ids) - 1 :]  # given the reference's history
             forced += int((choices == np.asarray(theirs)).sum())
             same = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), len(ours))
-            compared = max(same, 1)  # logits of steps whose inputs were the same
+            compared = min(same + 1, len(ours))  # steps whose inputs were the same: up to the first differing one
             diff = np.abs(np.stack([s.logits[0] for s in steps[:compared]]) - ref.logits[name, prompt][:compared])
             worst = max(worst, float(diff.max()))
         total = len(config.prompts) * config.new_tokens
         g = bundle.graph
         rows.append(
             VerifyRow(
-                g.file, g.precision, name or "(none)", worst, matched, total, forced, perplexity, reference_perplexity
+                g.file,
+                g.precision,
+                name or "(none)",
+                worst,
+                matched,
+                total,
+                forced,
+                perplexity,
+                reference_perplexity,
+                f"with prefix {scored!r}" if (scored := _scored_prefix(bundle)) else "without a prefix",
             )
         )
     return rows
@@ -175,5 +187,8 @@ def format_rows(rows: list[VerifyRow], atol: float) -> str:
             "greedy agreement: free-running tokens equal to the PyTorch fp32 reference's at the same position; "
             "teacher-forced: greedy choices equal to the reference's given the reference's own history"
         )
-        lines.append(f"reference perplexity (PyTorch fp32): {rows[0].reference_perplexity:.3f}")
+        lines.append(
+            f"perplexity: the --text sample scored {rows[0].scored_with}; "
+            f"reference perplexity (PyTorch fp32): {rows[0].reference_perplexity:.3f}"
+        )
     return "\n".join(lines)

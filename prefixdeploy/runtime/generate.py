@@ -94,6 +94,8 @@ def score_tokens(
 
     Feeds one token per step through the same cache path as generation, so every graph variant can be scored.
     """
+    if len(ids) < 2:
+        raise PrefixDeployError(f"scoring needs at least 2 tokens (the first is only context); got {len(ids)}")
     _check_fits(manifest, [ids[:1]], np.array([prefix.num_virtual_tokens if prefix else 0]), len(ids) - 1)
     cache = (InPlaceCache if inplace else ConcatCache)(backend, manifest, [ids[:1]], [prefix], len(ids) - 1)
     logits = cache.prefill()  # (1, V)

@@ -20,7 +20,7 @@ class RunConfig:
     chat: bool = False  # wrap the prompt in the model's chat template
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     backend: str = "ort"
-    precision: str | None = None  # which of the bundle's graphs (None: the first the backend runs, fp32)
+    precision: str | None = None  # which of the bundle's graphs (None: the first the backend runs)
 
     def __post_init__(self):
         if self.no_prefix and self.prefix:

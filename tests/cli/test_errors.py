@@ -150,3 +150,16 @@ def test_a_real_process_exits_2_with_one_line(tiny_bundle):
     assert_user_error(done.returncode, done.stderr, "unknown prefix 'x'")
     debug = subprocess.run(cmd[:3] + ["--debug"] + cmd[3:], capture_output=True, text=True)
     assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_export_portable_only_excludes_precision(tiny_model_dir, peft_adapter, tmp_path):
+    out = tmp_path / "bundle"
+    args = ["export", "--model", tiny_model_dir("llama"), "--prefix", peft_adapter("llama", 5), "-o", out]
+    code, err = run_cli(*args, "--portable-only", "--precision", "int4")
+    assert_user_error(code, err, "--portable-only and --precision exclude each other")
+    assert_no_bundle_written(out)
+
+
+def test_bench_with_every_scenario_skipped_says_why(tiny_bundle):
+    code, err = run_cli("bench", tiny_bundle("baked"), "--scenarios", "no-prefix", "--repetitions", 1)
+    assert_user_error(code, err, "nothing to measure", "no prefix")

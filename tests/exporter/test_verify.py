@@ -36,7 +36,7 @@ def test_verify_passes_fp32_graphs_and_reports_quantized_ones(bundle, tiny_model
             # 2 prompts × 8 greedy tokens, all equal to the reference's: free-running and teacher-forced
             assert line.split()[4:7] == ["16/16", "100.0%", "100.0%"], line
     assert lines[-2].startswith("greedy agreement: free-running tokens equal to")
-    assert lines[-1].startswith("reference perplexity (PyTorch fp32): ")
+    assert lines[-1].startswith("perplexity: the --text sample scored without a prefix; reference perplexity (PyTorch")
 
 
 def test_verify_against_other_weights_exits_1(bundle, tmp_path):
@@ -53,3 +53,12 @@ def test_verify_rejects_zero_new_tokens(bundle, tiny_model_dir):
     )
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == ["error: --new-tokens must be at least 1, got 0"]
+
+
+def test_verify_refuses_a_perplexity_sample_too_short_to_score(bundle, tiny_model_dir, tmp_path):
+    text = tmp_path / "empty.txt"
+    text.write_text("")
+    code, _, err = verify(bundle, "--model", tiny_model_dir("llama"), "--text", text)
+    assert code == 2
+    (line,) = err.strip().splitlines()
+    assert line.startswith("error: the perplexity sample (--text) needs at least 2 tokens; it has "), line

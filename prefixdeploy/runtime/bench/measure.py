@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import os
 import platform
-import resource
 import sys
 import threading
 import time
@@ -105,6 +104,8 @@ class RssSampler:
 
 def process_peak_rss() -> int:
     """The process's peak RSS so far, in bytes (getrusage: KiB on Linux, bytes on macOS)."""
+    import resource  # POSIX only; psutil serves elsewhere
+
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
 

@@ -153,7 +153,7 @@ def format_report(run: BenchRun) -> str:
 
 def format_table(run: BenchRun) -> list[str]:
     rows = [_cells(r, run) for r in run.rows if isinstance(r, Measurement)]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADER)]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(HEADER)]
     skipped = [r for r in run.rows if isinstance(r, Skipped)]
     widths[0] = max([widths[0], *(len(r.scenario) for r in skipped)])
     widths[1] = max([widths[1], *(len(r.name) for r in skipped)])
@@ -173,7 +173,7 @@ def format_table(run: BenchRun) -> list[str]:
 def _cells(m: Measurement, run: BenchRun) -> tuple[str, ...]:
     t, osl, isl, B = m.timings, run.config.output_length, run.config.prompt_length, m.workload.batch_size
     lat = summarize(x.latency for x in t)
-    lengths = sorted(set(m.prefix_lengths))
+    lengths = m.all_prefix_lengths
     return (
         m.workload.scenario,
         m.workload.name,

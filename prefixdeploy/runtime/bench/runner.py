@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
+from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.bench.config import BenchConfig
 from prefixdeploy.runtime.bench.measure import RequestTiming, RssSampler, machine_info, process_peak_rss, time_request
 from prefixdeploy.runtime.bench.scenarios import Skipped, Workload, check_context, plan_workloads, synthetic_prompts
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 class Measurement:
     workload: Workload
     prefix_lengths: tuple[int, ...]  # P of each row of the first call (0: no prefix)
+    all_prefix_lengths: tuple[int, ...]  # every P any call of the workload uses, sorted (the table's P column)
     timings: list[RequestTiming]  # every timed request of every thread
     wall: float  # seconds from the threads' common start to the last one's end
     peak_rss: int  # bytes, see RssSampler
@@ -55,6 +57,9 @@ def run_bench(config: BenchConfig) -> BenchRun:
     load_s = time.perf_counter() - start
     with bundle:
         plan = plan_workloads(bundle, config)
+        if not any(isinstance(w, Workload) for w in plan):
+            reasons = "; ".join(f"{w.name}: {w.reason}" for w in plan)
+            raise PrefixDeployError(f"nothing to measure: every scenario was skipped ({reasons})")
         check_context(bundle, plan, config)
         rows_needed = max((w.batch_size for w in plan if isinstance(w, Workload)), default=1)
         prompts = synthetic_prompts(bundle, config.prompt_length, rows_needed)
@@ -66,7 +71,7 @@ def run_bench(config: BenchConfig) -> BenchRun:
         run = BenchRun(
             config=config,
             mode=bundle.manifest.mode,
-            graph=_graph_entry(bundle, config.graph),
+            graph=bundle.graph,
             machine=machine,
             load_s=load_s,
             load_to_first_token_s=load_to_first,
@@ -127,8 +132,13 @@ def measure(bundle, workload: Workload, prompts: list[list[int]], config: BenchC
         else:
             timings = _run_threads(worker, config.concurrency)
         ended = time.perf_counter()
-    lengths = tuple(bundle.prefixes[n].num_virtual_tokens if n else 0 for n in workload.calls[0])
-    return Measurement(workload, lengths, timings, ended - started[0], rss.peak)
+
+    def length(name: str | None) -> int:
+        return bundle.prefixes[name].num_virtual_tokens if name else 0
+
+    lengths = tuple(map(length, workload.calls[0]))
+    every = tuple(sorted({length(n) for call in workload.calls for n in call}))
+    return Measurement(workload, lengths, every, timings, ended - started[0], rss.peak)
 
 
 def _run_threads(worker, n: int) -> list[RequestTiming]:
@@ -147,12 +157,6 @@ def _first_prefix(plan: list[Workload | Skipped], names: list[str]) -> str | Non
         if isinstance(item, Workload):
             return item.calls[0][0]
     return names[0] if names else None
-
-
-def _graph_entry(bundle, file: str | None) -> GraphEntry:
-    """The graph load_bundle ran: the one named, else the manifest's first (its default for ONNX Runtime)."""
-    graphs = bundle.manifest.graphs
-    return next((g for g in graphs if g.file == file), graphs[0])
 
 
 def _write_outputs(run: BenchRun) -> None:
