@@ -2,7 +2,7 @@
 
 portable (switchable) graph → fused attention with an in-place KV buffer → last-token logits → weights at the chosen
 precision (fp32 | fp16 | int8 | int4; prefixes stay float32 in their own files) → ONNX Runtime's offline
-graph optimizations (fused norms, …), saved so that loading does not optimize again.
+graph optimizations (fused norms, …) → residual Add + norm fused → saved so that loading does not optimize again.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import onnx
 from prefixdeploy.exporter.archs.base import ModelDims
 from prefixdeploy.exporter.decoder import RopeSpec
 from prefixdeploy.exporter.optimize.edit import GraphEdit
-from prefixdeploy.exporter.optimize.passes import fuse_attention, last_token_logits, untie_lm_head
+from prefixdeploy.exporter.optimize.passes import fuse_attention, fuse_skip_norm, last_token_logits, untie_lm_head
 from prefixdeploy.exporter.optimize.precision import PRECISIONS, convert_precision
 from prefixdeploy.exporter.optimize.save import save_optimized
 
@@ -43,4 +43,4 @@ def build_ort_graph(
     model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
     log.info("converting weights to %s", precision)
     model = convert_precision(model, precision)
-    save_optimized(model, out, shared_data)
+    save_optimized(model, out, shared_data, after=fuse_skip_norm)

@@ -65,7 +65,7 @@ class GraphEdit:
     def _sorted(self) -> list[onnx.NodeProto]:
         """Nodes in topological order (Kahn); added nodes may have been appended after their consumers."""
         nodes = list(self.graph.node)
-        made_by = {out: k for k, n in enumerate(nodes) for out in n.output}
+        made_by = {out: k for k, n in enumerate(nodes) for out in n.output if out}  # "": an omitted output
         waiting = [0] * len(nodes)
         readers: dict[int, list[int]] = {}
         for k, node in enumerate(nodes):

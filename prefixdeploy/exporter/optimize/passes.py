@@ -7,12 +7,14 @@
   and its real tokens get positions P, P+1, … as under PEFT.
 - `last_token_logits`: the lm_head runs on the last position only (prefill computes one row of logits, not T).
 - `untie_lm_head`: a transposed copy of a tied embedding as a MatMul weight, so weight-only quantization reaches it.
+- `fuse_skip_norm` (after ONNX Runtime's own optimizations): each residual Add and the RMS norm that reads it become
+  one `com.microsoft.SkipSimplifiedLayerNormalization`, which also returns the sum for the next residual Add.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from onnx import TensorProto
+from onnx import TensorProto, helper
 
 from prefixdeploy.exporter.archs.base import ModelDims
 from prefixdeploy.exporter.decoder import RopeSpec
@@ -108,3 +110,33 @@ def untie_lm_head(edit: GraphEdit) -> None:
     (out,) = edit.add("MatMul", [gemm.input[0], weight])
     for node in edit.consumers(gemm.output[0]):
         node.input[list(node.input).index(gemm.output[0])] = out
+
+
+def fuse_skip_norm(edit: GraphEdit) -> None:
+    """Add(x, y) → SimplifiedLayerNormalization becomes SkipSimplifiedLayerNormalization(x, y) → (norm, x + y).
+
+    ONNX Runtime's SkipLayerNormFusion leaves the pair alone when the sum has other readers, and in a pre-norm
+    decoder it always has: the next residual Add. One kernel instead of two per norm (60 nodes fewer for 30 layers);
+    the sum comes out as the fused op's 4th output (input_skip_bias_sum).
+    """
+    initializers = {t.name for t in edit.graph.initializer}
+    for norm in [n for n in edit.graph.node if n.op_type == "SimplifiedLayerNormalization" and not n.domain]:
+        add = edit.producer(norm.input[0])
+        attrs = {a.name: helper.get_attribute_value(a) for a in norm.attribute}
+        if add is None or add.op_type != "Add" or attrs.get("axis", -1) != -1:
+            continue
+        if any(i in initializers for i in add.input):  # a bias, not a residual: broadcast, not the op's contract
+            continue
+        readers = [n for n in edit.consumers(add.output[0]) if n is not norm]
+        graph_out = any(o.name == add.output[0] for o in edit.graph.output)
+        fused = helper.make_node(
+            "SkipSimplifiedLayerNormalization",
+            [add.input[0], add.input[1], norm.input[1]],  # input, skip, gamma
+            [norm.output[0], "", "", add.output[0] if readers or graph_out else ""],  # output, mean, inv_std, sum
+            name=f"{norm.name}/SkipFusion",
+            domain=MS,
+            epsilon=attrs.get("epsilon", 1e-5),
+        )
+        edit.graph.node.remove(norm)
+        edit.graph.node.remove(add)
+        edit.graph.node.append(fused)

@@ -9,15 +9,21 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import onnx
 from onnx.external_data_helper import ExternalDataInfo, uses_external_data
 
+from prefixdeploy.exporter.optimize.edit import GraphEdit
+
 DATA_SUFFIX = ".data"
 
 
-def save_optimized(model: onnx.ModelProto, out: Path, shared_data: Path) -> None:
+def save_optimized(
+    model: onnx.ModelProto, out: Path, shared_data: Path, after: Callable[[GraphEdit], None] | None = None
+) -> None:
+    """Optimize `model` with ONNX Runtime (EXTENDED), apply `after` to the result (fusions ORT does not make), save."""
     import onnxruntime as ort
 
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
@@ -32,6 +38,10 @@ def save_optimized(model: onnx.ModelProto, out: Path, shared_data: Path) -> None
         options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
         ort.InferenceSession(str(raw), options, providers=["CPUExecutionProvider"])
         result = onnx.load_model(str(optimized), load_external_data=False)
+        if after is not None:
+            edit = GraphEdit(result)
+            after(edit)
+            edit.prune()
         _relink_data(result, Path(tmp), out, shared_data)
 
 

@@ -46,7 +46,9 @@ class OrtBackend(Backend):
 class OrtBinding:
     """Runs the session with some inputs bound to caller-owned buffers that are also outputs (updated in place).
 
-    The KV cache buffers stay bound across steps; only the small per-step inputs are rebound.
+    The KV cache buffers stay bound across steps; only the small per-step inputs are rebound. When the output's
+    shape is fixed but for the batch (last-token logits, (B, 1, V)), it is bound to a buffer of ours after the first
+    run: reading it back through `get_outputs()` would wrap every bound output (61 for 30 layers) on every step.
     """
 
     def __init__(self, backend: OrtBackend, output: str = "logits"):
@@ -56,6 +58,9 @@ class OrtBinding:
         self._shared: dict[str, np.ndarray] = {}
         self._values = []  # keep the OrtValues (and so the buffers) alive while bound
         self._checked = False
+        spec = next(s for s in backend.outputs if s.name == output)
+        self._fixed = all(isinstance(d, int) for d in spec.shape[1:])  # only the batch varies (and it is bound)
+        self._out: np.ndarray | None = None  # the bound output buffer, once its shape is known
 
     def share(self, input_name: str, output_name: str, buffer: np.ndarray) -> None:
         value = ort.OrtValue.ortvalue_from_numpy(buffer)  # wraps the numpy memory, no copy
@@ -71,4 +76,12 @@ class OrtBinding:
         for name, value in feeds.items():
             self.io.bind_cpu_input(name, value)
         self.backend.session.run_with_iobinding(self.io)
-        return self.io.get_outputs()[0].numpy().copy()  # ORT reuses the output memory on the next run
+        if self._out is not None:
+            return self._out.copy()  # ORT writes the next step's output into the same buffer
+        out = self.io.get_outputs()[0].numpy().copy()
+        if self._fixed:
+            self._out = np.empty_like(out)
+            value = ort.OrtValue.ortvalue_from_numpy(self._out)
+            self.io.bind_ortvalue_output(self.output, value)
+            self._values.append(value)
+        return out
