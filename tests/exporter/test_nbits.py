@@ -70,3 +70,19 @@ def test_onnx_runtime_computes_with_the_weights_we_dequantize(bits, k):
     assert [n.op_type for n in model.graph.node] == ["MatMulNBits"]
     (y,) = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
     np.testing.assert_allclose(y, x @ dequantize(quantize_blocks(w, bits, 32), k), atol=1e-4)
+
+
+def test_a_weight_that_other_nodes_read_stays_float():
+    """A tied embedding read by a Gather and a MatMul must keep its float initializer (and so its MatMul)."""
+    w = np.random.default_rng(0).standard_normal((64, 16)).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"], "mm"), helper.make_node("Gather", ["w", "i"], ["g"])]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 64]), helper.make_tensor_value_info("i", 7, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 16]), helper.make_tensor_value_info("g", 1, None)],
+        [onnx.numpy_helper.from_array(w, "w")],
+    )
+    model = quantize_matmuls(helper.make_model(graph), lambda name: 8, block=32, accuracy_level=4)
+    assert [n.op_type for n in model.graph.node] == ["MatMul", "Gather"]
+    assert [t.name for t in model.graph.initializer] == ["w"]

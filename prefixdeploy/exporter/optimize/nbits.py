@@ -86,9 +86,10 @@ def quantize_matmuls(
     """Replace each MatMul(x, W) with a 2-D initializer W by MatMulNBits at `bits_of(W's name)` bits (None: keep)."""
     graph = model.graph
     weights = {t.name: t for t in graph.initializer}
+    others = {i for n in graph.node if n.op_type != "MatMul" for i in n.input}  # e.g. an embedding's Gather
     nodes, added, replaced = [], {}, set()
     for node in graph.node:
-        w = weights.get(node.input[1]) if node.op_type == "MatMul" else None
+        w = weights.get(node.input[1]) if node.op_type == "MatMul" and node.input[1] not in others else None
         bits = bits_of(w.name) if w is not None and len(w.dims) == 2 else None
         if bits is None:
             nodes.append(node)
