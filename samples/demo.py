@@ -65,39 +65,34 @@ def export_step(model: str, prefixes: tuple[str, ...], out: Path, precisions: tu
     return bundle
 
 
-def generate_step(bundle_dir: Path, max_new_tokens: int) -> dict[str, list[tuple[str, str]]]:
-    """Each prefix on its own inputs, then every task in one mixed batch; returns {task: [(input, output)]} (tests)."""
+def generate_step(bundle_dir: Path, max_new_tokens: int) -> None:
+    """Each prefix on its own inputs, then every task in one mixed batch; prints input -> output."""
     from prefixdeploy.runtime.bundle import load_bundle
     from prefixdeploy.runtime.generate import GenerationConfig
 
     config = GenerationConfig(max_new_tokens=max_new_tokens)
-    results: dict[str, list[tuple[str, str]]] = {}
     with load_bundle(bundle_dir) as bundle:
         print(f"\nruntime graph: {bundle.graph.file} ({bundle.graph.precision})")
         for name in bundle.prefixes:
             inputs = INPUTS.get(name, FALLBACK_INPUTS)
             rows = bundle.generate(inputs, [name] * len(inputs), config)
-            results[name] = [(text, row.text.strip()) for text, row in zip(inputs, rows)]
             print(f"\n[{name}]")
-            for text, output in results[name]:
-                print(f"  {text}\n    -> {output}")
+            for text, row in zip(inputs, rows):
+                print(f"  {text}\n    -> {row.text.strip()}")
         names = list(bundle.prefixes)
         mixed = [INPUTS.get(n, FALLBACK_INPUTS)[0] for n in names]
         rows = bundle.generate(mixed, names, config)
         print("\n[one batch, a different prefix per row]")
         for name, row in zip(names, rows):
             print(f"  {name:<10} -> {row.text.strip()}")
-    return results
 
 
-def bench_step(bundle_dir: Path, out: Path, repetitions: int):
+def bench_step(bundle_dir: Path, out: Path, repetitions: int) -> None:
     from prefixdeploy.runtime.bench import BenchConfig, format_report, run_bench
 
     config = BenchConfig(bundle_dir, warmup=1, repetitions=repetitions, json=out / "bench.json", plot=out / "bench.png")
     print("\nbenchmark (56 prompt tokens, 32 new tokens, greedy; batch 1, and batches of 8 for the mixed rows):")
-    run = run_bench(config)
-    print(format_report(run))
-    return run
+    print(format_report(run_bench(config)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,7 @@ from prefixdeploy.exporter.reference import reference_greedy, reference_logprobs
 from prefixdeploy.exporter.verify_data import DEFAULT_PROMPTS, DEFAULT_TEXT
 from prefixdeploy.runtime.bundle import Bundle, load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
+from prefixdeploy.runtime.manifest import read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +88,11 @@ def verify_bundle(config: VerifyConfig, loaded: LoadedModel | None = None) -> li
     loaded = loaded or load_model(config.model)
     rows: list[VerifyRow] = []
     reference = None
-    with load_bundle(config.bundle) as first:
-        if first.manifest.model.fingerprint != loaded.facts.fingerprint:
-            log.warning("the bundle was exported from other weights than %s (fingerprints differ)", config.model)
-        graphs = first.manifest.graphs
-    for graph in graphs:
-        with load_bundle(config.bundle, graph=graph.file) as bundle:
+    manifest = read_manifest(config.bundle)
+    if manifest.model.fingerprint != loaded.facts.fingerprint:
+        log.warning("the bundle was exported from other weights than %s (fingerprints differ)", config.model)
+    for i, graph in enumerate(manifest.graphs):  # the bundle's files are hashed once, with the first graph
+        with load_bundle(config.bundle, graph=graph.file, verify_hashes=i == 0) as bundle:
             reference = reference or _reference(bundle, loaded, config)
             rows += _compare(bundle, reference, config)
     return rows

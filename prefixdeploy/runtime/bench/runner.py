@@ -16,7 +16,14 @@ from tqdm import tqdm
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.bench.config import BenchConfig
 from prefixdeploy.runtime.bench.measure import RequestTiming, RssSampler, machine_info, process_peak_rss, time_request
-from prefixdeploy.runtime.bench.scenarios import Skipped, Workload, check_context, plan_workloads, synthetic_prompts
+from prefixdeploy.runtime.bench.scenarios import (
+    Skipped,
+    Workload,
+    check_context,
+    plan_workloads,
+    prefix_length,
+    synthetic_prompts,
+)
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
 from prefixdeploy.runtime.manifest import GraphEntry
@@ -133,11 +140,8 @@ def measure(bundle, workload: Workload, prompts: list[list[int]], config: BenchC
             timings = _run_threads(worker, config.concurrency)
         ended = time.perf_counter()
 
-    def length(name: str | None) -> int:
-        return bundle.prefixes[name].num_virtual_tokens if name else 0
-
-    lengths = tuple(map(length, workload.calls[0]))
-    every = tuple(sorted({length(n) for call in workload.calls for n in call}))
+    lengths = tuple(prefix_length(bundle, n) for n in workload.calls[0])
+    every = tuple(sorted({prefix_length(bundle, n) for call in workload.calls for n in call}))
     return Measurement(workload, lengths, every, timings, ended - started[0], rss.peak)
 
 
