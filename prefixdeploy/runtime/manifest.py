@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefixdeploy.errors import BundleError
+from prefixdeploy.runtime.atomic import atomic_path
 from prefixdeploy.runtime.prefix import ModelFacts
 
 BUNDLE_FORMAT_VERSION = 1
@@ -145,7 +146,13 @@ def sha256_file(path: Path, chunk: int = 1 << 24) -> str:
 
 
 def write_manifest(manifest: Manifest, directory: Path) -> None:
-    (directory / MANIFEST_NAME).write_text(json.dumps(manifest.to_json(), indent=2) + "\n")
+    write_manifest_json(manifest.to_json(), directory)
+
+
+def write_manifest_json(data: dict, directory: Path) -> None:
+    """Replace `manifest.json` atomically with `data` (a reader sees the old manifest or the new one)."""
+    with atomic_path(directory / MANIFEST_NAME) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def read_manifest(directory: str | Path) -> Manifest:

@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from prefixdeploy.errors import ContextLengthError, PrefixDeployError
-from prefixdeploy.runtime.bundle import Bundle
-from prefixdeploy.runtime.prefix import SYSTEM_TURN, TEXT, Prefix, check_prefix_name
+from prefixdeploy.runtime.atomic import atomic_path
+from prefixdeploy.runtime.bundle import Bundle, load_bundle
+from prefixdeploy.runtime.bundle_prefixes import add_prefix
+from prefixdeploy.runtime.prefix import SYSTEM_TURN, TEXT, Prefix, check_prefix_name, save_prefix
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +82,39 @@ def _check_room(bundle: Bundle, on: Prefix | None, n: int) -> None:
             f"prefix {P} + text {n} tokens = {P + n} leaves no room in the model's context of {limit} for a prompt "
             "and a new token; shorten the text"
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextPrefixConfig:
+    """`prefixdeploy prefix-from-text`: its options one to one."""
+
+    bundle: Path
+    text: str  # the text file's contents
+    name: str
+    on: str | None = None  # run the text on top of this prefix of the bundle
+    output: Path | None = None  # write the prefix file here
+    add: bool = False  # also add it to the bundle on disk
+    chat_system: bool = False  # the text is a system message for the bundle's chat template
+    precision: str | None = None  # which of the bundle's graphs computes it (None: its first, as `run` uses)
+
+    def __post_init__(self):
+        check_prefix_name(self.name)
+        if self.output is None and not self.add:
+            raise PrefixDeployError("give -o FILE, --add, or both: where should the new prefix go?")
+
+
+def make_text_prefix(config: TextPrefixConfig) -> Prefix:
+    """Compute the prefix with the bundle's graph, then add it to the bundle and/or write it to `config.output`."""
+    with load_bundle(config.bundle, precision=config.precision) as bundle:
+        if config.add and config.name in bundle.prefixes:
+            raise PrefixDeployError(f"bundle {config.bundle.name} already has a prefix named {config.name!r}")
+        prefix = prefix_from_text(bundle, config.text, name=config.name, on=config.on, chat_system=config.chat_system)
+    if config.add:
+        add_prefix(config.bundle, prefix)
+    if config.output is not None:
+        try:
+            with atomic_path(Path(config.output)) as tmp:
+                save_prefix(prefix, tmp)
+        except OSError as e:
+            raise PrefixDeployError(f"cannot write {config.output}: {e.strerror or e}") from None
+    return prefix
