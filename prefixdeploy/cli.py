@@ -299,7 +299,14 @@ def _read_text(path: Path) -> str:
     "--scenarios",
     default="prefix,no-prefix,alternating,mixed-batch",
     show_default=True,
-    help="Comma list of scenarios to run.",
+    help="Comma list of scenarios to run (also: text-prefix).",
+)
+@click.option(
+    "--text-prefix-length",
+    type=int,
+    default=400,
+    show_default=True,
+    help="text-prefix scenario: tokens of the instruction block stored as a prefix vs placed in the prompt.",
 )
 @click.option("--json", "json", type=click.Path(path_type=Path), default=None, help="Write the results as JSON.")
 @click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write a PNG of latency per prefix.")
