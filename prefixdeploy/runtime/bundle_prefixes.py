@@ -58,12 +58,12 @@ def add_prefix(bundle: Path, prefix: Prefix) -> PrefixEntry:
         manifest, data = _read(bundle)
         if manifest.mode != "switchable":
             raise BundleError("prefixes can be added only to a switchable bundle; this one is baked (re-export it)")
+        prefix.check_fits(manifest.model, f"bundle {bundle.name}")
         if prefix.name in manifest.prefix_names:
             raise BundleError(
                 f"bundle {bundle.name} already has a prefix named {prefix.name!r}; choose another --name, or "
                 "remove-prefix it first"
             )
-        prefix.check_fits(manifest.model, f"bundle {bundle.name}")
         rel = f"{PREFIX_DIR}/{prefix.name}.safetensors"
         if rel in manifest.files:
             raise BundleError(f"bundle {bundle.name} already lists a file {rel}; choose another --name")
