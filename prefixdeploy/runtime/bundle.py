@@ -79,8 +79,8 @@ class Bundle:
     def encode(self, prompt: str, chat: bool = False, prefix: str | None = None) -> list[int]:
         """The prompt's ids as they follow `prefix`: after a prefix made from text a prompt continues that text, and
         after a stored system message a chat prompt is the user turn alone (see `TextCodec.encode`)."""
-        unnamed_bank = prefix is None and len(self.prefixes) > 1  # a bank's prompt without its prefix: as learned
-        chosen = None if unnamed_bank else self.resolve(prefix)
+        unnamed = prefix is None and len(self.prefixes) > 1  # no prefix, or a bank's not named yet: a sequence start
+        chosen = None if unnamed else self.resolve(prefix)
         return self.codec.encode(prompt, chat=chat, after=chosen.ends_with if chosen else VIRTUAL)
 
     def steps(self, prompt_ids: list[list[int]], prefixes: list[str | None], config: GenerationConfig):
