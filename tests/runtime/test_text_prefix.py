@@ -1,8 +1,9 @@
 """Prefixes made from text: generating with one equals generating with the text's ids before the prompt's.
 
-Every family, both graphs (the ONNX Runtime variant's in-place cache and the portable graph), with and without
-`on`: logits within 1e-4 at every step and identical greedy tokens. Also the chat system-turn split, tokenization
-after a text prefix (no second BOS), and the one-line errors.
+On the tiny model of every family and on SmolLM2-135M-Instruct (slow), both graphs (the ONNX Runtime variant's
+in-place cache and the portable graph), with and without `on`: logits within 1e-4 at every step and identical greedy
+tokens. Also the chat system-turn split (the stored system message, then the user turn, equal the whole
+conversation as transformers renders it), tokenization after a text prefix (no second BOS), and one-line errors.
 """
 
 from __future__ import annotations
@@ -140,3 +141,64 @@ def test_cli_baked_bundle_is_a_one_line_error(tiny_bundle, tmp_path):
     args = ["prefix-from-text", str(tiny_bundle("baked")), "--text", str(tmp_path / "t.txt"), "--name", "x", "--add"]
     result = CliRunner().invoke(main, args)
     assert_user_error(result.exit_code, result.stderr, "baked")
+
+
+# -- the real SmolLM2-135M-Instruct (slow): an instruction block, and a chat system message -----------------------
+
+INSTRUCTIONS = (
+    "Read the review below and answer with one word, positive or negative, followed by the reason in a short "
+    "sentence. Reviews may be sarcastic; judge what the writer means, not the words alone.\n\n"
+)
+SYSTEM = "You are a terse assistant. Answer in at most ten words."
+USER = "What is the capital of France?"
+
+
+@pytest.fixture(scope="module")
+def smol(tmp_path_factory):
+    import torch
+    from peft import PrefixTuningConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from prefixdeploy.exporter.fetch import fetch_smollm2_dir
+
+    model_dir = fetch_smollm2_dir()
+    out = tmp_path_factory.mktemp("smollm2-text")
+    peft = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(model_dir),
+        PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=16),
+    )
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in peft.prompt_encoder.parameters():
+            p.normal_(0.0, 0.5)
+    peft.save_pretrained(out / "demo")
+    from prefixdeploy.exporter.export import ExportConfig, export_bundle
+
+    bundle = export_bundle(ExportConfig(str(model_dir), (str(out / "demo"),), out / "bundle"))
+    return bundle, AutoTokenizer.from_pretrained(model_dir)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("on", [None, "demo"])
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_smollm2_instruction_block_as_prefix(smol, graph, on):
+    with load_bundle(smol[0], graph=graph) as bundle:
+        bundle.add_prefix(prefix_from_text(bundle, INSTRUCTIONS, name="instr", on=on))
+        prompt = bundle.encode("Review: the battery died after two days. Great job.", prefix="instr")
+        assert_same_generation(
+            run(bundle, prompt, "instr"), run(bundle, text_ids(bundle, INSTRUCTIONS, on=on) + prompt, on)
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("on", [None, "demo"])
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_smollm2_system_message_as_prefix_equals_the_whole_conversation(smol, graph, on):
+    bundle_dir, tok = smol
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": USER}]
+    whole = tok(tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True), add_special_tokens=False)
+    with load_bundle(bundle_dir, graph=graph) as bundle:
+        bundle.add_prefix(prefix_from_text(bundle, SYSTEM, name="sys", on=on, chat_system=True))
+        user = bundle.encode(USER, chat=True, prefix="sys")
+        assert text_ids(bundle, SYSTEM, chat_system=True) + user == whole.input_ids
+        assert_same_generation(run(bundle, user, "sys"), run(bundle, whole.input_ids, on))
