@@ -132,7 +132,7 @@ def test_engine_cache_key_covers_graph_weights_tensorrt_gpu_and_options(tmp_path
     assert key == engine_cache_key(model, TrtConfig(), "10.3.0", "Orin sm_87")
     others = {
         engine_cache_key(model, TrtConfig(fp16=True), "10.3.0", "Orin sm_87"),
-        engine_cache_key(model, TrtConfig(max_batch=4), "10.3.0", "Orin sm_87"),
+        engine_cache_key(model, TrtConfig(max_batch=2), "10.3.0", "Orin sm_87"),  # not the default
         engine_cache_key(model, TrtConfig(), "10.4.0", "Orin sm_87"),
         engine_cache_key(model, TrtConfig(), "10.3.0", "NVIDIA L4 sm_89"),
     }
