@@ -50,7 +50,7 @@ class Cuda:
     def __call__(self, function: str, *args):
         try:
             err, *out = getattr(self.rt, function)(*args)
-        except Exception as e:  # cuda-python itself failing: no libcuda, a driver it cannot bind to
+        except RuntimeError as e:  # cuda-python not finding the driver library (its DynamicLibNotFoundError)
             raise CudaError(f"CUDA call {function} failed: {_one_line(e)}; {NO_DEVICE_HINT}") from None
         if err != self.rt.cudaError_t.cudaSuccess:
             raise CudaError(f"CUDA call {function} failed: {getattr(err, 'name', err)} ({self._describe(err)})")
