@@ -9,7 +9,6 @@ import collections
 import logging
 import time
 from pathlib import Path
-from types import ModuleType
 
 from prefixdeploy.errors import BundleError, PrefixDeployError
 from prefixdeploy.runtime.backends.trt.config import TrtConfig, tensor_axes
@@ -23,26 +22,30 @@ INSTALL_HINT = (
 )
 
 
-def import_trt() -> ModuleType:
-    """tensorrt (10 or newer), or a PrefixDeployError that says how to install it."""
+def import_trt() -> str:
+    """Check that tensorrt 10 or newer imports, and return its version; else a PrefixDeployError saying what to do.
+
+    The functions that use TensorRT import it themselves (so mypy checks their calls against its stubs).
+    """
     try:
         import tensorrt as trt
     except (ImportError, OSError) as e:  # OSError: the wheel is there but libnvinfer cannot load
         raise PrefixDeployError(f"{INSTALL_HINT} (import tensorrt: {e})") from None
     if int(trt.__version__.split(".")[0]) < 10:
         raise PrefixDeployError(f"{INSTALL_HINT} (found TensorRT {trt.__version__})")
-    return trt
+    return trt.__version__
 
 
-def make_logger(trt: ModuleType):
+def make_logger():
     """A trt.ILogger that forwards TensorRT's messages to `logging` and keeps the latest errors for messages."""
+    import tensorrt as trt
 
-    class _TrtLogger(trt.ILogger):  # type: ignore[name-defined]  # a class made from the module passed in
+    class _TrtLogger(trt.ILogger):
         def __init__(self):
             trt.ILogger.__init__(self)
             self.errors: collections.deque[str] = collections.deque(maxlen=5)
 
-        def log(self, severity, msg):
+        def log(self, severity: trt.ILogger.Severity, msg: str) -> None:
             S = trt.ILogger.Severity
             if severity in (S.INTERNAL_ERROR, S.ERROR):
                 self.errors.append(" ".join(msg.split()))
@@ -58,8 +61,10 @@ def make_logger(trt: ModuleType):
     return _TrtLogger()
 
 
-def build_engine(trt: ModuleType, logger, model_path: Path, config: TrtConfig) -> bytes:
+def build_engine(logger, model_path: Path, config: TrtConfig) -> bytes:
     """Parse the ONNX file at `model_path` and build a serialized engine with one profile from `config`."""
+    import tensorrt as trt
+
     started = time.monotonic()
     builder = trt.Builder(logger)
     network = builder.create_network(0)  # TensorRT 10: every network is explicit-batch; the flag is deprecated

@@ -26,7 +26,7 @@ def import_cudart(install_hint: str) -> ModuleType:
     except ImportError:
         pass
     try:
-        from cuda import cudart  # type: ignore[no-redef]  # cuda-python < 12.6
+        from cuda import cudart  # cuda-python < 12.6
 
         return cudart
     except ImportError as e:

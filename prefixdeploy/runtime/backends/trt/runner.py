@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +35,9 @@ from prefixdeploy.runtime.backends.trt.config import (
 )
 from prefixdeploy.runtime.backends.trt.cuda import Cuda, DeviceBuffers, import_cudart
 
+if TYPE_CHECKING:  # for annotations; at run time, each function imports tensorrt itself
+    import tensorrt as trt
+
 log = logging.getLogger(__name__)
 
 
@@ -56,18 +60,21 @@ class TrtBackend(Backend):
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise BundleError(f"ONNX graph {self.model_path} does not exist")
-        self.trt = import_trt()
-        if fp16 and not hasattr(self.trt.BuilderFlag, "FP16"):
+        trt_version = import_trt()  # checked once here; later functions import tensorrt themselves (typed by mypy)
+        if fp16 and not _has_fp16_flag():
             raise PrefixDeployError(
-                f"fp16=True needs TensorRT 10's BuilderFlag.FP16, which TensorRT {self.trt.__version__} removed "
+                f"fp16=True needs TensorRT 10's BuilderFlag.FP16, which TensorRT {trt_version} removed "
                 "(it builds strongly typed networks only); use fp16=False"
             )
         self.cuda = Cuda(import_cudart(INSTALL_HINT))
         self.buffers = DeviceBuffers(self.cuda)
-        self.stream = self.context = self.engine = self.runtime = None
-        key = engine_cache_key(self.model_path, self.config, self.trt.__version__, self.cuda.device())
+        self.runtime: trt.Runtime | None = None
+        self.engine: trt.ICudaEngine | None = None
+        self.context: trt.IExecutionContext | None = None
+        self.stream = None
+        key = engine_cache_key(self.model_path, self.config, trt_version, self.cuda.device())
         self.engine_path = engine_path(Path(cache_dir or default_cache_dir()), self.model_path, key)
-        self.logger = make_logger(self.trt)  # must outlive the runtime and engine
+        self.logger = make_logger()  # must outlive the runtime and engine
         try:
             self._open_engine()
         except BaseException:
@@ -75,29 +82,36 @@ class TrtBackend(Backend):
             raise
 
     def _open_engine(self) -> None:
-        self.runtime = self.trt.Runtime(self.logger)
-        self.engine = load_cached_engine(self.runtime, self.engine_path)
-        if self.engine is None:
+        import tensorrt as trt
+
+        self.runtime = runtime = trt.Runtime(self.logger)
+        engine = load_cached_engine(runtime, self.engine_path)
+        if engine is None:
             log.info("building a TensorRT engine for %s (once; it is cached as %s)", self.model_path, self.engine_path)
-            plan = build_engine(self.trt, self.logger, self.model_path, self.config)
+            plan = build_engine(self.logger, self.model_path, self.config)
             save_engine(self.engine_path, plan)
-            self.engine = self.runtime.deserialize_cuda_engine(plan)
-            if self.engine is None:
+            engine = runtime.deserialize_cuda_engine(plan)
+            if engine is None:
                 raise PrefixDeployError(f"TensorRT could not load the engine it built: {self.logger.last_errors()}")
-        self.context = self.engine.create_execution_context()
+        self.engine = engine
+        self.context = engine.create_execution_context()
         if self.context is None:
             raise PrefixDeployError(f"TensorRT could not create an execution context: {self.logger.last_errors()}")
         self.stream = self.cuda("cudaStreamCreate")
-        self._describe_io()
+        self._describe_io(engine)
 
-    def _describe_io(self) -> None:
-        trt, engine = self.trt, self.engine
-        dtypes = {trt.DataType.FLOAT: np.float32, trt.DataType.HALF: np.float16, trt.DataType.INT32: np.int32}
-        dtypes.update({trt.DataType.INT64: np.int64, trt.DataType.BOOL: np.bool_, trt.DataType.INT8: np.int8})
-        self.inputs, self.outputs, self._axes, self._bounds = [], [], {}, {}
+    def _describe_io(self, engine: trt.ICudaEngine) -> None:
+        import tensorrt as trt
+
+        dtypes: dict[trt.DataType, type[np.generic]] = {trt.DataType.FLOAT: np.float32, trt.DataType.HALF: np.float16}
+        dtypes.update({trt.DataType.INT32: np.int32, trt.DataType.INT64: np.int64})
+        dtypes.update({trt.DataType.BOOL: np.bool_, trt.DataType.INT8: np.int8})
+        self.inputs, self.outputs = [], []
+        self._axes: dict[str, tuple[str | None, ...]] = {}
+        self._bounds: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         for i in range(engine.num_io_tensors):
             name = engine.get_tensor_name(i)
-            shape = tuple(engine.get_tensor_shape(name))
+            shape = _shape(engine.get_tensor_shape(name))
             axes = tensor_axes(name, len(shape))
             dims = tuple(d if d >= 0 else (role or f"dim{k}") for k, (d, role) in enumerate(zip(shape, axes)))
             spec = TensorSpec(name, np.dtype(dtypes[engine.get_tensor_dtype(name)]), dims)
@@ -106,7 +120,7 @@ class TrtBackend(Backend):
                 if engine.is_shape_inference_io(name):  # would need host memory; the portable graph has none
                     raise BundleError(f"input {name} is a shape tensor for TensorRT; the backend does not feed those")
                 lo, _, hi = engine.get_tensor_profile_shape(name, 0)
-                self._bounds[name] = (tuple(lo), tuple(hi))
+                self._bounds[name] = (_shape(lo), _shape(hi))
                 self.inputs.append(spec)
             else:
                 self.outputs.append(spec)
@@ -119,6 +133,7 @@ class TrtBackend(Backend):
         if unknown:
             raise ValueError(f"unknown outputs: {unknown}; the graph has {[spec.name for spec in self.outputs]}")
         ctx, rt, stream = self.context, self.cuda.rt, self.stream
+        assert ctx is not None, "run after close"
         hosts = {}  # every array the stream reads or writes stays referenced until it is synchronized
         for spec in self.inputs:
             arr = np.ascontiguousarray(feeds[spec.name])
@@ -132,7 +147,7 @@ class TrtBackend(Backend):
             ctx.set_tensor_address(spec.name, ptr)
             hosts[spec.name] = arr
         for spec in self.outputs:  # every output shape follows from the input shapes
-            shape = tuple(ctx.get_tensor_shape(spec.name))
+            shape = _shape(ctx.get_tensor_shape(spec.name))
             hosts[spec.name] = out = np.empty(shape, spec.dtype)
             ctx.set_tensor_address(spec.name, self.buffers.get(spec.name, out.nbytes))
         if not ctx.execute_async_v3(self.cuda.stream_handle(stream)):
@@ -150,7 +165,7 @@ class TrtBackend(Backend):
         for axis, (n, a, b) in enumerate(zip(shape, lo, hi)):
             if not a <= n <= b:
                 role = self._axes[name][axis]
-                option = OPTION_OF_AXIS.get(role)
+                option = OPTION_OF_AXIS.get(role) if role else None
                 fix = (
                     f"; open the bundle with a larger {option}= (the engine is rebuilt once and cached)"
                     if option
@@ -167,3 +182,13 @@ class TrtBackend(Backend):
             self.stream = None
         self.buffers.release_all()
         self.context = self.engine = self.runtime = None  # in this order: context, engine, then runtime
+
+
+def _has_fp16_flag() -> bool:
+    import tensorrt as trt
+
+    return hasattr(trt.BuilderFlag, "FP16")
+
+
+def _shape(dims: trt.Dims) -> tuple[int, ...]:
+    return tuple(dims[i] for i in range(len(dims)))  # trt.Dims indexes; its stub declares no __iter__
