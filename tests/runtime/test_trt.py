@@ -24,9 +24,11 @@ from prefixdeploy.runtime.backends.trt import (
     TOTAL,
     TrtBackend,
     TrtConfig,
+    bundle_options,
     engine_cache_key,
     tensor_axes,
 )
+from prefixdeploy.runtime.backends.trt.config import DecoderShape, profile_memory
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
 
@@ -157,6 +159,42 @@ def test_options_are_checked_before_tensorrt_is_needed(tmp_path):
         TrtBackend(tmp_path / "model.onnx", max_sequence=4096, max_total=2048)
     with pytest.raises(PrefixDeployError, match="max_batch must be a positive integer"):
         TrtBackend(tmp_path / "model.onnx", max_batch=0)
+
+
+def test_load_bundle_defaults_follow_the_config_within_the_model_context():
+    assert bundle_options({}, 8192) == {"max_total": 1024, "max_sequence": 256}  # not the whole 8k context
+    assert bundle_options({}, 128) == {"max_total": 128, "max_sequence": 128}
+    assert bundle_options({"max_total": 4096, "max_batch": 2}, 8192) == {
+        "max_total": 4096,
+        "max_sequence": 256,
+        "max_batch": 2,
+    }
+
+
+def test_default_profile_memory_is_docs_arithmetic():
+    """docs/tensorrt.md's rows for the defaults: SmolLM2-135M and Llama-3.2-1B at the profile's max corner, MiB."""
+    smollm2 = DecoderShape(
+        num_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        head_dim=64,
+        intermediate_size=1536,
+        vocab_size=49152,
+    )
+    llama_1b = DecoderShape(
+        num_layers=16,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        head_dim=64,
+        intermediate_size=8192,
+        vocab_size=128256,
+    )
+    mib = {
+        name: {k: round(v / 2**20) for k, v in profile_memory(shape, TrtConfig()).items()}
+        for name, shape in (("smollm2", smollm2), ("llama_1b", llama_1b))
+    }
+    assert mib["smollm2"] == {"past": 180, "present": 225, "logits": 192, "activations": 108}
+    assert mib["llama_1b"] == {"past": 256, "present": 320, "logits": 501, "activations": 416}
 
 
 @pytest.mark.skipif(_tensorrt_import_error() is None, reason="tensorrt is installed here: the GPU tests run instead")
