@@ -63,7 +63,8 @@ def main(source: Path) -> None:
     text = source.read_text()
     scale = "shift: Weights = None, scale: Weights = None, power: Weights = None, channel_axis: int)"
     assert text.count(scale) == 1
-    text = text.replace(scale, "shift: Weights | None, scale: Weights | None, power: Weights | None, channel_axis: int)")
+    fixed = "shift: Weights | None, scale: Weights | None, power: Weights | None, channel_axis: int)"
+    text = text.replace(scale, fixed)
     text = re.sub(r"\bin: list\[", "in_: list[", text)
     tree = ast.parse(text)
     _strip_docstrings(tree)

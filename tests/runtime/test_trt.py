@@ -173,28 +173,14 @@ def test_load_bundle_defaults_follow_the_config_within_the_model_context():
 
 def test_default_profile_memory_is_docs_arithmetic():
     """docs/tensorrt.md's rows for the defaults: SmolLM2-135M and Llama-3.2-1B at the profile's max corner, MiB."""
-    smollm2 = DecoderShape(
-        num_layers=30,
-        num_attention_heads=9,
-        num_key_value_heads=3,
-        head_dim=64,
-        intermediate_size=1536,
-        vocab_size=49152,
-    )
-    llama_1b = DecoderShape(
-        num_layers=16,
-        num_attention_heads=32,
-        num_key_value_heads=8,
-        head_dim=64,
-        intermediate_size=8192,
-        vocab_size=128256,
-    )
-    mib = {
-        name: {k: round(v / 2**20) for k, v in profile_memory(shape, TrtConfig()).items()}
-        for name, shape in (("smollm2", smollm2), ("llama_1b", llama_1b))
+    fields = ("num_layers", "num_attention_heads", "num_key_value_heads", "head_dim", "intermediate_size", "vocab_size")
+    documented = {
+        (30, 9, 3, 64, 1536, 49152): {"past": 180, "present": 225, "logits": 192, "activations": 108},  # SmolLM2
+        (16, 32, 8, 64, 8192, 128256): {"past": 256, "present": 320, "logits": 501, "activations": 416},  # Llama 1B
     }
-    assert mib["smollm2"] == {"past": 180, "present": 225, "logits": 192, "activations": 108}
-    assert mib["llama_1b"] == {"past": 256, "present": 320, "logits": 501, "activations": 416}
+    for sizes, mib in documented.items():
+        got = profile_memory(DecoderShape(**dict(zip(fields, sizes))), TrtConfig())
+        assert {k: round(v / 2**20) for k, v in got.items()} == mib
 
 
 @pytest.mark.skipif(_tensorrt_import_error() is None, reason="tensorrt is installed here: the GPU tests run instead")
