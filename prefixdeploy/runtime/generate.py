@@ -236,13 +236,19 @@ def _empty_cache(manifest: Manifest, B: int) -> dict[str, np.ndarray]:
 
 
 def _check_fits(manifest: Manifest, prompts: list[list[int]], lengths: np.ndarray, max_new: int) -> None:
-    limit = manifest.max_context
     for prompt, p in zip(prompts, lengths):
         if not prompt:
             raise PrefixDeployError("the prompt is empty (0 tokens); give some text")
-        need = int(p) + len(prompt) + max_new
-        if need > limit:
-            raise ContextLengthError(
-                f"prefix {int(p)} + prompt {len(prompt)} + max new tokens {max_new} = {need} tokens exceeds the "
-                f"model's context of {limit}; shorten the prompt or lower --max-new-tokens"
-            )
+        check_context(manifest.max_context, int(p), len(prompt), max_new)
+
+
+def check_context(
+    limit: int, prefix: int, prompt: int, max_new: int, fix: str = "shorten the prompt or lower --max-new-tokens"
+) -> None:
+    """Raise ContextLengthError if a row's prefix + prompt + new tokens exceed the model's context of `limit`."""
+    need = prefix + prompt + max_new
+    if need > limit:
+        raise ContextLengthError(
+            f"prefix {prefix} + prompt {prompt} + max new tokens {max_new} = {need} tokens exceeds the "
+            f"model's context of {limit}; {fix}"
+        )
