@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,6 +17,7 @@ from prefixdeploy.exporter.model import LoadedModel, load_model
 from prefixdeploy.exporter.optimize import PRECISIONS, build_ort_graph
 from prefixdeploy.importers import check_source, load_prefix_source, parse_prefix_arg
 from prefixdeploy.runtime.bundle import TOKENIZER_FILE
+from prefixdeploy.runtime.files import atomic_dir
 from prefixdeploy.runtime.manifest import (
     MODES,
     GraphEntry,
@@ -77,15 +75,8 @@ def export_bundle(config: ExportConfig, loaded: LoadedModel | None = None) -> Pa
     log.info("building the %s graph (%d layers)", config.mode, loaded.dims.num_layers)
     graph = build_decoder(loaded.arch, loaded.rope(), prefixes if config.mode == "baked" else None, config.opset)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         _write_contents(tmp, loaded, graph, prefixes, config)
-        _make_readable(tmp)
-        _replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
@@ -186,23 +177,3 @@ def _chat_prompt(tok) -> tuple[str, str] | None:
         return None
     before, after = text.split(CHAT_SENTINEL)
     return before, after
-
-
-def _make_readable(tmp: Path) -> None:
-    """mkdtemp and some writers create owner-only files; give the bundle the usual umask-based modes."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in [tmp, *tmp.rglob("*")]:
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
-
-
-def _replace(tmp: Path, out: Path) -> None:
-    """Move the finished bundle into place; an old bundle is removed only after the new one is complete."""
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = out.with_name(f".{out.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from prefixdeploy.errors import PrefixMismatchError, PrefixSourceError
+from prefixdeploy.runtime.files import atomic_file
 
 PREFIX_FORMAT_VERSION = 1
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -127,7 +128,7 @@ def prefix_to_flat(prefix: Prefix) -> np.ndarray:
 
 
 def save_prefix(prefix: Prefix, path: str | Path) -> None:
-    """Write `prefix` as a prefix `.safetensors` file."""
+    """Write `prefix` as a prefix `.safetensors` file, atomically (a reader never sees half a file)."""
     from safetensors.numpy import save_file
 
     meta = {
@@ -137,7 +138,8 @@ def save_prefix(prefix: Prefix, path: str | Path) -> None:
         "num_virtual_tokens": str(prefix.num_virtual_tokens),
         "model": json.dumps(prefix.model.to_json(), sort_keys=True),
     }
-    save_file({"key": prefix.key, "value": prefix.value}, str(path), metadata=meta)
+    with atomic_file(path) as tmp:
+        save_file({"key": prefix.key, "value": prefix.value}, str(tmp), metadata=meta)
 
 
 def is_prefix_file(path: str | Path) -> bool:

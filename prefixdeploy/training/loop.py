@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from prefixdeploy.errors import PrefixDeployError
-from prefixdeploy.runtime.prefix import Prefix
+from prefixdeploy.runtime.prefix import Prefix, save_prefix
 from prefixdeploy.training.checkpoint import (
     TrainState,
     check_checkpoint_dir,
@@ -79,7 +79,6 @@ def train_prefix(config: TrainConfig, loaded=None) -> TrainResult:
 
 def _train_prefix(config: TrainConfig, loaded) -> TrainResult:
     from prefixdeploy.exporter.model import load_model
-    from prefixdeploy.importers.convert import write_prefix_atomically
 
     start = time.perf_counter()
     check_checkpoint_dir(config)
@@ -105,7 +104,7 @@ def _train_prefix(config: TrainConfig, loaded) -> TrainResult:
         model.prompt_encoder.load_state_dict(state.best)
     val_loss = evaluate(model, val, config.batch_size, pad_id) if val else None
     prefix = fold_prefix(model, facts, config.prefix_name)
-    write_prefix_atomically(prefix, Path(config.output))
+    save_prefix(prefix, Path(config.output))
     if config.save_peft:
         save_peft_adapter(model, Path(config.save_peft))
     seconds = time.perf_counter() - start

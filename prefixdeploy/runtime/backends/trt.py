@@ -16,9 +16,7 @@ import collections
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ import numpy as np
 from prefixdeploy.errors import BundleError, PrefixDeployError
 from prefixdeploy.runtime import manifest as names
 from prefixdeploy.runtime.backends.base import Backend, TensorSpec
+from prefixdeploy.runtime.files import atomic_file, cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +112,7 @@ class TrtConfig:
 
 
 def default_cache_dir() -> Path:
-    # The same root as `exporter.fetch.default_cache` (the runtime never imports the exporter).
-    return Path(os.environ.get("PREFIXDEPLOY_CACHE", Path.home() / ".cache" / "prefixdeploy")) / "trt"
+    return cache_dir("trt")
 
 
 def engine_cache_key(model_path: Path, config: TrtConfig, trt_version: str, device: str) -> str:
@@ -417,14 +415,7 @@ class TrtBackend(Backend):
 def _save_atomically(path: Path, plan: bytes) -> None:
     """Write the engine to the cache (temp file, then rename); a cache that cannot be written only costs a rebuild."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(plan)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(path) as tmp:
+            tmp.write_bytes(plan)
     except OSError as e:
         log.warning("could not cache the TensorRT engine at %s (%s); it will be rebuilt next time", path, e)
