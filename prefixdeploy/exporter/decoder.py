@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from prefixdeploy.exporter.archs.base import ArchSpec, LayerWeights, Linear, ModelDims, Norm
 from prefixdeploy.exporter.graph import BOOL, FLOAT, INT64, GraphBuilder
+from prefixdeploy.models.archs.base import ArchDims, ArchSpec, LayerWeights, Linear, Norm, RopeSpec
 from prefixdeploy.runtime import manifest as names
 from prefixdeploy.runtime.prefix import Prefix
 
@@ -25,17 +25,11 @@ from prefixdeploy.runtime.prefix import Prefix
 MASKED = float(np.finfo(np.float16).min)
 
 
-@dataclass(frozen=True)
-class RopeSpec:
-    inv_freq: np.ndarray  # (D/2,) float32, from the HF rotary module (so scaled rope types come for free)
-    scaling: float  # HF's attention_scaling, multiplied into cos and sin
-
-
 @dataclass
 class _Context:
     """Per-graph values that every layer reads."""
 
-    dims: ModelDims
+    dims: ArchDims
     allowed: str  # (B, 1, T, S) bool: which keys each query may attend to
     cos_sin: tuple[str, str] | None  # each (B, 1, T, D)
     prefix_kv: list[tuple[str, str]] | None  # baked: per layer, each (B, H_kv, P, D)

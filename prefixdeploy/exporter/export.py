@@ -13,9 +13,9 @@ from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.exporter.decoder import build_decoder
 from prefixdeploy.exporter.genai import write_genai_config
 from prefixdeploy.exporter.graph import MAX_OPSET, MIN_OPSET
-from prefixdeploy.exporter.model import LoadedModel, load_model
 from prefixdeploy.exporter.optimize import PRECISIONS, build_ort_graph
 from prefixdeploy.importers import check_source, load_prefix_source, parse_prefix_arg
+from prefixdeploy.models.load import LoadedModel, load_model
 from prefixdeploy.runtime.bundle import TOKENIZER_FILE
 from prefixdeploy.runtime.files import atomic_dir
 from prefixdeploy.runtime.manifest import (

@@ -51,7 +51,7 @@ def fetch_smollm2_dir(cache: Path | None = None) -> Path:
     if (target / "config.json").is_file():
         return target
     gguf = fetch_smollm2(cache)
-    from prefixdeploy.exporter.model import load_model, save_plain_copy
+    from prefixdeploy.models.load import load_model, save_plain_copy
 
     loaded = load_model(str(gguf))
     with atomic_dir(target) as tmp:

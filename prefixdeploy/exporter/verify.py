@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from prefixdeploy.errors import PrefixDeployError
-from prefixdeploy.exporter.model import LoadedModel, load_model
 from prefixdeploy.exporter.reference import reference_greedy, reference_logprobs
 from prefixdeploy.exporter.verify_data import DEFAULT_PROMPTS, DEFAULT_TEXT
+from prefixdeploy.models.load import LoadedModel, load_model
 from prefixdeploy.runtime.bundle import Bundle, load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
 from prefixdeploy.runtime.manifest import read_manifest

@@ -22,7 +22,7 @@ class ImportConfig:
 
 
 def import_prefix_file(config: ImportConfig, loaded=None) -> Prefix:
-    from prefixdeploy.exporter.model import load_model
+    from prefixdeploy.models.load import load_model
 
     name, path = parse_prefix_arg(str(config.source))
     check_source(path)  # before the slow model load

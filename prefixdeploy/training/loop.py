@@ -78,7 +78,7 @@ def train_prefix(config: TrainConfig, loaded=None) -> TrainResult:
 
 
 def _train_prefix(config: TrainConfig, loaded) -> TrainResult:
-    from prefixdeploy.exporter.model import load_model
+    from prefixdeploy.models.load import load_model
 
     start = time.perf_counter()
     check_checkpoint_dir(config)

@@ -16,15 +16,14 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto, helper
 
-from prefixdeploy.exporter.archs.base import ModelDims
-from prefixdeploy.exporter.decoder import RopeSpec
 from prefixdeploy.exporter.optimize.edit import GraphEdit
+from prefixdeploy.models.archs.base import ArchDims, RopeSpec
 from prefixdeploy.runtime import manifest as names
 
 MS = "com.microsoft"
 
 
-def fuse_attention(edit: GraphEdit, d: ModelDims, rope: RopeSpec | None) -> None:
+def fuse_attention(edit: GraphEdit, d: ArchDims, rope: RopeSpec | None) -> None:
     seqlens, total = _lengths_from_mask(edit)
     rotary = _rotary_caches(edit, d, rope) if rope is not None else []
     for i in range(d.num_layers):
@@ -66,7 +65,7 @@ def _lengths_from_mask(edit: GraphEdit) -> tuple[str, str]:
     return seqlens, total
 
 
-def _rotary_caches(edit: GraphEdit, d: ModelDims, rope: RopeSpec) -> list[str]:
+def _rotary_caches(edit: GraphEdit, d: ArchDims, rope: RopeSpec) -> list[str]:
     """cos/sin (max_positions, D/2) tables in float64 → float32, scaled like HF's attention_scaling."""
     angles = np.arange(d.max_positions, dtype=np.float64)[:, None] * rope.inv_freq.astype(np.float64)[None, :]
     return [
@@ -82,7 +81,7 @@ def _projection_output(edit: GraphEdit, name: str) -> str:
     return add.output[0] if add is not None else matmul.output[0]
 
 
-def last_token_logits(edit: GraphEdit, d: ModelDims) -> None:
+def last_token_logits(edit: GraphEdit, d: ArchDims) -> None:
     """Slice the final hidden states to the last position before the lm_head: logits become (B, 1, V)."""
     gemm = next(n for n in edit.graph.node if n.op_type == "Gemm")  # the lm_head: the builder's only Gemm
     flatten = edit.producer(gemm.input[0])  # Reshape (B·T, hidden)

@@ -1,4 +1,7 @@
-"""Load a frozen Hugging Face decoder (hub id, local directory or `.gguf` file) with its tokenizer and facts."""
+"""Load a frozen Hugging Face decoder (hub id, local directory or `.gguf` file) with its tokenizer and facts.
+
+Used by the importers, the exporter and training (see docs/architecture.md); imports torch only inside functions.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from prefixdeploy.errors import PrefixDeployError
-from prefixdeploy.exporter.archs import get_arch
-from prefixdeploy.exporter.archs.base import ArchSpec, ModelDims
-from prefixdeploy.exporter.decoder import RopeSpec
+from prefixdeploy.models.archs import get_arch
+from prefixdeploy.models.archs.base import ArchDims, ArchSpec, RopeSpec
 from prefixdeploy.runtime.prefix import ModelFacts
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ class LoadedModel:
         return spec
 
     @property
-    def dims(self) -> ModelDims:
+    def dims(self) -> ArchDims:
         return self.arch.dims()
 
     @cached_property
