@@ -11,7 +11,7 @@ from pathlib import Path
 
 from prefixdeploy.errors import PrefixSourceError
 from prefixdeploy.importers import li_liang, peft, ptuning_v2
-from prefixdeploy.importers.checkpoint import find_weights, tensor_names
+from prefixdeploy.importers.weights import find_weights, tensor_names
 from prefixdeploy.runtime.prefix import ModelFacts, Prefix, check_prefix_name, is_prefix_file, load_prefix
 
 log = logging.getLogger(__name__)
@@ -65,11 +65,11 @@ def detect_kind(path: Path) -> str | None:
     return None
 
 
-def load_prefix_source(path: Path, model: ModelFacts, name: str) -> Prefix:
-    """Read any supported source as a Prefix for `model`; raises PrefixMismatchError if its geometry differs."""
+def load_prefix_source(path: Path, facts: ModelFacts, name: str) -> Prefix:
+    """Read any supported source as a Prefix for the model `facts` describe (PrefixMismatchError if it does not fit)."""
     check_source(path)
     kind = detect_kind(path)
     log.info("reading prefix %r from %s (%s)", name, path, kind)
-    prefix = load_prefix(path, name=name) if kind == "prefix" else READERS[kind].load(path, model, name)
-    prefix.check_fits(model, f"model {model.architecture!r}")
-    return Prefix(name=prefix.name, key=prefix.key, value=prefix.value, model=model)
+    prefix = load_prefix(path, name=name) if kind == "prefix" else READERS[kind].load(path, facts, name)
+    prefix.check_fits(facts, f"model {facts.architecture!r}")
+    return Prefix(name=prefix.name, key=prefix.key, value=prefix.value, model=facts)

@@ -35,7 +35,7 @@ class ModelFacts:
     fingerprint: str | None = None  # sha256-based digest of the weights; None when unknown
 
     def geometry(self) -> str:
-        return f"{self.num_layers} layers × {self.num_key_value_heads} kv heads × {self.head_dim}"
+        return geometry(self.num_layers, self.num_key_value_heads, self.head_dim)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -44,6 +44,24 @@ class ModelFacts:
     def from_json(cls, data: dict) -> ModelFacts:
         fields = ("architecture", "num_layers", "num_key_value_heads", "head_dim", "hidden_size")
         return cls(**{k: data[k] for k in fields}, fingerprint=data.get("fingerprint"))
+
+
+def geometry(num_layers: int, num_key_value_heads: int, head_dim: int) -> str:
+    """A KV geometry as messages spell it: "12 layers × 4 kv heads × 64"."""
+    return f"{num_layers} layers × {num_key_value_heads} kv heads × {head_dim}"
+
+
+def mismatch_error(
+    name: str, found: str, model: ModelFacts, model_name: str = "the model", needs: str = ""
+) -> PrefixMismatchError:
+    """The one "prefix does not fit this model" error: what the prefix has, what the model has, what to do.
+
+    found: what the prefix has ("has 12 layers × …", "was tuned on …"); needs: what the model needs, if not obvious.
+    """
+    return PrefixMismatchError(
+        f"prefix {name!r} {found}; {model_name} has {model.geometry()}{needs}. "
+        "Re-train or import the prefix for this model."
+    )
 
 
 def check_prefix_name(name: str) -> str:
@@ -62,7 +80,8 @@ class Prefix:
     name: str
     key: np.ndarray  # (L, H_kv, P, D) float32
     value: np.ndarray  # (L, H_kv, P, D) float32
-    model: ModelFacts
+    model: ModelFacts  # the model facts it fits
+    bank_index: int | None = None  # in a loaded baked bank: the `prefix_ids` value that selects it (set by load_bundle)
 
     def __post_init__(self):
         check_prefix_name(self.name)
@@ -84,17 +103,8 @@ class Prefix:
 
     def check_fits(self, model: ModelFacts, model_name: str = "the model") -> None:
         """Raise `PrefixMismatchError` naming both shapes if this prefix was made for another geometry."""
-        mine = self.model
-        same = (mine.num_layers, mine.num_key_value_heads, mine.head_dim) == (
-            model.num_layers,
-            model.num_key_value_heads,
-            model.head_dim,
-        )
-        if not same:
-            raise PrefixMismatchError(
-                f"prefix {self.name!r} has {mine.geometry()}; {model_name} has {model.geometry()}. "
-                "Re-train or import the prefix for this model."
-            )
+        if self.model.geometry() != model.geometry():
+            raise mismatch_error(self.name, f"has {self.model.geometry()}", model, model_name)
 
     def renamed(self, name: str) -> Prefix:
         return Prefix(name=name, key=self.key, value=self.value, model=self.model)
@@ -109,10 +119,8 @@ def prefix_from_flat(flat: np.ndarray, model: ModelFacts, name: str) -> Prefix:
     flat = np.asarray(flat, dtype=np.float32)
     if flat.ndim != 2 or flat.shape[1] != 2 * L * H * D:
         width = flat.shape[1] if flat.ndim == 2 else "?"
-        raise PrefixMismatchError(
-            f"prefix {name!r} has {width} values per virtual token; the model needs 2 × {model.geometry()} = "
-            f"{2 * L * H * D} ({model.geometry()}). Re-train or import the prefix for this model."
-        )
+        needs = f" (keys and values: 2 × that = {2 * L * H * D} values per virtual token)"
+        raise mismatch_error(name, f"has {width} values per virtual token", model, needs=needs)
     P = flat.shape[0]
     kv = flat.reshape(P, 2 * L, H, D).transpose(1, 2, 0, 3)  # (2L, H_kv, P, D)
     key = np.ascontiguousarray(kv[0::2])  # (L, H_kv, P, D)
