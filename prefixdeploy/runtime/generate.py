@@ -7,14 +7,24 @@ H_kv kv heads, D head dim, V vocab. Rows are left-padded: padding slots carry at
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 
 from prefixdeploy.errors import ContextLengthError, PrefixDeployError
-from prefixdeploy.runtime import manifest as names
 from prefixdeploy.runtime.backends import Backend
-from prefixdeploy.runtime.manifest import Manifest
+from prefixdeploy.runtime.manifest import (
+    ATTENTION_MASK,
+    INPUT_IDS,
+    LOGITS,
+    PAST_KEY,
+    PAST_VALUE,
+    POSITION_IDS,
+    PREFIX_IDS,
+    PRESENT_KEY,
+    PRESENT_VALUE,
+    Manifest,
+)
 from prefixdeploy.runtime.prefix import Prefix
 from prefixdeploy.runtime.sampling import sample_next
 
@@ -22,6 +32,7 @@ from prefixdeploy.runtime.sampling import sample_next
 @dataclass(frozen=True)
 class GenerationConfig:
     max_new_tokens: int = 64
+    _: KW_ONLY  # the options below are passed by name
     temperature: float = 0.0  # 0: greedy
     top_k: int = 0  # 0: off
     top_p: float = 1.0  # 1.0: off
@@ -59,8 +70,6 @@ def generate_steps(
     inplace: the graph is the ONNX Runtime variant (fused attention over preallocated KV buffers); otherwise the
     portable graph, whose cache grows by concatenation.
     """
-    lengths = np.array([p.num_virtual_tokens if p else 0 for p in prefixes])  # (B,) each row's P
-    _check_fits(manifest, prompts, lengths, config.max_new_tokens)
     cache = (InPlaceCache if inplace else ConcatCache)(backend, manifest, prompts, prefixes, config.max_new_tokens)
     logits = cache.prefill()  # (B, V)
 
@@ -96,7 +105,6 @@ def score_tokens(
     """
     if len(ids) < 2:
         raise PrefixDeployError(f"scoring needs at least 2 tokens (the first is only context); got {len(ids)}")
-    _check_fits(manifest, [ids[:1]], np.array([prefix.num_virtual_tokens if prefix else 0]), len(ids) - 1)
     cache = (InPlaceCache if inplace else ConcatCache)(backend, manifest, [ids[:1]], [prefix], len(ids) - 1)
     logits = cache.prefill()  # (1, V)
     scores, choices = [], []
@@ -110,10 +118,15 @@ def score_tokens(
 
 
 class ConcatCache:
-    """The portable graph: rows left-padded, the cache returned as `present` and fed back as `past` each step."""
+    """The portable graph: rows left-padded, the cache returned as `present` and fed back as `past` each step.
+
+    Like `InPlaceCache`, it refuses rows whose prefix + prompt + `max_new` tokens exceed the model's context.
+    """
 
     def __init__(self, backend: Backend, manifest: Manifest, prompts, prefixes, max_new: int):
         self.backend, self.manifest = backend, manifest
+        lengths = prefix_lengths(prefixes)  # (B,) each row's P
+        _check_fits(manifest, prompts, lengths, max_new)
         B = len(prompts)
         # Left-pad the prompts; each real token t of row r sits at position P_r + t (PEFT's convention).
         T = max(len(p) for p in prompts)
@@ -122,35 +135,33 @@ class ConcatCache:
         for r, p in enumerate(prompts):
             ids[r, T - len(p) :], prompt_mask[r, T - len(p) :] = p, 1
         pos = np.maximum(np.cumsum(prompt_mask, axis=1) - 1, 0)  # (B, T)
-        self.feeds = {names.INPUT_IDS: ids}
+        self.feeds = {INPUT_IDS: ids}
         if manifest.mode == "baked":  # the graph prepends its own prefix and offsets positions
             past, mask = _empty_cache(manifest, B), prompt_mask  # S = 0; (B, T)
             if manifest.is_bank:
-                bank = [manifest.prefix(p.name).bank_index for p in prefixes]
-                self.feeds[names.PREFIX_IDS] = np.array(bank, np.int64)  # (B,)
+                self.feeds[PREFIX_IDS] = _bank_indices(prefixes)  # (B,)
         else:
             past, prefix_mask = seed_with_prefix(manifest, prefixes)  # per layer (B, H_kv, P_max, D); (B, P_max)
             mask = np.concatenate([prefix_mask, prompt_mask], axis=1)  # (B, P_max + T)
-            lengths = np.array([p.num_virtual_tokens if p else 0 for p in prefixes])  # (B,)
             pos = pos + lengths[:, None]  # (B, T)
-        self.feeds.update({names.ATTENTION_MASK: mask, names.POSITION_IDS: pos, **past})
+        self.feeds.update({ATTENTION_MASK: mask, POSITION_IDS: pos, **past})
 
     def prefill(self) -> np.ndarray:
         return self._run()
 
     def step(self, tokens: np.ndarray) -> np.ndarray:
         f = self.feeds
-        f[names.INPUT_IDS] = tokens[:, None]  # (B, 1)
-        f[names.POSITION_IDS] = f[names.POSITION_IDS][:, -1:] + 1  # (B, 1)
-        f[names.ATTENTION_MASK] = np.pad(f[names.ATTENTION_MASK], ((0, 0), (0, 1)), constant_values=1)  # (B, S+1)
+        f[INPUT_IDS] = tokens[:, None]  # (B, 1)
+        f[POSITION_IDS] = f[POSITION_IDS][:, -1:] + 1  # (B, 1)
+        f[ATTENTION_MASK] = np.pad(f[ATTENTION_MASK], ((0, 0), (0, 1)), constant_values=1)  # (B, S+1)
         return self._run()
 
     def _run(self) -> np.ndarray:
         out = self.backend.run(self.feeds)
         for i in range(self.manifest.model.num_layers):  # present (B, H_kv, S + T, D) becomes the next past
-            self.feeds[names.PAST_KEY.format(i)] = out[names.PRESENT_KEY.format(i)]
-            self.feeds[names.PAST_VALUE.format(i)] = out[names.PRESENT_VALUE.format(i)]
-        return out[names.LOGITS][:, -1]  # (B, V)
+            self.feeds[PAST_KEY.format(i)] = out[PRESENT_KEY.format(i)]
+            self.feeds[PAST_VALUE.format(i)] = out[PRESENT_VALUE.format(i)]
+        return out[LOGITS][:, -1]  # (B, V)
 
 
 class InPlaceCache:
@@ -165,7 +176,8 @@ class InPlaceCache:
     def __init__(self, backend, manifest: Manifest, prompts, prefixes, max_new: int):
         self.backend, self.prompts = backend, prompts
         m = manifest.model
-        self.lengths = np.array([p.num_virtual_tokens if p else 0 for p in prefixes])  # (B,) filled slots per row
+        self.lengths = prefix_lengths(prefixes)  # (B,) filled slots per row: the prefix, then what prefill adds
+        _check_fits(manifest, prompts, self.lengths, max_new)
         s_max = int(max(self.lengths + [len(p) for p in prompts])) + max_new
         B, L = len(prompts), m.num_layers
         self.kv = np.zeros((L, 2, B, m.num_key_value_heads, s_max, m.head_dim), np.float32)  # (L, 2, B, H_kv, S, D)
@@ -173,14 +185,14 @@ class InPlaceCache:
             if p is not None:
                 self.kv[:, 0, r, :, : p.num_virtual_tokens] = p.key  # prefix keys carry no position encoding
                 self.kv[:, 1, r, :, : p.num_virtual_tokens] = p.value
-        self.positions = names.POSITION_IDS in backend.input_names()  # learned positions (GPT-2) need them
+        self.positions = POSITION_IDS in backend.input_names()  # learned positions (GPT-2) need them
         self.batch = self._bind(slice(None))
 
     def _bind(self, rows: slice):
         binding = self.backend.binding()
         for i in range(self.kv.shape[0]):
-            binding.share(names.PAST_KEY.format(i), names.PRESENT_KEY.format(i), self.kv[i, 0, rows])
-            binding.share(names.PAST_VALUE.format(i), names.PRESENT_VALUE.format(i), self.kv[i, 1, rows])
+            binding.share(PAST_KEY.format(i), PRESENT_KEY.format(i), self.kv[i, 0, rows])
+            binding.share(PAST_VALUE.format(i), PRESENT_VALUE.format(i), self.kv[i, 1, rows])
         return binding
 
     def prefill(self) -> np.ndarray:
@@ -189,11 +201,11 @@ class InPlaceCache:
             binding = self.batch if len(self.prompts) == 1 else self._bind(slice(r, r + 1))
             P, T = int(self.lengths[r]), len(prompt)
             feeds = {
-                names.INPUT_IDS: np.array([prompt], np.int64),  # (1, T)
-                names.ATTENTION_MASK: np.ones((1, P + T), np.int64),  # (1, P + T)
+                INPUT_IDS: np.array([prompt], np.int64),  # (1, T)
+                ATTENTION_MASK: np.ones((1, P + T), np.int64),  # (1, P + T)
             }
             if self.positions:
-                feeds[names.POSITION_IDS] = np.arange(P, P + T, dtype=np.int64)[None]  # (1, T)
+                feeds[POSITION_IDS] = np.arange(P, P + T, dtype=np.int64)[None]  # (1, T)
             rows.append(binding.run(feeds)[:, -1])  # (1, V)
             self.lengths[r] += T
         return np.concatenate(rows)  # (B, V)
@@ -201,9 +213,9 @@ class InPlaceCache:
     def step(self, tokens: np.ndarray) -> np.ndarray:
         width = int(self.lengths.max()) + 1
         mask = (np.arange(width)[None, :] <= self.lengths[:, None]).astype(np.int64)  # (B, S): row r has len_r + 1
-        feeds = {names.INPUT_IDS: tokens[:, None], names.ATTENTION_MASK: mask}  # (B, 1), (B, S)
+        feeds = {INPUT_IDS: tokens[:, None], ATTENTION_MASK: mask}  # (B, 1), (B, S)
         if self.positions:
-            feeds[names.POSITION_IDS] = self.lengths[:, None].astype(np.int64)  # (B, 1)
+            feeds[POSITION_IDS] = self.lengths[:, None].astype(np.int64)  # (B, 1)
         logits = self.batch.run(feeds)[:, -1]  # (B, V)
         self.lengths += 1
         return logits
@@ -225,14 +237,26 @@ def seed_with_prefix(manifest: Manifest, prefixes: list[Prefix | None]) -> tuple
             key[:, r, :, start:], value[:, r, :, start:], mask[r, start:] = p.key, p.value, 1
     feeds = {}
     for i in range(m.num_layers):
-        feeds[names.PAST_KEY.format(i)], feeds[names.PAST_VALUE.format(i)] = key[i], value[i]
+        feeds[PAST_KEY.format(i)], feeds[PAST_VALUE.format(i)] = key[i], value[i]
     return feeds, mask
+
+
+def prefix_lengths(prefixes: list[Prefix | None]) -> np.ndarray:
+    """(B,) int64: each row's prefix length P (0 for a row without a prefix)."""
+    return np.array([p.num_virtual_tokens if p else 0 for p in prefixes], np.int64)
+
+
+def _bank_indices(prefixes: list[Prefix | None]) -> np.ndarray:
+    """(B,) int64 `prefix_ids` of a baked bank: each row's Prefix carries its index (set by `load_bundle`)."""
+    if any(p is None or p.bank_index is None for p in prefixes):
+        raise PrefixDeployError("every row of a baked bank needs one of the bundle's prefixes (see Bundle.resolve)")
+    return np.array([p.bank_index for p in prefixes], np.int64)
 
 
 def _empty_cache(manifest: Manifest, B: int) -> dict[str, np.ndarray]:
     m = manifest.model
     empty = np.zeros((B, m.num_key_value_heads, 0, m.head_dim), np.float32)  # (B, H_kv, 0, D)
-    return {n.format(i): empty for i in range(m.num_layers) for n in (names.PAST_KEY, names.PAST_VALUE)}
+    return {n.format(i): empty for i in range(m.num_layers) for n in (PAST_KEY, PAST_VALUE)}
 
 
 def _check_fits(manifest: Manifest, prompts: list[list[int]], lengths: np.ndarray, max_new: int) -> None:
