@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 from pathlib import Path
 
 import onnx
@@ -39,6 +39,7 @@ class ExportConfig:
     model: str  # hub id, local directory or .gguf file
     prefixes: tuple[str, ...]  # "[NAME=]SRC" each
     output: Path
+    _: KW_ONLY  # the options below are passed by name
     mode: str = "switchable"
     opset: int = MIN_OPSET
     force: bool = False  # replace a non-empty output directory
@@ -111,7 +112,14 @@ def _write_contents(tmp: Path, loaded: LoadedModel, graph: onnx.ModelProto, pref
         rel = f"prefixes/{prefix.name}.safetensors"
         save_prefix(prefix, tmp / rel)
         bank_index = index if config.mode == "baked" and len(prefixes) > 1 else None
-        entries.append(PrefixEntry(prefix.name, prefix.num_virtual_tokens, rel, sha256_file(tmp / rel), bank_index))
+        entry = PrefixEntry(
+            name=prefix.name,
+            num_virtual_tokens=prefix.num_virtual_tokens,
+            file=rel,
+            sha256=sha256_file(tmp / rel),
+            bank_index=bank_index,
+        )
+        entries.append(entry)
     tok = loaded.tokenizer
     tok.save_pretrained(str(tmp))
     if not (tmp / TOKENIZER_FILE).is_file():
@@ -125,7 +133,7 @@ def _write_contents(tmp: Path, loaded: LoadedModel, graph: onnx.ModelProto, pref
 
 
 def _manifest(loaded: LoadedModel, config: ExportConfig, entries: list[PrefixEntry], graphs) -> Manifest:
-    d, tok, model_config = loaded.dims, loaded.tokenizer, loaded.model.config
+    d, tok, model_config = loaded.dims, loaded.tokenizer, loaded.module.config
     eos = _eos_ids(loaded)
     pad = _in_vocab(tok.pad_token_id, d.vocab_size)
     pad = pad if pad is not None else (eos[0] if eos else 0)  # any id works: padded slots are masked
@@ -150,8 +158,8 @@ def _manifest(loaded: LoadedModel, config: ExportConfig, entries: list[PrefixEnt
 def _eos_ids(loaded: LoadedModel) -> list[int]:
     """EOS ids from the generation config, the model config and the tokenizer (chat models end turns differently)."""
     found: list[int] = []
-    gen = getattr(loaded.model, "generation_config", None)
-    for value in (getattr(gen, "eos_token_id", None), loaded.model.config.eos_token_id, loaded.tokenizer.eos_token_id):
+    gen = getattr(loaded.module, "generation_config", None)
+    for value in (getattr(gen, "eos_token_id", None), loaded.module.config.eos_token_id, loaded.tokenizer.eos_token_id):
         for v in value if isinstance(value, (list, tuple)) else [value]:
             if _in_vocab(v, loaded.dims.vocab_size) is not None and v not in found:
                 found.append(int(v))

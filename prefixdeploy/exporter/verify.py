@@ -10,7 +10,7 @@ reference's.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 class VerifyConfig:
     bundle: Path
     model: str
+    _: KW_ONLY  # the options below are passed by name
     prompts: tuple[str, ...] = DEFAULT_PROMPTS
     new_tokens: int = 32  # greedy tokens compared per prompt (EOS ignored)
     # Max |Δ logits| allowed for fp32 graphs. fp32 summation order alone moves SmolLM2-135M's logits (30 layers,
@@ -45,7 +46,7 @@ class VerifyConfig:
             raise PrefixDeployError("give at least one --prompt")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VerifyRow:
     graph: str
     precision: str
@@ -125,9 +126,9 @@ def _reference(bundle: Bundle, loaded: LoadedModel, config: VerifyConfig) -> _Re
         for prompt in config.prompts:
             ids = bundle.encode(prompt)
             tokens[name, prompt], logits[name, prompt] = reference_greedy(
-                loaded.model, bundle.resolve(name), ids, config.new_tokens
+                loaded.module, bundle.resolve(name), ids, config.new_tokens
             )
-    logprobs = reference_logprobs(loaded.model, bundle.resolve(_scored_prefix(bundle)), _text_ids(bundle, config))
+    logprobs = reference_logprobs(loaded.module, bundle.resolve(_scored_prefix(bundle)), _text_ids(bundle, config))
     return _Reference(tokens, logits, logprobs)
 
 
@@ -154,16 +155,16 @@ def _compare(bundle: Bundle, ref: _Reference, config: VerifyConfig) -> list[Veri
         g = bundle.graph
         rows.append(
             VerifyRow(
-                g.file,
-                g.precision,
-                name or "(none)",
-                worst,
-                matched,
-                total,
-                forced,
-                perplexity,
-                reference_perplexity,
-                f"with prefix {scored!r}" if (scored := _scored_prefix(bundle)) else "without a prefix",
+                graph=g.file,
+                precision=g.precision,
+                prefix=name or "(none)",
+                max_logits_diff=worst,
+                tokens_matched=matched,
+                tokens_total=total,
+                forced_matched=forced,
+                perplexity=perplexity,
+                reference_perplexity=reference_perplexity,
+                scored_with=f"with prefix {scored!r}" if (scored := _scored_prefix(bundle)) else "without a prefix",
             )
         )
     return rows

@@ -209,7 +209,7 @@ def smollm2(smollm2_gguf, tmp_path_factory):
     config = ExportConfig(str(smollm2_gguf), (str(root / "task.safetensors"),), root / "bundle", mode="baked")
     path = export_bundle(config, loaded=loaded)
     with load_bundle(path) as bundle:
-        yield Baked(path, bundle, og.Model(str(path)), loaded.model)
+        yield Baked(path, bundle, og.Model(str(path)), loaded.module)
 
 
 @pytest.mark.slow
