@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from prefixdeploy.errors import PrefixSourceError
-from prefixdeploy.importers.weights import check_geometry, load_bin, read_config
-from prefixdeploy.runtime.prefix import ModelFacts, Prefix, load_safetensors, prefix_from_flat
+from prefixdeploy.importers.weights import load_bin, read_config
+from prefixdeploy.runtime.prefix import ModelFacts, Prefix, geometry, load_safetensors, mismatch_error, prefix_from_flat
 
 WEIGHTS_KEY = "prompt_embeddings"
 
@@ -56,8 +56,8 @@ def load(path: Path, facts: ModelFacts, name: str) -> Prefix:
     flat = read_weights(path)
     L, H = config.get("num_layers"), config.get("num_attention_heads")
     token_dim = config.get("token_dim")
-    if L and H and token_dim:
-        check_geometry((L, H, token_dim // H), facts, name, path / "adapter_config.json")
+    if L and H and token_dim and geometry(L, H, token_dim // H) != facts.geometry():
+        raise mismatch_error(name, f"has {geometry(L, H, token_dim // H)}", facts, "model")
     want_p = config.get("num_virtual_tokens")
     if want_p and flat.shape[0] != want_p:
         raise PrefixSourceError(f"{path}: {WEIGHTS_KEY} has {flat.shape[0]} rows, num_virtual_tokens is {want_p}")
