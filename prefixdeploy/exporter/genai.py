@@ -9,17 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from prefixdeploy.runtime.manifest import (
-    ATTENTION_MASK,
-    INPUT_IDS,
-    LOGITS,
-    PAST_KEY,
-    PAST_VALUE,
-    POSITION_IDS,
-    PRESENT_KEY,
-    PRESENT_VALUE,
-    Manifest,
-)
+from prefixdeploy.runtime import manifest as io_names  # the graph's input and output names
+from prefixdeploy.runtime.manifest import Manifest
 
 GENAI_CONFIG = "genai_config.json"
 # GenAI's `type` picks its model class. llama, mistral and qwen2 select its DecoderOnly_Model, as does the generic
@@ -44,16 +35,16 @@ def write_genai_config(directory: Path, manifest: Manifest, model_file: str, pre
                 "head_size": m.head_dim,
                 "hidden_size": m.hidden_size,
                 "inputs": {
-                    "input_ids": INPUT_IDS,
-                    "attention_mask": ATTENTION_MASK,
-                    "position_ids": POSITION_IDS,
-                    "past_key_names": PAST_KEY.replace("{}", "%d"),
-                    "past_value_names": PAST_VALUE.replace("{}", "%d"),
+                    "input_ids": io_names.INPUT_IDS,
+                    "attention_mask": io_names.ATTENTION_MASK,
+                    "position_ids": io_names.POSITION_IDS,
+                    "past_key_names": io_names.PAST_KEY.replace("{}", "%d"),
+                    "past_value_names": io_names.PAST_VALUE.replace("{}", "%d"),
                 },
                 "outputs": {
-                    "logits": LOGITS,
-                    "present_key_names": PRESENT_KEY.replace("{}", "%d"),
-                    "present_value_names": PRESENT_VALUE.replace("{}", "%d"),
+                    "logits": io_names.LOGITS,
+                    "present_key_names": io_names.PRESENT_KEY.replace("{}", "%d"),
+                    "present_value_names": io_names.PRESENT_VALUE.replace("{}", "%d"),
                 },
                 "num_attention_heads": manifest.num_attention_heads,
                 "num_hidden_layers": m.num_layers,

@@ -12,19 +12,9 @@ from dataclasses import KW_ONLY, dataclass
 import numpy as np
 
 from prefixdeploy.errors import ContextLengthError, PrefixDeployError
+from prefixdeploy.runtime import manifest as io_names  # the graph's input and output names
 from prefixdeploy.runtime.backends import Backend
-from prefixdeploy.runtime.manifest import (
-    ATTENTION_MASK,
-    INPUT_IDS,
-    LOGITS,
-    PAST_KEY,
-    PAST_VALUE,
-    POSITION_IDS,
-    PREFIX_IDS,
-    PRESENT_KEY,
-    PRESENT_VALUE,
-    Manifest,
-)
+from prefixdeploy.runtime.manifest import Manifest
 from prefixdeploy.runtime.prefix import Prefix
 from prefixdeploy.runtime.sampling import sample_next
 
@@ -135,33 +125,33 @@ class ConcatCache:
         for r, p in enumerate(prompts):
             ids[r, T - len(p) :], prompt_mask[r, T - len(p) :] = p, 1
         pos = np.maximum(np.cumsum(prompt_mask, axis=1) - 1, 0)  # (B, T)
-        self.feeds = {INPUT_IDS: ids}
+        self.feeds = {io_names.INPUT_IDS: ids}
         if manifest.mode == "baked":  # the graph prepends its own prefix and offsets positions
             past, mask = _empty_cache(manifest, B), prompt_mask  # S = 0; (B, T)
             if manifest.is_bank:
-                self.feeds[PREFIX_IDS] = _bank_indices(prefixes)  # (B,)
+                self.feeds[io_names.PREFIX_IDS] = _bank_indices(prefixes)  # (B,)
         else:
             past, prefix_mask = seed_with_prefix(manifest, prefixes)  # per layer (B, H_kv, P_max, D); (B, P_max)
             mask = np.concatenate([prefix_mask, prompt_mask], axis=1)  # (B, P_max + T)
             pos = pos + lengths[:, None]  # (B, T)
-        self.feeds.update({ATTENTION_MASK: mask, POSITION_IDS: pos, **past})
+        self.feeds.update({io_names.ATTENTION_MASK: mask, io_names.POSITION_IDS: pos, **past})
 
     def prefill(self) -> np.ndarray:
         return self._run()
 
     def step(self, tokens: np.ndarray) -> np.ndarray:
         f = self.feeds
-        f[INPUT_IDS] = tokens[:, None]  # (B, 1)
-        f[POSITION_IDS] = f[POSITION_IDS][:, -1:] + 1  # (B, 1)
-        f[ATTENTION_MASK] = np.pad(f[ATTENTION_MASK], ((0, 0), (0, 1)), constant_values=1)  # (B, S+1)
+        f[io_names.INPUT_IDS] = tokens[:, None]  # (B, 1)
+        f[io_names.POSITION_IDS] = f[io_names.POSITION_IDS][:, -1:] + 1  # (B, 1)
+        f[io_names.ATTENTION_MASK] = np.pad(f[io_names.ATTENTION_MASK], ((0, 0), (0, 1)), constant_values=1)  # (B, S+1)
         return self._run()
 
     def _run(self) -> np.ndarray:
         out = self.backend.run(self.feeds)
         for i in range(self.manifest.model.num_layers):  # present (B, H_kv, S + T, D) becomes the next past
-            self.feeds[PAST_KEY.format(i)] = out[PRESENT_KEY.format(i)]
-            self.feeds[PAST_VALUE.format(i)] = out[PRESENT_VALUE.format(i)]
-        return out[LOGITS][:, -1]  # (B, V)
+            self.feeds[io_names.PAST_KEY.format(i)] = out[io_names.PRESENT_KEY.format(i)]
+            self.feeds[io_names.PAST_VALUE.format(i)] = out[io_names.PRESENT_VALUE.format(i)]
+        return out[io_names.LOGITS][:, -1]  # (B, V)
 
 
 class InPlaceCache:
@@ -185,14 +175,14 @@ class InPlaceCache:
             if p is not None:
                 self.kv[:, 0, r, :, : p.num_virtual_tokens] = p.key  # prefix keys carry no position encoding
                 self.kv[:, 1, r, :, : p.num_virtual_tokens] = p.value
-        self.positions = POSITION_IDS in backend.input_names()  # learned positions (GPT-2) need them
+        self.positions = io_names.POSITION_IDS in backend.input_names()  # learned positions (GPT-2) need them
         self.batch = self._bind(slice(None))
 
     def _bind(self, rows: slice):
         binding = self.backend.binding()
         for i in range(self.kv.shape[0]):
-            binding.share(PAST_KEY.format(i), PRESENT_KEY.format(i), self.kv[i, 0, rows])
-            binding.share(PAST_VALUE.format(i), PRESENT_VALUE.format(i), self.kv[i, 1, rows])
+            binding.share(io_names.PAST_KEY.format(i), io_names.PRESENT_KEY.format(i), self.kv[i, 0, rows])
+            binding.share(io_names.PAST_VALUE.format(i), io_names.PRESENT_VALUE.format(i), self.kv[i, 1, rows])
         return binding
 
     def prefill(self) -> np.ndarray:
@@ -201,11 +191,11 @@ class InPlaceCache:
             binding = self.batch if len(self.prompts) == 1 else self._bind(slice(r, r + 1))
             P, T = int(self.lengths[r]), len(prompt)
             feeds = {
-                INPUT_IDS: np.array([prompt], np.int64),  # (1, T)
-                ATTENTION_MASK: np.ones((1, P + T), np.int64),  # (1, P + T)
+                io_names.INPUT_IDS: np.array([prompt], np.int64),  # (1, T)
+                io_names.ATTENTION_MASK: np.ones((1, P + T), np.int64),  # (1, P + T)
             }
             if self.positions:
-                feeds[POSITION_IDS] = np.arange(P, P + T, dtype=np.int64)[None]  # (1, T)
+                feeds[io_names.POSITION_IDS] = np.arange(P, P + T, dtype=np.int64)[None]  # (1, T)
             rows.append(binding.run(feeds)[:, -1])  # (1, V)
             self.lengths[r] += T
         return np.concatenate(rows)  # (B, V)
@@ -213,9 +203,9 @@ class InPlaceCache:
     def step(self, tokens: np.ndarray) -> np.ndarray:
         width = int(self.lengths.max()) + 1
         mask = (np.arange(width)[None, :] <= self.lengths[:, None]).astype(np.int64)  # (B, S): row r has len_r + 1
-        feeds = {INPUT_IDS: tokens[:, None], ATTENTION_MASK: mask}  # (B, 1), (B, S)
+        feeds = {io_names.INPUT_IDS: tokens[:, None], io_names.ATTENTION_MASK: mask}  # (B, 1), (B, S)
         if self.positions:
-            feeds[POSITION_IDS] = self.lengths[:, None].astype(np.int64)  # (B, 1)
+            feeds[io_names.POSITION_IDS] = self.lengths[:, None].astype(np.int64)  # (B, 1)
         logits = self.batch.run(feeds)[:, -1]  # (B, V)
         self.lengths += 1
         return logits
@@ -237,7 +227,7 @@ def seed_with_prefix(manifest: Manifest, prefixes: list[Prefix | None]) -> tuple
             key[:, r, :, start:], value[:, r, :, start:], mask[r, start:] = p.key, p.value, 1
     feeds = {}
     for i in range(m.num_layers):
-        feeds[PAST_KEY.format(i)], feeds[PAST_VALUE.format(i)] = key[i], value[i]
+        feeds[io_names.PAST_KEY.format(i)], feeds[io_names.PAST_VALUE.format(i)] = key[i], value[i]
     return feeds, mask
 
 
@@ -256,7 +246,7 @@ def _bank_indices(prefixes: list[Prefix | None]) -> np.ndarray:
 def _empty_cache(manifest: Manifest, B: int) -> dict[str, np.ndarray]:
     m = manifest.model
     empty = np.zeros((B, m.num_key_value_heads, 0, m.head_dim), np.float32)  # (B, H_kv, 0, D)
-    return {n.format(i): empty for i in range(m.num_layers) for n in (PAST_KEY, PAST_VALUE)}
+    return {n.format(i): empty for i in range(m.num_layers) for n in (io_names.PAST_KEY, io_names.PAST_VALUE)}
 
 
 def _check_fits(manifest: Manifest, prompts: list[list[int]], lengths: np.ndarray, max_new: int) -> None:

@@ -18,7 +18,7 @@ from onnx import TensorProto, helper
 
 from prefixdeploy.exporter.optimize.edit import GraphEdit
 from prefixdeploy.models.archs.base import ArchDims, RopeSpec
-from prefixdeploy.runtime.manifest import ATTENTION_MASK, LOGITS, PAST_KEY, PAST_VALUE, PRESENT_KEY, PRESENT_VALUE
+from prefixdeploy.runtime import manifest as io_names  # the graph's input and output names
 
 MS = "com.microsoft"
 
@@ -29,7 +29,7 @@ def fuse_attention(edit: GraphEdit, d: ArchDims, rope: RopeSpec | None) -> None:
     for i in range(d.num_layers):
         qkv = _projection_output(edit, f"layers.{i}.attn.qkv")  # (B, T, (H + 2·H_kv)·D)
         o_proj = edit.node_reading(f"layers.{i}.attn.o.weight", "MatMul")
-        past = [PAST_KEY.format(i), PAST_VALUE.format(i)]
+        past = [io_names.PAST_KEY.format(i), io_names.PAST_VALUE.format(i)]
         out, present_k, present_v = edit.add(
             "GroupQueryAttention",
             [qkv, "", "", *past, seqlens, total, *rotary],
@@ -42,8 +42,8 @@ def fuse_attention(edit: GraphEdit, d: ArchDims, rope: RopeSpec | None) -> None:
             rotary_interleaved=0,  # HF's rotate_half: the two halves of each head, not even/odd pairs
         )
         o_proj.input[0] = out  # (B, T, H·D)
-        edit.output_identity(PRESENT_KEY.format(i)).input[0] = present_k
-        edit.output_identity(PRESENT_VALUE.format(i)).input[0] = present_v
+        edit.output_identity(io_names.PRESENT_KEY.format(i)).input[0] = present_k
+        edit.output_identity(io_names.PRESENT_VALUE.format(i)).input[0] = present_v
     # present has the buffer's length (S_max), not past + T: the runtime binds past and present to one buffer.
     for out in edit.graph.output:
         if out.name.startswith("present."):
@@ -55,7 +55,7 @@ def fuse_attention(edit: GraphEdit, d: ArchDims, rope: RopeSpec | None) -> None:
 
 def _lengths_from_mask(edit: GraphEdit) -> tuple[str, str]:
     """seqlens_k (B,) int32 = sum(mask) − 1 and total_sequence_length () int32 = mask width, as GQA wants them."""
-    mask = ATTENTION_MASK
+    mask = io_names.ATTENTION_MASK
     (summed,) = edit.add("ReduceSum", [mask, edit.initializer("gqa.axis1", np.array([1], np.int64))], keepdims=0)
     (minus,) = edit.add("Sub", [summed, edit.initializer("gqa.one", np.array(1, np.int64))])
     (seqlens,) = edit.add("Cast", [minus], to=TensorProto.INT32)
@@ -95,7 +95,7 @@ def last_token_logits(edit: GraphEdit, d: ArchDims) -> None:
     unflatten = edit.consumers(gemm.output[0])[0]  # Reshape to (B, T, V)
     unflatten.input[1] = edit.initializer("last.shape", np.array([-1, 1, d.vocab_size], np.int64))
     for out in edit.graph.output:
-        if out.name == LOGITS:
+        if out.name == io_names.LOGITS:
             out.type.tensor_type.shape.dim[1].dim_value = 1
 
 
