@@ -123,11 +123,10 @@ def _text_ids(bundle: Bundle, config: VerifyConfig) -> list[int]:
 def _reference(bundle: Bundle, loaded: LoadedModel, config: VerifyConfig) -> _Reference:
     tokens, logits = {}, {}
     for name in _prefix_names(bundle):
+        prefix = bundle.resolve(name)
         for prompt in config.prompts:
             ids = bundle.encode(prompt)
-            tokens[name, prompt], logits[name, prompt] = reference_greedy(
-                loaded.module, bundle.resolve(name), ids, config.new_tokens
-            )
+            tokens[name, prompt], logits[name, prompt] = reference_greedy(loaded.module, prefix, ids, config.new_tokens)
     logprobs = reference_logprobs(loaded.module, bundle.resolve(_scored_prefix(bundle)), _text_ids(bundle, config))
     return _Reference(tokens, logits, logprobs)
 
@@ -138,14 +137,15 @@ def _compare(bundle: Bundle, ref: _Reference, config: VerifyConfig) -> list[Veri
     reference_perplexity = float(np.exp(-ref.logprobs.mean()))
     rows = []
     for name in _prefix_names(bundle):
+        prefix = bundle.resolve(name)  # once per prefix; steps and score carry the object
         matched, forced, worst = 0, 0, 0.0
         for prompt in config.prompts:
             ids = bundle.encode(prompt)
-            steps = list(bundle.steps([ids], [name], greedy))
+            steps = list(bundle.steps([ids], [prefix], greedy))
             ours = [int(s.tokens[0]) for s in steps]
             theirs = ref.tokens[name, prompt]
             matched += sum(a == b for a, b in zip(ours, theirs))
-            choices = bundle.score(ids + list(theirs), name).argmax[len(ids) - 1 :]  # given the reference's history
+            choices = bundle.score(ids + list(theirs), prefix).argmax[len(ids) - 1 :]  # given the reference's history
             forced += int((choices == np.asarray(theirs)).sum())
             same = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), len(ours))
             compared = min(same + 1, len(ours))  # steps whose inputs were the same: up to the first differing one
