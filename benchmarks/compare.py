@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="compare: %(message)s", stream=sys.stderr)
     from prefixdeploy.exporter.fetch import fetch_smollm2_dir
-    from prefixdeploy.runtime.files import cache_dir
+    from prefixdeploy.runtime.cache import cache_dir
 
     model_dir = args.model or fetch_smollm2_dir()
     cache = args.cache or cache_dir("bench")

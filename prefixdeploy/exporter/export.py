@@ -10,14 +10,15 @@ import onnx
 
 from prefixdeploy import __version__
 from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.exporter.chat import chat_system_split
 from prefixdeploy.exporter.decoder import build_decoder
 from prefixdeploy.exporter.genai import write_genai_config
 from prefixdeploy.exporter.graph import MAX_OPSET, MIN_OPSET
 from prefixdeploy.exporter.optimize import PRECISIONS, build_ort_graph
 from prefixdeploy.importers import check_source, load_prefix_source, parse_prefix_arg
 from prefixdeploy.models.load import LoadedModel, load_model
+from prefixdeploy.runtime.atomic import atomic_dir
 from prefixdeploy.runtime.bundle import TOKENIZER_FILE
-from prefixdeploy.runtime.files import atomic_dir
 from prefixdeploy.runtime.manifest import (
     MODES,
     GraphEntry,
@@ -150,6 +151,7 @@ def _manifest(loaded: LoadedModel, config: ExportConfig, entries: list[PrefixEnt
         bos_token_id=_in_vocab(getattr(model_config, "bos_token_id", None), d.vocab_size),
         chat_template=tok.chat_template if isinstance(tok.chat_template, str) else None,
         chat_prompt=_chat_prompt(tok),
+        chat_system=chat_system_split(tok),
         source_model=str(config.model),
         producer=f"prefixdeploy {__version__}",
     )

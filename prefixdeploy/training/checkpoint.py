@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from prefixdeploy.errors import PrefixDeployError
-from prefixdeploy.runtime.files import atomic_dir, atomic_file
+from prefixdeploy.runtime.atomic import atomic_dir, atomic_path
 from prefixdeploy.runtime.prefix import ModelFacts, Prefix, prefix_from_flat
 from prefixdeploy.training.config import TrainConfig
 
@@ -80,7 +80,7 @@ def save_checkpoint(config: TrainConfig, model, optimizer, scheduler, state: Tra
             "python": random.getstate(),
         },
     }
-    with atomic_file(path) as tmp:
+    with atomic_path(path) as tmp:
         torch.save(data, tmp)
 
 

@@ -25,8 +25,9 @@ import numpy as np
 
 from prefixdeploy.errors import BundleError, PrefixDeployError
 from prefixdeploy.runtime import manifest as names
+from prefixdeploy.runtime.atomic import atomic_path
 from prefixdeploy.runtime.backends.base import Backend, TensorSpec
-from prefixdeploy.runtime.files import atomic_file, cache_dir
+from prefixdeploy.runtime.cache import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -415,7 +416,7 @@ class TrtBackend(Backend):
 def _save_atomically(path: Path, plan: bytes) -> None:
     """Write the engine to the cache (temp file, then rename); a cache that cannot be written only costs a rebuild."""
     try:
-        with atomic_file(path) as tmp:
+        with atomic_path(path) as tmp:
             tmp.write_bytes(plan)
     except OSError as e:
         log.warning("could not cache the TensorRT engine at %s (%s); it will be rebuilt next time", path, e)

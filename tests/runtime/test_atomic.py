@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from prefixdeploy.runtime.files import atomic_dir, atomic_file, cache_dir
+from prefixdeploy.runtime.atomic import atomic_dir, atomic_path
 
 
 def test_atomic_file_replaces_on_success_and_leaves_nothing_on_error(tmp_path):
     target = tmp_path / "sub" / "out.bin"
-    with atomic_file(target) as tmp:
+    with atomic_path(target) as tmp:
         tmp.write_bytes(b"new")
     assert target.read_bytes() == b"new"
-    with pytest.raises(RuntimeError), atomic_file(target) as tmp:
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
         tmp.write_bytes(b"half")
         raise RuntimeError("interrupted")
     assert target.read_bytes() == b"new" and sorted(p.name for p in target.parent.iterdir()) == ["out.bin"]
@@ -29,8 +29,3 @@ def test_atomic_dir_replaces_an_old_directory_only_when_complete(tmp_path):
     with atomic_dir(target) as tmp:
         (tmp / "b").write_text("2")
     assert [p.name for p in target.iterdir()] == ["b"] and [p.name for p in tmp_path.iterdir()] == ["bundle"]
-
-
-def test_cache_dir_follows_the_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("PREFIXDEPLOY_CACHE", str(tmp_path))
-    assert cache_dir("trt") == tmp_path / "trt"
