@@ -84,10 +84,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="compare: %(message)s", stream=sys.stderr)
-    from prefixdeploy.exporter.fetch import default_cache, fetch_smollm2_dir
+    from prefixdeploy.exporter.fetch import fetch_smollm2_dir
+    from prefixdeploy.runtime.cache import cache_dir
 
     model_dir = args.model or fetch_smollm2_dir()
-    cache = args.cache or default_cache() / "bench"
+    cache = args.cache or cache_dir("bench")
     with tempfile.TemporaryDirectory(prefix="prefixdeploy-compare-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)

@@ -59,7 +59,7 @@ def export(model, prefixes, mode, opset, output, force, precisions, portable_onl
     if portable_only and precisions:
         raise PrefixDeployError("--portable-only and --precision exclude each other: choose one")
     precisions = () if portable_only else (precisions or ("fp32",))
-    config = ExportConfig(model, prefixes, output, mode, opset, force, precisions)
+    config = ExportConfig(model, prefixes, output, mode=mode, opset=opset, force=force, precisions=precisions)
     path = export_bundle(config)
     click.echo(f"wrote {path} ({mode}, {len(prefixes)} prefix{'es' if len(prefixes) != 1 else ''})")
 
@@ -104,8 +104,24 @@ def run(
     from prefixdeploy.runtime.generate import GenerationConfig
     from prefixdeploy.runtime.run import RunConfig, run_prompt
 
-    generation = GenerationConfig(max_new_tokens, temperature, top_k, top_p, seed, ignore_eos)
-    config = RunConfig(bundle, prompt, prefix, no_prefix, chat, generation, backend, precision)
+    generation = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        seed=seed,
+        ignore_eos=ignore_eos,
+    )
+    config = RunConfig(
+        bundle,
+        prompt,
+        prefix=prefix,
+        no_prefix=no_prefix,
+        chat=chat,
+        generation=generation,
+        backend=backend,
+        precision=precision,
+    )
     if as_json:
         click.echo(json.dumps(run_prompt(config).to_json(), ensure_ascii=False))
         return
@@ -211,7 +227,9 @@ def verify(bundle, model, prompts, new_tokens, atol, text_file):
     from prefixdeploy.exporter.verify_data import DEFAULT_PROMPTS
 
     text = {"text": _read_text(text_file)} if text_file else {}
-    config = VerifyConfig(bundle, model, tuple(prompts) or DEFAULT_PROMPTS, new_tokens, atol, **text)
+    config = VerifyConfig(
+        bundle, model, prompts=tuple(prompts) or DEFAULT_PROMPTS, new_tokens=new_tokens, atol=atol, **text
+    )
     rows = verify_bundle(config)
     click.echo(format_rows(rows, atol))
     if any(r.ok(atol) is False for r in rows):

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from prefixdeploy.exporter.archs.base import ArchSpec, LayerWeights, Linear, ModelDims, Norm
 from prefixdeploy.exporter.graph import BOOL, FLOAT, INT64, GraphBuilder
-from prefixdeploy.runtime import manifest as names
+from prefixdeploy.models.archs.base import ArchDims, ArchSpec, LayerWeights, Linear, Norm, RopeSpec
+from prefixdeploy.runtime import manifest as io_names  # the graph's input and output names
 from prefixdeploy.runtime.prefix import Prefix
 
 # The score of a key a query may not see. Finite, so a row with no visible key (a padding query) gives a uniform
@@ -25,17 +25,11 @@ from prefixdeploy.runtime.prefix import Prefix
 MASKED = float(np.finfo(np.float16).min)
 
 
-@dataclass(frozen=True)
-class RopeSpec:
-    inv_freq: np.ndarray  # (D/2,) float32, from the HF rotary module (so scaled rope types come for free)
-    scaling: float  # HF's attention_scaling, multiplied into cos and sin
-
-
 @dataclass
 class _Context:
     """Per-graph values that every layer reads."""
 
-    dims: ModelDims
+    dims: ArchDims
     allowed: str  # (B, 1, T, S) bool: which keys each query may attend to
     cos_sin: tuple[str, str] | None  # each (B, 1, T, D)
     prefix_kv: list[tuple[str, str]] | None  # baked: per layer, each (B, H_kv, P, D)
@@ -45,12 +39,12 @@ def build_decoder(arch: ArchSpec, rope: RopeSpec | None, baked: list[Prefix] | N
     """Build the decoder graph of `arch`'s weights; `baked` = prefixes to bake in (None: switchable)."""
     d = arch.dims()
     b = GraphBuilder("prefixdeploy_decoder", opset)
-    ids = b.input(names.INPUT_IDS, INT64, ["batch_size", "sequence_length"])
-    mask = b.input(names.ATTENTION_MASK, INT64, ["batch_size", "total_sequence_length"])
-    pos = b.input(names.POSITION_IDS, INT64, ["batch_size", "sequence_length"])
+    ids = b.input(io_names.INPUT_IDS, INT64, ["batch_size", "sequence_length"])
+    mask = b.input(io_names.ATTENTION_MASK, INT64, ["batch_size", "total_sequence_length"])
+    pos = b.input(io_names.POSITION_IDS, INT64, ["batch_size", "sequence_length"])
     kv_shape = ["batch_size", d.num_key_value_heads, "past_sequence_length", d.head_dim]
     pasts = [
-        (b.input(names.PAST_KEY.format(i), FLOAT, kv_shape), b.input(names.PAST_VALUE.format(i), FLOAT, kv_shape))
+        (b.input(io_names.PAST_KEY.format(i), FLOAT, kv_shape), b.input(io_names.PAST_VALUE.format(i), FLOAT, kv_shape))
         for i in range(d.num_layers)
     ]
     prefix_kv = None
@@ -83,11 +77,11 @@ def build_decoder(arch: ArchSpec, rope: RopeSpec | None, baked: list[Prefix] | N
         flat = b.reshape(x, [-1, d.hidden_size])  # (B·T, hidden)
         logits = b.op("Gemm", flat, head, transB=1)  # (B·T, V)
         logits = b.reshape(logits, b.op("Concat", b.op("Shape", ids), b.const([d.vocab_size]), axis=0))  # (B, T, V)
-    b.output(logits, names.LOGITS, FLOAT, ["batch_size", "sequence_length", d.vocab_size])
+    b.output(logits, io_names.LOGITS, FLOAT, ["batch_size", "sequence_length", d.vocab_size])
     out_shape = ["batch_size", d.num_key_value_heads, "total_sequence_length", d.head_dim]
     for i, (k, v) in enumerate(presents):
-        b.output(k, names.PRESENT_KEY.format(i), FLOAT, out_shape)
-        b.output(v, names.PRESENT_VALUE.format(i), FLOAT, out_shape)
+        b.output(k, io_names.PRESENT_KEY.format(i), FLOAT, out_shape)
+        b.output(v, io_names.PRESENT_VALUE.format(i), FLOAT, out_shape)
     return b.to_model("prefixdeploy")
 
 
@@ -124,7 +118,7 @@ def _baked_prefix(b: GraphBuilder, prefixes: list[Prefix], ids: str):
         ]
         prefix_mask = b.op("Expand", b.const(mask), b.op("Concat", batch, b.const([1]), axis=0))  # (B, P)
         return kv, prefix_mask, b.const([[int(lengths[0])]])
-    sel = b.input(names.PREFIX_IDS, INT64, ["batch_size"])  # (B,) index into the bank
+    sel = b.input(io_names.PREFIX_IDS, INT64, ["batch_size"])  # (B,) index into the bank
     kv = [
         tuple(
             b.op("Gather", b.initializer(f"prefix_bank.{i}.{part}", arr[:, i]), sel, axis=0)  # (B, H_kv, P, D)

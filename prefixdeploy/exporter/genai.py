@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from prefixdeploy.runtime import manifest as names
+from prefixdeploy.runtime import manifest as io_names  # the graph's input and output names
 from prefixdeploy.runtime.manifest import Manifest
 
 GENAI_CONFIG = "genai_config.json"
@@ -35,16 +35,16 @@ def write_genai_config(directory: Path, manifest: Manifest, model_file: str, pre
                 "head_size": m.head_dim,
                 "hidden_size": m.hidden_size,
                 "inputs": {
-                    "input_ids": names.INPUT_IDS,
-                    "attention_mask": names.ATTENTION_MASK,
-                    "position_ids": names.POSITION_IDS,
-                    "past_key_names": names.PAST_KEY.replace("{}", "%d"),
-                    "past_value_names": names.PAST_VALUE.replace("{}", "%d"),
+                    "input_ids": io_names.INPUT_IDS,
+                    "attention_mask": io_names.ATTENTION_MASK,
+                    "position_ids": io_names.POSITION_IDS,
+                    "past_key_names": io_names.PAST_KEY.replace("{}", "%d"),
+                    "past_value_names": io_names.PAST_VALUE.replace("{}", "%d"),
                 },
                 "outputs": {
-                    "logits": names.LOGITS,
-                    "present_key_names": names.PRESENT_KEY.replace("{}", "%d"),
-                    "present_value_names": names.PRESENT_VALUE.replace("{}", "%d"),
+                    "logits": io_names.LOGITS,
+                    "present_key_names": io_names.PRESENT_KEY.replace("{}", "%d"),
+                    "present_value_names": io_names.PRESENT_VALUE.replace("{}", "%d"),
                 },
                 "num_attention_heads": manifest.num_attention_heads,
                 "num_hidden_layers": m.num_layers,

@@ -10,15 +10,15 @@ reference's.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from prefixdeploy.errors import PrefixDeployError
-from prefixdeploy.exporter.model import LoadedModel, load_model
 from prefixdeploy.exporter.reference import reference_greedy, reference_logprobs
 from prefixdeploy.exporter.verify_data import DEFAULT_PROMPTS, DEFAULT_TEXT
+from prefixdeploy.models.load import LoadedModel, load_model
 from prefixdeploy.runtime.bundle import Bundle, load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
 from prefixdeploy.runtime.manifest import read_manifest
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 class VerifyConfig:
     bundle: Path
     model: str
+    _: KW_ONLY  # the options below are passed by name
     prompts: tuple[str, ...] = DEFAULT_PROMPTS
     new_tokens: int = 32  # greedy tokens compared per prompt (EOS ignored)
     # Max |Δ logits| allowed for fp32 graphs. fp32 summation order alone moves SmolLM2-135M's logits (30 layers,
@@ -45,7 +46,7 @@ class VerifyConfig:
             raise PrefixDeployError("give at least one --prompt")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VerifyRow:
     graph: str
     precision: str
@@ -122,12 +123,11 @@ def _text_ids(bundle: Bundle, config: VerifyConfig) -> list[int]:
 def _reference(bundle: Bundle, loaded: LoadedModel, config: VerifyConfig) -> _Reference:
     tokens, logits = {}, {}
     for name in _prefix_names(bundle):
+        prefix = bundle.resolve(name)
         for prompt in config.prompts:
             ids = bundle.encode(prompt)
-            tokens[name, prompt], logits[name, prompt] = reference_greedy(
-                loaded.model, bundle.resolve(name), ids, config.new_tokens
-            )
-    logprobs = reference_logprobs(loaded.model, bundle.resolve(_scored_prefix(bundle)), _text_ids(bundle, config))
+            tokens[name, prompt], logits[name, prompt] = reference_greedy(loaded.module, prefix, ids, config.new_tokens)
+    logprobs = reference_logprobs(loaded.module, bundle.resolve(_scored_prefix(bundle)), _text_ids(bundle, config))
     return _Reference(tokens, logits, logprobs)
 
 
@@ -137,14 +137,15 @@ def _compare(bundle: Bundle, ref: _Reference, config: VerifyConfig) -> list[Veri
     reference_perplexity = float(np.exp(-ref.logprobs.mean()))
     rows = []
     for name in _prefix_names(bundle):
+        prefix = bundle.resolve(name)  # once per prefix; steps and score carry the object
         matched, forced, worst = 0, 0, 0.0
         for prompt in config.prompts:
             ids = bundle.encode(prompt)
-            steps = list(bundle.steps([ids], [name], greedy))
+            steps = list(bundle.steps([ids], [prefix], greedy))
             ours = [int(s.tokens[0]) for s in steps]
             theirs = ref.tokens[name, prompt]
             matched += sum(a == b for a, b in zip(ours, theirs))
-            choices = bundle.score(ids + list(theirs), name).argmax[len(ids) - 1 :]  # given the reference's history
+            choices = bundle.score(ids + list(theirs), prefix).argmax[len(ids) - 1 :]  # given the reference's history
             forced += int((choices == np.asarray(theirs)).sum())
             same = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), len(ours))
             compared = min(same + 1, len(ours))  # steps whose inputs were the same: up to the first differing one
@@ -154,16 +155,16 @@ def _compare(bundle: Bundle, ref: _Reference, config: VerifyConfig) -> list[Veri
         g = bundle.graph
         rows.append(
             VerifyRow(
-                g.file,
-                g.precision,
-                name or "(none)",
-                worst,
-                matched,
-                total,
-                forced,
-                perplexity,
-                reference_perplexity,
-                f"with prefix {scored!r}" if (scored := _scored_prefix(bundle)) else "without a prefix",
+                graph=g.file,
+                precision=g.precision,
+                prefix=name or "(none)",
+                max_logits_diff=worst,
+                tokens_matched=matched,
+                tokens_total=total,
+                forced_matched=forced,
+                perplexity=perplexity,
+                reference_perplexity=reference_perplexity,
+                scored_with=f"with prefix {scored!r}" if (scored := _scored_prefix(bundle)) else "without a prefix",
             )
         )
     return rows

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from prefixdeploy.errors import PrefixSourceError
 from prefixdeploy.importers import li_liang, peft, ptuning_v2
-from prefixdeploy.importers.checkpoint import find_weights, tensor_names
+from prefixdeploy.importers.weights import find_weights, tensor_names
 from prefixdeploy.runtime.prefix import ModelFacts, Prefix, check_prefix_name, is_prefix_file, load_prefix
 
 log = logging.getLogger(__name__)
@@ -66,12 +66,12 @@ def detect_kind(path: Path) -> str | None:
     return None
 
 
-def load_prefix_source(path: Path, model: ModelFacts, name: str) -> Prefix:
-    """Read any supported source as a Prefix for `model`; raises PrefixMismatchError if its geometry differs."""
+def load_prefix_source(path: Path, facts: ModelFacts, name: str) -> Prefix:
+    """Read any supported source as a Prefix for the model `facts` describe (PrefixMismatchError if it does not fit)."""
     check_source(path)
     kind = detect_kind(path)
     log.info("reading prefix %r from %s (%s)", name, path, kind)
-    prefix = load_prefix(path, name=name) if kind == "prefix" else READERS[kind].load(path, model, name)
-    prefix.check_fits(model, f"model {model.architecture!r}")
+    prefix = load_prefix(path, name=name) if kind == "prefix" else READERS[kind].load(path, facts, name)
+    prefix.check_fits(facts, f"model {facts.architecture!r}")
     source = prefix.source or f"{kind}: {path.name}"  # a prefix file may say where it came from
-    return replace(prefix, model=model, source=source)
+    return replace(prefix, model=facts, source=source)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,26 +22,11 @@ class ImportConfig:
 
 
 def import_prefix_file(config: ImportConfig, loaded=None) -> Prefix:
-    from prefixdeploy.exporter.model import load_model
+    from prefixdeploy.models.load import load_model
 
     name, path = parse_prefix_arg(str(config.source))
     check_source(path)  # before the slow model load
     loaded = loaded or load_model(config.model)
     prefix = load_prefix_source(path, loaded.facts, config.name or name)
-    write_prefix_atomically(prefix, Path(config.output))
+    save_prefix(prefix, Path(config.output))
     return prefix
-
-
-def write_prefix_atomically(prefix: Prefix, output: Path) -> None:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
-    os.close(fd)
-    try:
-        save_prefix(prefix, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes owner-only files
-        os.replace(tmp, output)
-    except BaseException:
-        os.unlink(tmp)
-        raise

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from prefixdeploy.errors import PrefixMismatchError, PrefixSourceError
-from prefixdeploy.importers.checkpoint import (
+from prefixdeploy.errors import PrefixSourceError
+from prefixdeploy.importers.weights import (
     WEIGHT_FILES,
     apply_mlp,
     check_geometry,
@@ -29,7 +29,7 @@ from prefixdeploy.importers.checkpoint import (
     strip_prefix,
     tensor_names,
 )
-from prefixdeploy.runtime.prefix import ModelFacts, Prefix, prefix_from_flat
+from prefixdeploy.runtime.prefix import ModelFacts, Prefix, mismatch_error, prefix_from_flat
 
 _ANCHOR = re.compile(r"^(|.*\.)control_trans(?:\.\d+\.(?:weight|bias))?$")
 MARKERS = ("preseqlen", "mid_dim", "optim_prefix")  # what PrefixTuning adds to the GPT-2 config.json
@@ -47,8 +47,8 @@ def _prefixes(names: list[str]) -> list[str]:
     return [p for p in key_prefixes(names, _ANCHOR) if {f"{p}control_trans", f"{p}wte.weight"} & present]
 
 
-def load(path: Path, model: ModelFacts, name: str) -> Prefix:
-    """Evaluate a Li & Liang checkpoint's prefix once (MLP folded away) and split it into `model`'s layers."""
+def load(path: Path, facts: ModelFacts, name: str) -> Prefix:
+    """Evaluate a Li & Liang checkpoint's prefix once (MLP folded away); split it into the layers of `facts`."""
     weights = find_weights(path)
     if weights is None:
         raise PrefixSourceError(f"{path} holds no weights: expected {' or '.join(WEIGHT_FILES[:2])}")
@@ -63,15 +63,15 @@ def load(path: Path, model: ModelFacts, name: str) -> Prefix:
             f"{path} is an infix-tuning checkpoint (use_infix): its prefix depends on the input, so it cannot be "
             "deployed as fixed keys and values. Re-train with prefix tuning"
         )
-    check_geometry(config_geometry(config), model, name, config_path)
+    check_geometry(config_geometry(config), facts, name, config_path)
     if "control_trans" in tensors:
-        flat = _shallow_flat(tensors["control_trans"], _preseqlen(config), model, name, weights)
+        flat = _shallow_flat(tensors["control_trans"], _preseqlen(config), facts, name, weights)
     elif "wte.weight" in tensors:
         # No check against config's `preseqlen`: the low-data setting re-sizes wte without updating it.
         flat = apply_mlp(tensors["wte.weight"], mlp_layers(tensors, "control_trans", weights), weights)
     else:
         raise PrefixSourceError(f"{weights}: found control_trans layers but no wte.weight to feed them")
-    return prefix_from_flat(flat, model, name)  # (P, 2·L·H_kv·D); raises PrefixMismatchError for another width
+    return prefix_from_flat(flat, facts, name)  # (P, 2·L·H_kv·D); raises PrefixMismatchError for another width
 
 
 def _preseqlen(config: dict) -> int | None:
@@ -79,7 +79,7 @@ def _preseqlen(config: dict) -> int | None:
     return P if isinstance(P, int) and P > 0 else None
 
 
-def _shallow_flat(values: np.ndarray, P: int | None, model: ModelFacts, name: str, where: Path) -> np.ndarray:
+def _shallow_flat(values: np.ndarray, P: int | None, facts: ModelFacts, name: str, where: Path) -> np.ndarray:
     """The `init_shallow` parameter as the flat (P, 2·L·H_kv·D); P (config's `preseqlen`) may be unknown."""
     if values.ndim == 5:  # (2L, 1, H, P, hd): torch.cat of GPT-2's per-layer past (2, B, H, P, hd) for one input
         n2l, batch, H, P, hd = values.shape
@@ -87,12 +87,10 @@ def _shallow_flat(values: np.ndarray, P: int | None, model: ModelFacts, name: st
             raise PrefixSourceError(f"{where}: control_trans has shape {values.shape}; expected (2L, 1, H, P, hd)")
         return values[:, 0].transpose(2, 0, 1, 3).reshape(P, n2l * H * hd)
     values = values.reshape(-1)  # upstream views it as (P, 2L, H, hd)
-    width = 2 * model.num_layers * model.num_key_value_heads * model.head_dim
+    width = 2 * facts.num_layers * facts.num_key_value_heads * facts.head_dim
     if P is not None and values.size % P == 0:
         return values.reshape(P, -1)
     if values.size % width == 0:
         return values.reshape(-1, width)
-    raise PrefixMismatchError(
-        f"prefix {name!r}: control_trans has {values.size} values, not a whole number of virtual tokens of "
-        f"2 × {model.geometry()} = {width} values. Re-train or import the prefix for this model."
-    )
+    found = f"has {values.size} values in control_trans, not a whole number of virtual tokens"
+    raise mismatch_error(name, found, facts, needs=f" (keys and values: 2 × that = {width} values per virtual token)")

@@ -6,14 +6,13 @@ output, so there is nothing to fold. Other PEFT types are not prefixes and are r
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from prefixdeploy.errors import PrefixMismatchError, PrefixSourceError
-from prefixdeploy.importers.checkpoint import load_bin
-from prefixdeploy.runtime.prefix import ModelFacts, Prefix, load_safetensors, prefix_from_flat
+from prefixdeploy.errors import PrefixSourceError
+from prefixdeploy.importers.weights import load_bin, read_config
+from prefixdeploy.runtime.prefix import ModelFacts, Prefix, geometry, load_safetensors, mismatch_error, prefix_from_flat
 
 WEIGHTS_KEY = "prompt_embeddings"
 
@@ -23,13 +22,9 @@ def matches(path: Path) -> bool:
     return path.is_dir() and (path / "adapter_config.json").is_file()
 
 
-def read_config(path: Path) -> dict:
-    try:
-        config = json.loads((path / "adapter_config.json").read_text())
-    except (OSError, ValueError) as e:
-        raise PrefixSourceError(f"{path}/adapter_config.json is not readable JSON ({e})") from None
-    if not isinstance(config, dict):
-        raise PrefixSourceError(f"{path}/adapter_config.json holds a JSON {type(config).__name__}; expected an object")
+def read_adapter_config(path: Path) -> dict:
+    """The adapter's `adapter_config.json`, checked to be a decoder prefix-tuning adapter."""
+    config = read_config(path / "adapter_config.json")
     peft_type = str(config.get("peft_type", "")).upper()
     if peft_type != "PREFIX_TUNING":
         raise PrefixSourceError(
@@ -55,21 +50,15 @@ def read_weights(path: Path) -> np.ndarray:
     return np.asarray(tensors[WEIGHTS_KEY], dtype=np.float32)
 
 
-def load(path: Path, model: ModelFacts, name: str) -> Prefix:
-    """Read a PEFT prefix-tuning adapter directory as a Prefix for `model`."""
-    config = read_config(path)
+def load(path: Path, facts: ModelFacts, name: str) -> Prefix:
+    """Read a PEFT prefix-tuning adapter directory as a Prefix for the model `facts` describe."""
+    config = read_adapter_config(path)
     flat = read_weights(path)
     L, H = config.get("num_layers"), config.get("num_attention_heads")
     token_dim = config.get("token_dim")
-    if L and H and token_dim:
-        theirs = (L, H, token_dim // H)
-        ours = (model.num_layers, model.num_key_value_heads, model.head_dim)
-        if theirs != ours:
-            raise PrefixMismatchError(
-                f"prefix {name!r} has {L} layers × {H} kv heads × {token_dim // H}; model has {model.geometry()}. "
-                "Re-train or import the prefix for this model."
-            )
+    if L and H and token_dim and geometry(L, H, token_dim // H) != facts.geometry():
+        raise mismatch_error(name, f"has {geometry(L, H, token_dim // H)}", facts, "model")
     want_p = config.get("num_virtual_tokens")
     if want_p and flat.shape[0] != want_p:
         raise PrefixSourceError(f"{path}: {WEIGHTS_KEY} has {flat.shape[0]} rows, num_virtual_tokens is {want_p}")
-    return prefix_from_flat(flat, model, name)
+    return prefix_from_flat(flat, facts, name)

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from prefixdeploy.errors import PrefixSourceError
-from prefixdeploy.importers.checkpoint import (
+from prefixdeploy.importers.weights import (
     WEIGHT_FILES,
     apply_mlp,
     check_geometry,
@@ -38,8 +38,8 @@ def matches(path: Path) -> bool:
     return weights is not None and bool(key_prefixes(tensor_names(weights), _ANCHOR))
 
 
-def load(path: Path, model: ModelFacts, name: str) -> Prefix:
-    """Evaluate the prefix encoder once (MLP folded away) and split its output into `model`'s layers."""
+def load(path: Path, facts: ModelFacts, name: str) -> Prefix:
+    """Evaluate the prefix encoder once (MLP folded away) and split its output into the layers `facts` describe."""
     weights = find_weights(path)
     if weights is None:
         raise PrefixSourceError(f"{path} holds no weights: expected {' or '.join(WEIGHT_FILES[:2])}")
@@ -48,7 +48,7 @@ def load(path: Path, model: ModelFacts, name: str) -> Prefix:
     encoder += "prefix_encoder."
     tensors = strip_prefix(read_tensors(weights, [n for n in names if n.startswith(encoder)]), encoder)
     config, config_path = checkpoint_config(path, MARKERS)
-    check_geometry(config_geometry(config), model, name, config_path)
+    check_geometry(config_geometry(config), facts, name, config_path)
     if "embedding.weight" not in tensors:
         raise PrefixSourceError(f"{weights}: {encoder}embedding.weight is named in the file but is not a tensor")
     embedding = tensors["embedding.weight"]  # (P, hidden) with projection, else (P, 2·L·H_kv·D)
@@ -64,4 +64,4 @@ def load(path: Path, model: ModelFacts, name: str) -> Prefix:
         raise PrefixSourceError(f"{config_path} sets prefix_projection but {weights} has no {encoder}trans weights")
     else:
         flat = embedding
-    return prefix_from_flat(flat, model, name)  # (P, 2·L·H_kv·D); raises PrefixMismatchError for another width
+    return prefix_from_flat(flat, facts, name)  # (P, 2·L·H_kv·D); raises PrefixMismatchError for another width

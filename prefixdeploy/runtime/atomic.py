@@ -1,12 +1,14 @@
-"""Files replaced whole: written beside their destination, synced, then renamed over it. Must not import torch.
+"""Files and directories replaced whole: written beside their destination, then renamed over it. Must not import torch.
 
 A reader (or a crash) sees the old file or the new one, never half of one. What is left after a hard kill is at
-most a hidden temporary file (`.NAME.*.tmp`) beside the destination.
+most a hidden temporary (`.NAME.*`) beside the destination. Every writer in prefixdeploy goes through here: bundles,
+prefix files, manifests, training checkpoints, PEFT adapters, the TensorRT engine cache, fetched models.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,3 +53,34 @@ def sync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+@contextmanager
+def atomic_dir(path: Path) -> Iterator[Path]:
+    """Yield an empty temporary directory beside `path` to fill; when the block ends without error it replaces `path`.
+
+    An existing directory at `path` is removed only after the new one is in place; modes follow the umask.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        for item in [tmp, *tmp.rglob("*")]:
+            item.chmod((0o777 if item.is_dir() else 0o666) & ~umask)
+        _replace_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    old = out.with_name(f".{out.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)

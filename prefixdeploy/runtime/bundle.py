@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -52,17 +52,29 @@ class Bundle:
 
     # -- choosing prefixes ----------------------------------------------------------------------------------------
 
-    def resolve(self, name: str | None) -> Prefix | None:
-        """The Prefix a row uses. Switchable bundles accept None (no prefix); baked ones always apply theirs."""
+    @property
+    def prefix_names(self) -> list[str]:
+        """The names of the prefixes this bundle can apply, in manifest order (then those added)."""
+        return list(self.prefixes)
+
+    def resolve(self, name: str | Prefix | None) -> Prefix | None:
+        """The Prefix a row uses. Switchable bundles accept None (no prefix); baked ones always apply theirs.
+
+        A Prefix this bundle already resolved passes through unchanged: resolve a name once, then carry the object.
+        """
+        if isinstance(name, Prefix):
+            if self.prefixes.get(name.name) is not name:
+                raise PrefixDeployError(f"prefix {name.name!r} is not one of this bundle's; add it with add_prefix")
+            return name
         if self.manifest.mode == "baked":
             if name is None:
                 if len(self.prefixes) == 1:
                     return next(iter(self.prefixes.values()))
-                raise PrefixDeployError(f"this bundle bakes several prefixes; choose one of: {self._names()}")
+                raise PrefixDeployError(f"this bundle bakes several prefixes; choose one of: {_listing(self)}")
         elif name is None:
             return None
         if name not in self.prefixes:
-            raise PrefixDeployError(f"unknown prefix {name!r}; this bundle has: {self._names()}")
+            raise PrefixDeployError(f"unknown prefix {name!r}; this bundle has: {_listing(self)}")
         return self.prefixes[name]
 
     def add_prefix(self, prefix: Prefix) -> None:
@@ -72,37 +84,37 @@ class Bundle:
         prefix.check_fits(self.manifest.model, f"bundle {self.path.name}")
         self.prefixes[prefix.name] = prefix
 
-    def _names(self) -> str:
-        return ", ".join(sorted(self.prefixes)) or "(none)"
-
     # -- generating -------------------------------------------------------------------------------------------------
 
-    def encode(self, prompt: str, chat: bool = False, prefix: str | None = None) -> list[int]:
+    def encode(self, prompt: str, chat: bool = False, prefix: str | Prefix | None = None) -> list[int]:
         """The prompt's ids as they follow `prefix`: after a prefix made from text a prompt continues that text, and
         after a stored system message a chat prompt is the user turn alone (see `TextCodec.encode`)."""
         unnamed = prefix is None and len(self.prefixes) > 1  # no prefix, or a bank's not named yet: a sequence start
         chosen = None if unnamed else self.resolve(prefix)
         return self.codec.encode(prompt, chat=chat, after=chosen.ends_with if chosen else VIRTUAL)
 
-    def steps(self, prompt_ids: list[list[int]], prefixes: list[str | None], config: GenerationConfig):
-        """The raw step iterator (tokens and logits per step) for a batch; see `generate.generate_steps`."""
+    def steps(self, prompt_ids: list[list[int]], prefixes: list[str | Prefix | None], config: GenerationConfig):
+        """The raw step iterator (tokens and logits per step) for a batch; see `generate.generate_steps`.
+
+        prefixes: per row, a name, a Prefix from `resolve`, or None (see `resolve`).
+        """
         if len(prompt_ids) != len(prefixes):
             raise PrefixDeployError(f"{len(prompt_ids)} prompts but {len(prefixes)} prefixes; give one per prompt")
         rows = [self.resolve(name) for name in prefixes]
         inplace = self.graph.kind == "ort"  # the ONNX Runtime variant: fused attention over in-place KV buffers
         return generate_steps(self.backend, self.manifest, prompt_ids, rows, config, inplace=inplace)
 
-    def score(self, ids: list[int], prefix: str | None = None) -> Scores:
+    def score(self, ids: list[int], prefix: str | Prefix | None = None) -> Scores:
         """Teacher forcing over ids with `prefix`: log-probabilities of ids[1:] and the greedy choice at each."""
         inplace = self.graph.kind == "ort"
         return score_tokens(self.backend, self.manifest, ids, self.resolve(prefix), inplace=inplace)
 
-    def fill_cache(self, ids: list[int], prefix: str | None) -> tuple[np.ndarray, np.ndarray]:
+    def fill_cache(self, ids: list[int], prefix: str | Prefix | None) -> tuple[np.ndarray, np.ndarray]:
         """Run ids on top of `prefix` with this bundle's graph; the cache they leave, each (L, H_kv, P+T, D)."""
         return fill_cache(self.backend, self.manifest, ids, self.resolve(prefix), inplace=self.graph.kind == "ort")
 
     def generate_ids(
-        self, prompt_ids: list[list[int]], prefixes: list[str | None], config: GenerationConfig
+        self, prompt_ids: list[list[int]], prefixes: list[str | Prefix | None], config: GenerationConfig
     ) -> list[list[int]]:
         """New token ids per row; a row stops after its EOS token (unless config.ignore_eos)."""
         out: list[list[int]] = [[] for _ in prompt_ids]
@@ -119,18 +131,25 @@ class Bundle:
         chat: bool = False,
     ) -> list[Generation]:
         """Generate for a batch of prompts in one forward pass per step; row r uses prefix `prefixes[r]`."""
-        prompt_ids = [self.encode(p, chat, name) for p, name in zip(prompts, prefixes)]
-        new = self.generate_ids(prompt_ids, prefixes, config)
-        names = [p.name if (p := self.resolve(n)) else None for n in prefixes]
-        return [Generation(n, ids, toks, self.codec.decode(toks)) for n, ids, toks in zip(names, prompt_ids, new)]
+        rows = [self.resolve(name) for name in prefixes]
+        prompt_ids = [self.encode(p, chat, row) for p, row in zip(prompts, rows)]
+        new = self.generate_ids(prompt_ids, rows, config)
+        return [
+            Generation(p.name if p else None, ids, toks, self.codec.decode(toks))
+            for p, ids, toks in zip(rows, prompt_ids, new)
+        ]
 
     def stream(
-        self, prompt: str, prefix: str | None, config: GenerationConfig = DEFAULT_GENERATION, chat: bool = False
+        self,
+        prompt: str,
+        prefix: str | Prefix | None,
+        config: GenerationConfig = DEFAULT_GENERATION,
+        chat: bool = False,
     ) -> Iterator[int]:
         """Yield the new token ids of one prompt as they are generated."""
         return self.stream_ids(self.encode(prompt, chat, prefix), prefix, config)
 
-    def stream_ids(self, prompt_ids: list[int], prefix: str | None, config: GenerationConfig) -> Iterator[int]:
+    def stream_ids(self, prompt_ids: list[int], prefix: str | Prefix | None, config: GenerationConfig) -> Iterator[int]:
         for step in self.steps([prompt_ids], [prefix], config):
             if not step.finished[0]:
                 yield int(step.tokens[0])
@@ -178,11 +197,17 @@ def load_bundle(
         except BundleError:
             backend_obj.close()
             raise
-    prefixes = {p.name: load_prefix(path / p.file, name=p.name) for p in manifest.prefixes}
+    prefixes = {
+        p.name: replace(load_prefix(path / p.file, name=p.name), bank_index=p.bank_index) for p in manifest.prefixes
+    }
     for prefix in prefixes.values():
         prefix.check_fits(manifest.model, f"bundle {path.name}")
     codec = TextCodec(path / TOKENIZER_FILE, manifest.chat_prompt, manifest.chat_system)
     return Bundle(path, manifest, entry, prefixes, codec, backend_obj)
+
+
+def _listing(bundle: Bundle) -> str:
+    return ", ".join(sorted(bundle.prefix_names)) or "(none)"
 
 
 def _pick_graph(manifest: Manifest, backend: str, graph: str | None, precision: str | None) -> GraphEntry:

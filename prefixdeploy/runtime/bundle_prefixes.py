@@ -70,7 +70,9 @@ def add_prefix(bundle: Path, prefix: Prefix) -> PrefixEntry:
         target = bundle / rel
         with atomic_path(target) as tmp:
             save_prefix(prefix, tmp)
-            entry = PrefixEntry(prefix.name, prefix.num_virtual_tokens, rel, sha256_file(tmp))
+            entry = PrefixEntry(
+                name=prefix.name, num_virtual_tokens=prefix.num_virtual_tokens, file=rel, sha256=sha256_file(tmp)
+            )
         try:
             data["prefixes"].append(asdict(entry))
             data["files"] = dict(sorted({**data["files"], rel: entry.sha256}.items()))

@@ -7,12 +7,12 @@ H_kv kv heads, D head dim, V vocab. Rows are left-padded: padding slots carry at
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 
 from prefixdeploy.errors import ContextLengthError, PrefixDeployError
-from prefixdeploy.runtime import manifest as names
+from prefixdeploy.runtime import manifest as io_names  # the graph's input and output names
 from prefixdeploy.runtime.backends import Backend
 from prefixdeploy.runtime.manifest import Manifest
 from prefixdeploy.runtime.prefix import Prefix
@@ -22,6 +22,7 @@ from prefixdeploy.runtime.sampling import sample_next
 @dataclass(frozen=True)
 class GenerationConfig:
     max_new_tokens: int = 64
+    _: KW_ONLY  # the options below are passed by name
     temperature: float = 0.0  # 0: greedy
     top_k: int = 0  # 0: off
     top_p: float = 1.0  # 1.0: off
@@ -59,8 +60,6 @@ def generate_steps(
     inplace: the graph is the ONNX Runtime variant (fused attention over preallocated KV buffers); otherwise the
     portable graph, whose cache grows by concatenation.
     """
-    lengths = np.array([p.num_virtual_tokens if p else 0 for p in prefixes])  # (B,) each row's P
-    _check_fits(manifest, prompts, lengths, config.max_new_tokens)
     cache = (InPlaceCache if inplace else ConcatCache)(backend, manifest, prompts, prefixes, config.max_new_tokens)
     logits = cache.prefill()  # (B, V)
 
@@ -96,7 +95,6 @@ def score_tokens(
     """
     if len(ids) < 2:
         raise PrefixDeployError(f"scoring needs at least 2 tokens (the first is only context); got {len(ids)}")
-    _check_fits(manifest, [ids[:1]], np.array([prefix.num_virtual_tokens if prefix else 0]), len(ids) - 1)
     cache = (InPlaceCache if inplace else ConcatCache)(backend, manifest, [ids[:1]], [prefix], len(ids) - 1)
     logits = cache.prefill()  # (1, V)
     scores, choices = [], []
@@ -124,10 +122,15 @@ def fill_cache(
 
 
 class ConcatCache:
-    """The portable graph: rows left-padded, the cache returned as `present` and fed back as `past` each step."""
+    """The portable graph: rows left-padded, the cache returned as `present` and fed back as `past` each step.
+
+    Like `InPlaceCache`, it refuses rows whose prefix + prompt + `max_new` tokens exceed the model's context.
+    """
 
     def __init__(self, backend: Backend, manifest: Manifest, prompts, prefixes, max_new: int):
         self.backend, self.manifest = backend, manifest
+        lengths = prefix_lengths(prefixes)  # (B,) each row's P
+        _check_fits(manifest, prompts, lengths, max_new)
         B = len(prompts)
         # Left-pad the prompts; each real token t of row r sits at position P_r + t (PEFT's convention).
         T = max(len(p) for p in prompts)
@@ -136,41 +139,39 @@ class ConcatCache:
         for r, p in enumerate(prompts):
             ids[r, T - len(p) :], prompt_mask[r, T - len(p) :] = p, 1
         pos = np.maximum(np.cumsum(prompt_mask, axis=1) - 1, 0)  # (B, T)
-        self.feeds = {names.INPUT_IDS: ids}
+        self.feeds = {io_names.INPUT_IDS: ids}
         if manifest.mode == "baked":  # the graph prepends its own prefix and offsets positions
             past, mask = _empty_cache(manifest, B), prompt_mask  # S = 0; (B, T)
             if manifest.is_bank:
-                bank = [manifest.prefix(p.name).bank_index for p in prefixes]
-                self.feeds[names.PREFIX_IDS] = np.array(bank, np.int64)  # (B,)
+                self.feeds[io_names.PREFIX_IDS] = _bank_indices(prefixes)  # (B,)
         else:
             past, prefix_mask = seed_with_prefix(manifest, prefixes)  # per layer (B, H_kv, P_max, D); (B, P_max)
             mask = np.concatenate([prefix_mask, prompt_mask], axis=1)  # (B, P_max + T)
-            lengths = np.array([p.num_virtual_tokens if p else 0 for p in prefixes])  # (B,)
             pos = pos + lengths[:, None]  # (B, T)
-        self.feeds.update({names.ATTENTION_MASK: mask, names.POSITION_IDS: pos, **past})
+        self.feeds.update({io_names.ATTENTION_MASK: mask, io_names.POSITION_IDS: pos, **past})
 
     def prefill(self) -> np.ndarray:
         return self._run()
 
     def step(self, tokens: np.ndarray) -> np.ndarray:
         f = self.feeds
-        f[names.INPUT_IDS] = tokens[:, None]  # (B, 1)
-        f[names.POSITION_IDS] = f[names.POSITION_IDS][:, -1:] + 1  # (B, 1)
-        f[names.ATTENTION_MASK] = np.pad(f[names.ATTENTION_MASK], ((0, 0), (0, 1)), constant_values=1)  # (B, S+1)
+        f[io_names.INPUT_IDS] = tokens[:, None]  # (B, 1)
+        f[io_names.POSITION_IDS] = f[io_names.POSITION_IDS][:, -1:] + 1  # (B, 1)
+        f[io_names.ATTENTION_MASK] = np.pad(f[io_names.ATTENTION_MASK], ((0, 0), (0, 1)), constant_values=1)  # (B, S+1)
         return self._run()
 
     def _run(self) -> np.ndarray:
         out = self.backend.run(self.feeds)
         for i in range(self.manifest.model.num_layers):  # present (B, H_kv, S + T, D) becomes the next past
-            self.feeds[names.PAST_KEY.format(i)] = out[names.PRESENT_KEY.format(i)]
-            self.feeds[names.PAST_VALUE.format(i)] = out[names.PRESENT_VALUE.format(i)]
-        return out[names.LOGITS][:, -1]  # (B, V)
+            self.feeds[io_names.PAST_KEY.format(i)] = out[io_names.PRESENT_KEY.format(i)]
+            self.feeds[io_names.PAST_VALUE.format(i)] = out[io_names.PRESENT_VALUE.format(i)]
+        return out[io_names.LOGITS][:, -1]  # (B, V)
 
     def row_kv(self) -> tuple[np.ndarray, np.ndarray]:
         """Batch 1: the cache so far, keys and values each (L, H_kv, S, D)."""
         L = range(self.manifest.model.num_layers)
-        key = np.stack([self.feeds[names.PAST_KEY.format(i)][0] for i in L])  # (L, H_kv, S, D)
-        value = np.stack([self.feeds[names.PAST_VALUE.format(i)][0] for i in L])  # (L, H_kv, S, D)
+        key = np.stack([self.feeds[io_names.PAST_KEY.format(i)][0] for i in L])  # (L, H_kv, S, D)
+        value = np.stack([self.feeds[io_names.PAST_VALUE.format(i)][0] for i in L])  # (L, H_kv, S, D)
         return key, value
 
 
@@ -186,7 +187,8 @@ class InPlaceCache:
     def __init__(self, backend, manifest: Manifest, prompts, prefixes, max_new: int):
         self.backend, self.prompts = backend, prompts
         m = manifest.model
-        self.lengths = np.array([p.num_virtual_tokens if p else 0 for p in prefixes])  # (B,) filled slots per row
+        self.lengths = prefix_lengths(prefixes)  # (B,) filled slots per row: the prefix, then what prefill adds
+        _check_fits(manifest, prompts, self.lengths, max_new)
         s_max = int(max(self.lengths + [len(p) for p in prompts])) + max_new
         B, L = len(prompts), m.num_layers
         self.kv = np.zeros((L, 2, B, m.num_key_value_heads, s_max, m.head_dim), np.float32)  # (L, 2, B, H_kv, S, D)
@@ -194,14 +196,14 @@ class InPlaceCache:
             if p is not None:
                 self.kv[:, 0, r, :, : p.num_virtual_tokens] = p.key  # prefix keys carry no position encoding
                 self.kv[:, 1, r, :, : p.num_virtual_tokens] = p.value
-        self.positions = names.POSITION_IDS in backend.input_names()  # learned positions (GPT-2) need them
+        self.positions = io_names.POSITION_IDS in backend.input_names()  # learned positions (GPT-2) need them
         self.batch = self._bind(slice(None))
 
     def _bind(self, rows: slice):
         binding = self.backend.binding()
         for i in range(self.kv.shape[0]):
-            binding.share(names.PAST_KEY.format(i), names.PRESENT_KEY.format(i), self.kv[i, 0, rows])
-            binding.share(names.PAST_VALUE.format(i), names.PRESENT_VALUE.format(i), self.kv[i, 1, rows])
+            binding.share(io_names.PAST_KEY.format(i), io_names.PRESENT_KEY.format(i), self.kv[i, 0, rows])
+            binding.share(io_names.PAST_VALUE.format(i), io_names.PRESENT_VALUE.format(i), self.kv[i, 1, rows])
         return binding
 
     def prefill(self) -> np.ndarray:
@@ -210,11 +212,11 @@ class InPlaceCache:
             binding = self.batch if len(self.prompts) == 1 else self._bind(slice(r, r + 1))
             P, T = int(self.lengths[r]), len(prompt)
             feeds = {
-                names.INPUT_IDS: np.array([prompt], np.int64),  # (1, T)
-                names.ATTENTION_MASK: np.ones((1, P + T), np.int64),  # (1, P + T)
+                io_names.INPUT_IDS: np.array([prompt], np.int64),  # (1, T)
+                io_names.ATTENTION_MASK: np.ones((1, P + T), np.int64),  # (1, P + T)
             }
             if self.positions:
-                feeds[names.POSITION_IDS] = np.arange(P, P + T, dtype=np.int64)[None]  # (1, T)
+                feeds[io_names.POSITION_IDS] = np.arange(P, P + T, dtype=np.int64)[None]  # (1, T)
             rows.append(binding.run(feeds)[:, -1])  # (1, V)
             self.lengths[r] += T
         return np.concatenate(rows)  # (B, V)
@@ -222,9 +224,9 @@ class InPlaceCache:
     def step(self, tokens: np.ndarray) -> np.ndarray:
         width = int(self.lengths.max()) + 1
         mask = (np.arange(width)[None, :] <= self.lengths[:, None]).astype(np.int64)  # (B, S): row r has len_r + 1
-        feeds = {names.INPUT_IDS: tokens[:, None], names.ATTENTION_MASK: mask}  # (B, 1), (B, S)
+        feeds = {io_names.INPUT_IDS: tokens[:, None], io_names.ATTENTION_MASK: mask}  # (B, 1), (B, S)
         if self.positions:
-            feeds[names.POSITION_IDS] = self.lengths[:, None].astype(np.int64)  # (B, 1)
+            feeds[io_names.POSITION_IDS] = self.lengths[:, None].astype(np.int64)  # (B, 1)
         logits = self.batch.run(feeds)[:, -1]  # (B, V)
         self.lengths += 1
         return logits
@@ -251,24 +253,42 @@ def seed_with_prefix(manifest: Manifest, prefixes: list[Prefix | None]) -> tuple
             key[:, r, :, start:], value[:, r, :, start:], mask[r, start:] = p.key, p.value, 1
     feeds = {}
     for i in range(m.num_layers):
-        feeds[names.PAST_KEY.format(i)], feeds[names.PAST_VALUE.format(i)] = key[i], value[i]
+        feeds[io_names.PAST_KEY.format(i)], feeds[io_names.PAST_VALUE.format(i)] = key[i], value[i]
     return feeds, mask
+
+
+def prefix_lengths(prefixes: list[Prefix | None]) -> np.ndarray:
+    """(B,) int64: each row's prefix length P (0 for a row without a prefix)."""
+    return np.array([p.num_virtual_tokens if p else 0 for p in prefixes], np.int64)
+
+
+def _bank_indices(prefixes: list[Prefix | None]) -> np.ndarray:
+    """(B,) int64 `prefix_ids` of a baked bank: each row's Prefix carries its index (set by `load_bundle`)."""
+    if any(p is None or p.bank_index is None for p in prefixes):
+        raise PrefixDeployError("every row of a baked bank needs one of the bundle's prefixes (see Bundle.resolve)")
+    return np.array([p.bank_index for p in prefixes], np.int64)
 
 
 def _empty_cache(manifest: Manifest, B: int) -> dict[str, np.ndarray]:
     m = manifest.model
     empty = np.zeros((B, m.num_key_value_heads, 0, m.head_dim), np.float32)  # (B, H_kv, 0, D)
-    return {n.format(i): empty for i in range(m.num_layers) for n in (names.PAST_KEY, names.PAST_VALUE)}
+    return {n.format(i): empty for i in range(m.num_layers) for n in (io_names.PAST_KEY, io_names.PAST_VALUE)}
 
 
 def _check_fits(manifest: Manifest, prompts: list[list[int]], lengths: np.ndarray, max_new: int) -> None:
-    limit = manifest.max_context
     for prompt, p in zip(prompts, lengths):
         if not prompt:
             raise PrefixDeployError("the prompt is empty (0 tokens); give some text")
-        need = int(p) + len(prompt) + max_new
-        if need > limit:
-            raise ContextLengthError(
-                f"prefix {int(p)} + prompt {len(prompt)} + max new tokens {max_new} = {need} tokens exceeds the "
-                f"model's context of {limit}; shorten the prompt or lower --max-new-tokens"
-            )
+        check_context(manifest.max_context, int(p), len(prompt), max_new)
+
+
+def check_context(
+    limit: int, prefix: int, prompt: int, max_new: int, fix: str = "shorten the prompt or lower --max-new-tokens"
+) -> None:
+    """Raise ContextLengthError if a row's prefix + prompt + new tokens exceed the model's context of `limit`."""
+    need = prefix + prompt + max_new
+    if need > limit:
+        raise ContextLengthError(
+            f"prefix {prefix} + prompt {prompt} + max new tokens {max_new} = {need} tokens exceeds the "
+            f"model's context of {limit}; {fix}"
+        )

@@ -32,7 +32,7 @@ PRESENT_VALUE = "present.{}.value"
 MODES = ("switchable", "baked")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PrefixEntry:
     name: str
     num_virtual_tokens: int
@@ -48,7 +48,7 @@ class GraphEntry:
     kind: str = "portable"  # portable: standard ONNX ops only; ort: ONNX Runtime-specific optimized derivative
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Manifest:
     """Everything the runtime needs to know about a bundle, as written in `manifest.json`."""
 
@@ -184,11 +184,9 @@ def read_manifest(directory: str | Path) -> Manifest:
     return manifest
 
 
-def check_files(manifest: Manifest, directory: Path, only: set[str] | None = None) -> None:
+def check_files(manifest: Manifest, directory: Path) -> None:
     """Raise BundleError if a listed file is missing or its sha256 differs from the manifest's."""
     for rel, want in manifest.files.items():
-        if only is not None and rel not in only:
-            continue
         path = directory / rel
         if not path.is_file():
             raise BundleError(f"bundle file {rel} is missing from {directory}; re-export the bundle")

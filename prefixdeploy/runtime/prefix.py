@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from prefixdeploy.errors import PrefixMismatchError, PrefixSourceError
+from prefixdeploy.runtime.atomic import atomic_path
 
 PREFIX_FORMAT_VERSION = 1
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -42,7 +43,7 @@ class ModelFacts:
     fingerprint: str | None = None  # sha256-based digest of the weights; None when unknown
 
     def geometry(self) -> str:
-        return f"{self.num_layers} layers × {self.num_key_value_heads} kv heads × {self.head_dim}"
+        return geometry(self.num_layers, self.num_key_value_heads, self.head_dim)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -51,6 +52,24 @@ class ModelFacts:
     def from_json(cls, data: dict) -> ModelFacts:
         fields = ("architecture", "num_layers", "num_key_value_heads", "head_dim", "hidden_size")
         return cls(**{k: data[k] for k in fields}, fingerprint=data.get("fingerprint"))
+
+
+def geometry(num_layers: int, num_key_value_heads: int, head_dim: int) -> str:
+    """A KV geometry as messages spell it: "12 layers × 4 kv heads × 64"."""
+    return f"{num_layers} layers × {num_key_value_heads} kv heads × {head_dim}"
+
+
+def mismatch_error(
+    name: str, found: str, model: ModelFacts, model_name: str = "the model", needs: str = ""
+) -> PrefixMismatchError:
+    """The one "prefix does not fit this model" error: what the prefix has, what the model has, what to do.
+
+    found: what the prefix has ("has 12 layers × …", "was tuned on …"); needs: what the model needs, if not obvious.
+    """
+    return PrefixMismatchError(
+        f"prefix {name!r} {found}; {model_name} has {model.geometry()}{needs}. "
+        "Re-train or import the prefix for this model."
+    )
 
 
 def check_prefix_name(name: str) -> str:
@@ -69,9 +88,10 @@ class Prefix:
     name: str
     key: np.ndarray  # (L, H_kv, P, D) float32
     value: np.ndarray  # (L, H_kv, P, D) float32
-    model: ModelFacts
+    model: ModelFacts  # the model facts it fits
     ends_with: str = VIRTUAL  # one of ENDS_WITH
     source: str = ""  # where it came from, for people (`prefixdeploy prefixes`); "" when unknown
+    bank_index: int | None = None  # in a loaded baked bank: the `prefix_ids` value that selects it (set by load_bundle)
 
     def __post_init__(self):
         check_prefix_name(self.name)
@@ -97,17 +117,8 @@ class Prefix:
 
     def check_fits(self, model: ModelFacts, model_name: str = "the model") -> None:
         """Raise `PrefixMismatchError` naming both shapes if this prefix was made for another geometry."""
-        mine = self.model
-        same = (mine.num_layers, mine.num_key_value_heads, mine.head_dim) == (
-            model.num_layers,
-            model.num_key_value_heads,
-            model.head_dim,
-        )
-        if not same:
-            raise PrefixMismatchError(
-                f"prefix {self.name!r} has {mine.geometry()}; {model_name} has {model.geometry()}. "
-                "Re-train or import the prefix for this model."
-            )
+        if self.model.geometry() != model.geometry():
+            raise mismatch_error(self.name, f"has {self.model.geometry()}", model, model_name)
 
     def renamed(self, name: str) -> Prefix:
         return replace(self, name=name)
@@ -122,10 +133,8 @@ def prefix_from_flat(flat: np.ndarray, model: ModelFacts, name: str) -> Prefix:
     flat = np.asarray(flat, dtype=np.float32)
     if flat.ndim != 2 or flat.shape[1] != 2 * L * H * D:
         width = flat.shape[1] if flat.ndim == 2 else "?"
-        raise PrefixMismatchError(
-            f"prefix {name!r} has {width} values per virtual token; the model needs 2 × {model.geometry()} = "
-            f"{2 * L * H * D} ({model.geometry()}). Re-train or import the prefix for this model."
-        )
+        needs = f" (keys and values: 2 × that = {2 * L * H * D} values per virtual token)"
+        raise mismatch_error(name, f"has {width} values per virtual token", model, needs=needs)
     P = flat.shape[0]
     kv = flat.reshape(P, 2 * L, H, D).transpose(1, 2, 0, 3)  # (2L, H_kv, P, D)
     key = np.ascontiguousarray(kv[0::2])  # (L, H_kv, P, D)
@@ -141,7 +150,7 @@ def prefix_to_flat(prefix: Prefix) -> np.ndarray:
 
 
 def save_prefix(prefix: Prefix, path: str | Path) -> None:
-    """Write `prefix` as a prefix `.safetensors` file."""
+    """Write `prefix` as a prefix `.safetensors` file, atomically (a reader never sees half a file)."""
     from safetensors.numpy import save_file
 
     meta = {
@@ -153,7 +162,8 @@ def save_prefix(prefix: Prefix, path: str | Path) -> None:
         "ends_with": prefix.ends_with,
         "source": prefix.source,
     }
-    save_file({"key": prefix.key, "value": prefix.value}, str(path), metadata=meta)
+    with atomic_path(Path(path)) as tmp:
+        save_file({"key": prefix.key, "value": prefix.value}, str(tmp), metadata=meta)
 
 
 def is_prefix_file(path: str | Path) -> bool:

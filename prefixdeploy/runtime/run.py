@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.bundle import Bundle, Generation, load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
+from prefixdeploy.runtime.prefix import Prefix
 
 
 @dataclass(frozen=True)
 class RunConfig:
     bundle: Path
     prompt: str
+    _: KW_ONLY  # the options below are passed by name
     prefix: str | None = None  # None: the bundle's only prefix
     no_prefix: bool = False  # run the bare model (switchable bundles)
     chat: bool = False  # wrap the prompt in the model's chat template
@@ -27,30 +29,31 @@ class RunConfig:
             raise PrefixDeployError("give either --prefix or --no-prefix, not both")
 
 
-def choose_prefix(bundle: Bundle, name: str | None, no_prefix: bool) -> str | None:
+def choose_prefix(bundle: Bundle, name: str | None, no_prefix: bool) -> Prefix | None:
+    """The prefix `run` applies, resolved once: --prefix NAME, none (--no-prefix), or the bundle's only one."""
     if no_prefix:
         if bundle.manifest.mode == "baked":
             raise PrefixDeployError("--no-prefix needs a switchable bundle; this one bakes its prefixes in")
         return None
     if name is None:
-        if len(bundle.prefixes) != 1:
-            raise PrefixDeployError(f"choose a prefix with --prefix: this bundle has {bundle._names()}")
-        return next(iter(bundle.prefixes))
-    bundle.resolve(name)  # unknown names fail here, listing the available ones
-    return name
+        if len(bundle.prefix_names) != 1:
+            listing = ", ".join(sorted(bundle.prefix_names)) or "(none)"
+            raise PrefixDeployError(f"choose a prefix with --prefix: this bundle has {listing}")
+        name = bundle.prefix_names[0]
+    return bundle.resolve(name)  # unknown names fail here, listing the available ones
 
 
 def run_prompt(config: RunConfig, on_text: Callable[[str], None] | None = None) -> Generation:
     """Generate for one prompt; `on_text` receives decoded text pieces as tokens arrive."""
     with load_bundle(config.bundle, backend=config.backend, precision=config.precision) as bundle:
-        name = choose_prefix(bundle, config.prefix, config.no_prefix)
-        prompt_ids = bundle.encode(config.prompt, chat=config.chat, prefix=name)
+        prefix = choose_prefix(bundle, config.prefix, config.no_prefix)
+        prompt_ids = bundle.encode(config.prompt, chat=config.chat, prefix=prefix)
         tokens: list[int] = []
-        pieces = bundle.codec.stream_text(_collect(bundle.stream_ids(prompt_ids, name, config.generation), tokens))
+        pieces = bundle.codec.stream_text(_collect(bundle.stream_ids(prompt_ids, prefix, config.generation), tokens))
         for piece in pieces:
             if on_text:
                 on_text(piece)
-        return Generation(name, prompt_ids, tokens, bundle.codec.decode(tokens))
+        return Generation(prefix.name if prefix else None, prompt_ids, tokens, bundle.codec.decode(tokens))
 
 
 def _collect(ids, into: list[int]):

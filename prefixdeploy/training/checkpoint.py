@@ -7,10 +7,7 @@ A checkpoint holds the trainable prefix parameters (the MLP too), the optimizer,
 from __future__ import annotations
 
 import math
-import os
 import random
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import numpy as np
 import torch
 
 from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.runtime.atomic import atomic_dir, atomic_path
 from prefixdeploy.runtime.prefix import ModelFacts, Prefix, prefix_from_flat
 from prefixdeploy.training.config import TrainConfig
 
@@ -68,7 +66,6 @@ def check_checkpoint_dir(config: TrainConfig) -> None:
 def save_checkpoint(config: TrainConfig, model, optimizer, scheduler, state: TrainState) -> None:
     """Write the checkpoint atomically (temp file, then rename): an interrupted write leaves the last one intact."""
     path = checkpoint_path(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
     numpy_state = np.random.get_state()
     data = {
         "version": CHECKPOINT_VERSION,
@@ -83,14 +80,8 @@ def save_checkpoint(config: TrainConfig, model, optimizer, scheduler, state: Tra
             "python": random.getstate(),
         },
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(data, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def restore_checkpoint(config: TrainConfig, model, optimizer, scheduler) -> TrainState:
@@ -129,18 +120,5 @@ def fold_prefix(model, facts: ModelFacts, name: str) -> Prefix:
 def save_peft_adapter(model, directory: Path) -> None:
     """Write a PEFT adapter directory that `PeftModel.from_pretrained` loads (PEFT stores the MLP's output, so the
     adapter holds exactly the folded prefix). An existing directory is replaced only once the new one is complete."""
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    with atomic_dir(directory) as tmp:
         model.save_pretrained(tmp)
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old")
-            os.replace(directory, old)
-            os.replace(tmp, directory)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from prefixdeploy.errors import PrefixDeployError
-from prefixdeploy.runtime.prefix import Prefix
+from prefixdeploy.runtime.prefix import Prefix, save_prefix
 from prefixdeploy.training.checkpoint import (
     TrainState,
     check_checkpoint_dir,
@@ -40,7 +40,7 @@ from prefixdeploy.training.data import (
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainResult:
     prefix: Prefix
     output: Path
@@ -78,8 +78,7 @@ def train_prefix(config: TrainConfig, loaded=None) -> TrainResult:
 
 
 def _train_prefix(config: TrainConfig, loaded) -> TrainResult:
-    from prefixdeploy.exporter.model import load_model
-    from prefixdeploy.importers.convert import write_prefix_atomically
+    from prefixdeploy.models.load import load_model
 
     start = time.perf_counter()
     check_checkpoint_dir(config)
@@ -89,7 +88,7 @@ def _train_prefix(config: TrainConfig, loaded) -> TrainResult:
     facts = loaded.facts  # before PEFT wraps the model
     train, val = prepare_examples(config, loaded, records, val_records)
 
-    model = build_peft_model(loaded.model, config)
+    model = build_peft_model(loaded.module, config)
     pad_id = _pad_id(loaded.tokenizer)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     optimizer, scheduler = make_optimizer(model, config, steps_per_epoch * config.epochs)
@@ -99,19 +98,28 @@ def _train_prefix(config: TrainConfig, loaded) -> TrainResult:
         state.initial_loss = evaluate(model, val, config.batch_size, pad_id)
         log.info("validation loss before training: %.4f", state.initial_loss)
 
-    run_epochs(config, model, optimizer, scheduler, state, train, val, pad_id)
+    run_epochs(
+        config, state, model=model, optimizer=optimizer, scheduler=scheduler, train=train, val=val, pad_id=pad_id
+    )
 
     if state.best:  # early stopping keeps the prefix with the best validation loss
         model.prompt_encoder.load_state_dict(state.best)
     val_loss = evaluate(model, val, config.batch_size, pad_id) if val else None
     prefix = fold_prefix(model, facts, config.prefix_name)
-    write_prefix_atomically(prefix, Path(config.output))
+    save_prefix(prefix, Path(config.output))
     if config.save_peft:
         save_peft_adapter(model, Path(config.save_peft))
     seconds = time.perf_counter() - start
     initial = state.initial_loss if val else None
     result = TrainResult(
-        prefix, Path(config.output), state.step, state.train_loss, initial, val_loss, seconds, state.stopped
+        prefix=prefix,
+        output=Path(config.output),
+        steps=state.step,
+        train_loss=state.train_loss,
+        initial_loss=initial,
+        validation_loss=val_loss,
+        seconds=seconds,
+        stopped_early=state.stopped,
     )
     log.info("%s", result.summary())
     return result
@@ -123,7 +131,7 @@ def prepare_examples(config: TrainConfig, loaded, records, val_records) -> tuple
     val = load_examples(val_records, loaded.tokenizer, config.max_length) if val_records else []
     if config.validation_split:
         train, val = split_validation(train, config.validation_split, config.seed)
-    _check_positions(loaded.model.config, config.num_virtual_tokens, max(map(len, train + val)))
+    _check_positions(loaded.module.config, config.num_virtual_tokens, max(map(len, train + val)))
     return train, val
 
 
@@ -157,7 +165,7 @@ def make_optimizer(model, config: TrainConfig, total_steps: int):
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def run_epochs(config, model, optimizer, scheduler, state: TrainState, train, val, pad_id: int) -> None:
+def run_epochs(config, state: TrainState, *, model, optimizer, scheduler, train, val, pad_id: int) -> None:
     """Step through the remaining epochs from `state`, evaluating, checkpointing and stopping early as configured."""
     tokens, clock = 0, time.perf_counter()
     for epoch in range(state.epoch, config.epochs):
@@ -175,19 +183,21 @@ def run_epochs(config, model, optimizer, scheduler, state: TrainState, train, va
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_sum / n:.4f}", tok_s=f"{tokens / (time.perf_counter() - clock):.0f}")
                 if config.eval_steps and state.step % config.eval_steps == 0:
-                    end_interval(config, model, optimizer, scheduler, state, val, pad_id)
+                    end_interval(
+                        config, state, model=model, optimizer=optimizer, scheduler=scheduler, val=val, pad_id=pad_id
+                    )
                     if state.stopped:
                         break
         if state.stopped:
             break
         state.epoch, state.batch = epoch + 1, 0
         if not (config.eval_steps and state.step % config.eval_steps == 0):  # not evaluated at this very step
-            end_interval(config, model, optimizer, scheduler, state, val, pad_id)
+            end_interval(config, state, model=model, optimizer=optimizer, scheduler=scheduler, val=val, pad_id=pad_id)
         elif config.checkpoint_dir:
             save_checkpoint(config, model, optimizer, scheduler, state)  # the epoch boundary itself
 
 
-def end_interval(config, model, optimizer, scheduler, state: TrainState, val, pad_id: int) -> None:
+def end_interval(config, state: TrainState, *, model, optimizer, scheduler, val, pad_id: int) -> None:
     """An evaluation point: log the train loss, evaluate, update early stopping, write the checkpoint."""
     state.train_loss = state.loss_sum / max(1, state.loss_tokens)
     state.loss_sum, state.loss_tokens = 0.0, 0

@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
 
-from prefixdeploy.training.evaluate import Condition, add_sample_arguments, evaluate_sample
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # samples/harness.py
+from harness import Condition, add_sample_arguments, evaluate_sample  # noqa: E402
 
 TASK = "extract"
 INSTRUCTION = (

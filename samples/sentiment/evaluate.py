@@ -10,9 +10,11 @@ so the chatty zero-shot answers are not penalized for their wording.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from prefixdeploy.training.evaluate import Condition, add_sample_arguments, evaluate_sample
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # samples/harness.py
+from harness import Condition, add_sample_arguments, evaluate_sample  # noqa: E402
 
 TASK = "sentiment"
 LABELS = ("positive", "negative")

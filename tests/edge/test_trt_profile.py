@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from prefixdeploy.runtime import manifest as names
+from prefixdeploy.runtime import manifest as io_names
 from prefixdeploy.runtime.backends.trt import BATCH, PAST, SEQUENCE, TrtConfig, bundle_options, tensor_axes
 from prefixdeploy.runtime.manifest import read_manifest
 
@@ -26,14 +26,14 @@ def _feeds(session: ort.InferenceSession, sizes: dict[str, int], max_position: i
     for spec in session.get_inputs():
         axes = tensor_axes(spec.name, len(spec.shape))
         shape = tuple(sizes[a] if a else d for a, d in zip(axes, spec.shape))
-        if spec.name == names.INPUT_IDS:
+        if spec.name == io_names.INPUT_IDS:
             feeds[spec.name] = rng.integers(0, 100, shape, dtype=np.int64)  # (B, T)
-        elif spec.name == names.ATTENTION_MASK:
+        elif spec.name == io_names.ATTENTION_MASK:
             feeds[spec.name] = np.ones(shape, np.int64)  # (B, S)
-        elif spec.name == names.POSITION_IDS:  # (B, T) positions after the past, within the model's table
+        elif spec.name == io_names.POSITION_IDS:  # (B, T) positions after the past, within the model's table
             steps = np.arange(sizes[PAST], sizes[PAST] + sizes[SEQUENCE]) % max_position
             feeds[spec.name] = np.broadcast_to(steps, shape).astype(np.int64)
-        elif spec.name == names.PREFIX_IDS:
+        elif spec.name == io_names.PREFIX_IDS:
             feeds[spec.name] = np.arange(shape[0], dtype=np.int64) % bank  # (B,)
         else:  # past keys/values (B, H_kv, S - T, D)
             feeds[spec.name] = rng.standard_normal(shape).astype(DTYPES[spec.type])

@@ -197,7 +197,7 @@ def test_genai_encode_adds_bos_only_when_asked(tiny_model_dir, peft_adapter, tmp
 def smollm2(smollm2_gguf, tmp_path_factory):
     """SmolLM2 baked with a random prefix (P=5, seeded): its tokenizer is saved by transformers 5 as
     tokenizer_class "TokenizersBackend"."""
-    from prefixdeploy.exporter.model import load_model
+    from prefixdeploy.models.load import load_model
 
     loaded = load_model(str(smollm2_gguf))
     facts = loaded.facts
@@ -209,7 +209,7 @@ def smollm2(smollm2_gguf, tmp_path_factory):
     config = ExportConfig(str(smollm2_gguf), (str(root / "task.safetensors"),), root / "bundle", mode="baked")
     path = export_bundle(config, loaded=loaded)
     with load_bundle(path) as bundle:
-        yield Baked(path, bundle, og.Model(str(path)), loaded.model)
+        yield Baked(path, bundle, og.Model(str(path)), loaded.module)
 
 
 @pytest.mark.slow

@@ -10,8 +10,8 @@ import pytest
 from conftest import FAMILIES
 from reference import peft_greedy
 
-from prefixdeploy.exporter.archs import REGISTRY
 from prefixdeploy.exporter.export import ExportConfig, export_bundle
+from prefixdeploy.models.archs import REGISTRY
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
 

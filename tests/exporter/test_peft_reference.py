@@ -12,9 +12,9 @@ import pytest
 import torch
 from reference import peft_greedy, peft_model
 
-from prefixdeploy.exporter.model import LoadedModel
 from prefixdeploy.exporter.reference import reference_greedy
 from prefixdeploy.importers import load_prefix_source
+from prefixdeploy.models.load import LoadedModel
 
 PROMPT = [5, 17, 42, 8, 99]
 

@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from prefixdeploy.exporter.model import LoadedModel
+from prefixdeploy.models.load import LoadedModel
 from prefixdeploy.runtime.prefix import ModelFacts, Prefix
 
 

@@ -13,8 +13,8 @@ import pytest
 from reference import peft_greedy, peft_model
 from safetensors.numpy import load_file
 
-from prefixdeploy.exporter.model import load_model
 from prefixdeploy.exporter.reference import reference_greedy
+from prefixdeploy.models.load import load_model
 from prefixdeploy.runtime.prefix import load_prefix, prefix_to_flat
 from prefixdeploy.training import loop
 from prefixdeploy.training.checkpoint import CheckpointError

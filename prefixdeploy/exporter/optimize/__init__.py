@@ -12,12 +12,11 @@ from pathlib import Path
 
 import onnx
 
-from prefixdeploy.exporter.archs.base import ModelDims
-from prefixdeploy.exporter.decoder import RopeSpec
 from prefixdeploy.exporter.optimize.edit import GraphEdit
 from prefixdeploy.exporter.optimize.passes import fuse_attention, fuse_skip_norm, last_token_logits, untie_lm_head
 from prefixdeploy.exporter.optimize.precision import PRECISIONS, convert_precision
 from prefixdeploy.exporter.optimize.save import save_optimized
+from prefixdeploy.models.archs.base import ArchDims, RopeSpec
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +24,7 @@ __all__ = ["PRECISIONS", "build_ort_graph"]
 
 
 def build_ort_graph(
-    portable: onnx.ModelProto, dims: ModelDims, rope: RopeSpec | None, precision: str, out: Path, shared_data: Path
+    portable: onnx.ModelProto, dims: ArchDims, rope: RopeSpec | None, precision: str, out: Path, shared_data: Path
 ) -> None:
     """Write the ONNX Runtime variant of `portable` (a switchable graph, weights in memory) to `out`.
 

@@ -16,21 +16,20 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto, helper
 
-from prefixdeploy.exporter.archs.base import ModelDims
-from prefixdeploy.exporter.decoder import RopeSpec
 from prefixdeploy.exporter.optimize.edit import GraphEdit
-from prefixdeploy.runtime import manifest as names
+from prefixdeploy.models.archs.base import ArchDims, RopeSpec
+from prefixdeploy.runtime import manifest as io_names  # the graph's input and output names
 
 MS = "com.microsoft"
 
 
-def fuse_attention(edit: GraphEdit, d: ModelDims, rope: RopeSpec | None) -> None:
+def fuse_attention(edit: GraphEdit, d: ArchDims, rope: RopeSpec | None) -> None:
     seqlens, total = _lengths_from_mask(edit)
     rotary = _rotary_caches(edit, d, rope) if rope is not None else []
     for i in range(d.num_layers):
         qkv = _projection_output(edit, f"layers.{i}.attn.qkv")  # (B, T, (H + 2·H_kv)·D)
         o_proj = edit.node_reading(f"layers.{i}.attn.o.weight", "MatMul")
-        past = [names.PAST_KEY.format(i), names.PAST_VALUE.format(i)]
+        past = [io_names.PAST_KEY.format(i), io_names.PAST_VALUE.format(i)]
         out, present_k, present_v = edit.add(
             "GroupQueryAttention",
             [qkv, "", "", *past, seqlens, total, *rotary],
@@ -43,8 +42,8 @@ def fuse_attention(edit: GraphEdit, d: ModelDims, rope: RopeSpec | None) -> None
             rotary_interleaved=0,  # HF's rotate_half: the two halves of each head, not even/odd pairs
         )
         o_proj.input[0] = out  # (B, T, H·D)
-        edit.output_identity(names.PRESENT_KEY.format(i)).input[0] = present_k
-        edit.output_identity(names.PRESENT_VALUE.format(i)).input[0] = present_v
+        edit.output_identity(io_names.PRESENT_KEY.format(i)).input[0] = present_k
+        edit.output_identity(io_names.PRESENT_VALUE.format(i)).input[0] = present_v
     # present has the buffer's length (S_max), not past + T: the runtime binds past and present to one buffer.
     for out in edit.graph.output:
         if out.name.startswith("present."):
@@ -56,7 +55,7 @@ def fuse_attention(edit: GraphEdit, d: ModelDims, rope: RopeSpec | None) -> None
 
 def _lengths_from_mask(edit: GraphEdit) -> tuple[str, str]:
     """seqlens_k (B,) int32 = sum(mask) − 1 and total_sequence_length () int32 = mask width, as GQA wants them."""
-    mask = names.ATTENTION_MASK
+    mask = io_names.ATTENTION_MASK
     (summed,) = edit.add("ReduceSum", [mask, edit.initializer("gqa.axis1", np.array([1], np.int64))], keepdims=0)
     (minus,) = edit.add("Sub", [summed, edit.initializer("gqa.one", np.array(1, np.int64))])
     (seqlens,) = edit.add("Cast", [minus], to=TensorProto.INT32)
@@ -66,7 +65,7 @@ def _lengths_from_mask(edit: GraphEdit) -> tuple[str, str]:
     return seqlens, total
 
 
-def _rotary_caches(edit: GraphEdit, d: ModelDims, rope: RopeSpec) -> list[str]:
+def _rotary_caches(edit: GraphEdit, d: ArchDims, rope: RopeSpec) -> list[str]:
     """cos/sin (max_positions, D/2) tables in float64 → float32, scaled like HF's attention_scaling."""
     angles = np.arange(d.max_positions, dtype=np.float64)[:, None] * rope.inv_freq.astype(np.float64)[None, :]
     return [
@@ -82,7 +81,7 @@ def _projection_output(edit: GraphEdit, name: str) -> str:
     return add.output[0] if add is not None else matmul.output[0]
 
 
-def last_token_logits(edit: GraphEdit, d: ModelDims) -> None:
+def last_token_logits(edit: GraphEdit, d: ArchDims) -> None:
     """Slice the final hidden states to the last position before the lm_head: logits become (B, 1, V)."""
     gemm = next(n for n in edit.graph.node if n.op_type == "Gemm")  # the lm_head: the builder's only Gemm
     flatten = edit.producer(gemm.input[0])  # Reshape (B·T, hidden)
@@ -96,7 +95,7 @@ def last_token_logits(edit: GraphEdit, d: ModelDims) -> None:
     unflatten = edit.consumers(gemm.output[0])[0]  # Reshape to (B, T, V)
     unflatten.input[1] = edit.initializer("last.shape", np.array([-1, 1, d.vocab_size], np.int64))
     for out in edit.graph.output:
-        if out.name == names.LOGITS:
+        if out.name == io_names.LOGITS:
             out.type.tensor_type.shape.dim[1].dim_value = 1
 
 

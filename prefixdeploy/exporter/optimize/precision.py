@@ -5,20 +5,13 @@ block's grid, ORT's quantizer is not used). accuracy_level 4 lets ONNX Runtime c
 only fast CPU kernel (levels 0/1 run 8-bit weights ~70× slower). Prefixes are not part of the graph: they stay
 float32 in their own files.
 
-Chosen by `prefixdeploy verify` on SmolLM2-135M-Instruct (GGUF Q4_1 layers, Q8_0 lm_head; 20 prompts × 32 greedy
-tokens; prefixes sentiment / extract) and `prefixdeploy bench` (batch 1, ISL 56, OSL 32):
+Why these recipes (the measurements behind them are in the README, "Quantized bundles"):
 
-- int8: every weight at 8 bits in blocks of 32, aligned with the GGUF blocks, so the Q8_0 lm_head is exact and the
-  Q4_1 layers nearly so. Greedy agreement 89% / 88% (was 74% / 69% with ORT's min–max in blocks of 128; agreement
-  varies ±5–10 points between near-equal graphs), teacher-forced 98% / 98%, Δppl +0.2% (was +1.2%), 158 MB (was
-  154 MB), 1.13× the old latency (197 vs 175 ms). What is left is the int8 activations: with exact activations
-  (x split into its int8-grid part and the remainder, two MatMulNBits) agreement is 98% / 97%, at 2× the latency.
-- int4: layers at 4 bits in blocks of 32, and the two most sensitive weights at 8 bits as llama.cpp's and GenAI's
-  mixed recipes do: lm_head (its errors go straight into the logits) and the MLPs' down projections. Δppl +4.0% (was
-  +28.6%; all-4-bit +17%, lm_head alone at 8 bits +11%), 117 MB (was 88 MB), 1.16× the old latency (165 vs 143 ms;
-  GenAI's int4: 235 ms). A 4-bit uint8 zero point cannot hold Q4_1's real-valued minimum, so each block keeps an
-  offset error of up to d/2; correcting it exactly in the graph (x's block sums times the offsets, as extra K rows)
-  gave +3.7% with the lm_head at 8 bits, at ~1.25× the old latency.
+- int8: every weight at 8 bits in blocks of 32, aligned with GGUF's blocks, so a GGUF-born model's Q8_0 weights stay
+  exact and its Q4_1 weights nearly so. What error remains comes from the int8 activations of accuracy level 4.
+- int4: layers at 4 bits in blocks of 32, and the two most sensitive weights at 8 bits, as llama.cpp's and GenAI's
+  mixed recipes do: lm_head (its errors go straight into the logits) and the MLPs' down projections. A 4-bit uint8
+  zero point cannot hold Q4_1's real-valued minimum, so each block keeps an offset error of up to d/2.
 """
 
 from __future__ import annotations

@@ -23,11 +23,12 @@ class Backend:
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
 
-    def run(self, feeds: dict[str, np.ndarray], outputs: list[str] | None = None) -> dict[str, np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Every output of the graph for `feeds` (checked against the inputs first)."""
         self.check_feeds(feeds)
-        return self._run(feeds, outputs)
+        return self._run(feeds)
 
-    def _run(self, feeds: dict[str, np.ndarray], outputs: list[str] | None) -> dict[str, np.ndarray]:
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
     def check_feeds(self, feeds: dict[str, np.ndarray]) -> None:

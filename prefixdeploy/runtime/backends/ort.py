@@ -31,8 +31,8 @@ class OrtBackend(Backend):
         self.inputs = [_spec(a) for a in self.session.get_inputs()]
         self.outputs = [_spec(a) for a in self.session.get_outputs()]
 
-    def _run(self, feeds, outputs=None):
-        names = outputs or [spec.name for spec in self.outputs]
+    def _run(self, feeds):
+        names = [spec.name for spec in self.outputs]
         return dict(zip(names, self.session.run(names, feeds)))
 
     def close(self) -> None:

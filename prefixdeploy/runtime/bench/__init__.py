@@ -35,6 +35,7 @@ JSON (`--json FILE`), schema "prefixdeploy.bench" version 1:
 
 from prefixdeploy.runtime.bench.config import SCENARIOS, BenchConfig
 from prefixdeploy.runtime.bench.report import format_report, to_json
-from prefixdeploy.runtime.bench.runner import BenchRun, run_bench
+from prefixdeploy.runtime.bench.results import BenchRun
+from prefixdeploy.runtime.bench.runner import run_bench
 
 __all__ = ["SCENARIOS", "BenchConfig", "BenchRun", "format_report", "run_bench", "to_json"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 from prefixdeploy.errors import PrefixDeployError
@@ -18,6 +18,7 @@ MIXED_BATCH_DEFAULT = 8  # rows of the mixed-batch scenario when --batch-size is
 @dataclass(frozen=True)
 class BenchConfig:
     bundle: Path
+    _: KW_ONLY  # the options below are passed by name
     prompt_length: int = 56  # ISL: input tokens per row (a fixed synthetic prompt of exactly this length)
     output_length: int = 32  # OSL: new tokens per row (EOS ignored); TPOT needs at least 2
     batch_size: int = 1  # rows per request; the mixed-batch scenario uses this, or 8 when it is 1

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.runtime.bench.config import NO_PREFIX, PREFIX
 from prefixdeploy.runtime.bench.measure import summarize
-from prefixdeploy.runtime.bench.runner import BenchRun, Measurement
+from prefixdeploy.runtime.bench.results import BenchRun, Measurement
 
 
 def write_plot(run: BenchRun, path: Path) -> None:
@@ -45,7 +46,7 @@ def write_plot(run: BenchRun, path: Path) -> None:
 def _per_prefix(run: BenchRun) -> list[tuple[str, int, float, float, float, float]]:
     points = []
     for row in run.rows:
-        if isinstance(row, Measurement) and row.workload.scenario in ("prefix", "no-prefix"):
+        if isinstance(row, Measurement) and row.workload.scenario in (PREFIX, NO_PREFIX):
             t = row.timings
             lat = summarize(x.latency for x in t)
             name = row.workload.role or "none"

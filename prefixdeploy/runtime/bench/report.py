@@ -1,18 +1,29 @@
-"""Present a benchmark run: the JSON document, the ratios the "Speed" issue tracks, and the terminal table.
+"""Present a benchmark run: the JSON document, the ratios between scenarios, the terminal table, the output files.
 
 Must not import torch. The JSON schema is documented in `prefixdeploy/runtime/bench/__init__.py`.
 """
 
 from __future__ import annotations
 
+import json
 from statistics import mean
 
+from prefixdeploy.runtime.bench.config import ALTERNATING, MIXED_BATCH, NO_PREFIX, PREFIX, TEXT_PREFIX
 from prefixdeploy.runtime.bench.measure import summarize
-from prefixdeploy.runtime.bench.runner import BenchRun, Measurement
+from prefixdeploy.runtime.bench.plot import write_plot
+from prefixdeploy.runtime.bench.results import BenchRun, Measurement
 from prefixdeploy.runtime.bench.scenarios import Skipped
 
 SCHEMA, SCHEMA_VERSION = "prefixdeploy.bench", 1
 MIB = 1 << 20
+
+
+def write_outputs(run: BenchRun) -> None:
+    """Write the files the config asks for: the JSON document (--json) and the PNG (--plot)."""
+    if run.config.json is not None:
+        run.config.json.write_text(json.dumps(to_json(run), indent=2) + "\n")
+    if run.config.plot is not None:
+        write_plot(run, run.config.plot)
 
 
 def to_json(run: BenchRun) -> dict:
@@ -81,7 +92,7 @@ def _throughput(m: Measurement, osl: int) -> float:
 
 
 def ratios(run: BenchRun) -> dict:
-    """The ratios the issue tracks (None where a scenario they need did not run), all from p50 request latency:
+    """The ratios between scenarios (None where a scenario they need did not run), all from p50 request latency:
 
     prefix_vs_no_prefix_latency: per prefix, its latency / the no-prefix latency (same batch size).
     alternating_vs_single_prefix_latency: alternating latency / mean of the alternated prefixes' own latencies.
@@ -91,7 +102,7 @@ def ratios(run: BenchRun) -> dict:
     """
     done = [r for r in run.rows if isinstance(r, Measurement)]
     by = {(m.workload.scenario, m.workload.role): m for m in done}
-    prefix_rows = {m.workload.role: m for m in done if m.workload.scenario == "prefix"}
+    prefix_rows = {m.workload.role: m for m in done if m.workload.scenario == PREFIX}
     osl = run.config.output_length
     out: dict = {
         "prefix_vs_no_prefix_latency": None,
@@ -100,20 +111,20 @@ def ratios(run: BenchRun) -> dict:
         "batch_vs_batch1_throughput": None,
         "text_prefix_vs_in_prompt_ttft": None,
     }
-    bare = by.get(("no-prefix", ""))
+    bare = by.get((NO_PREFIX, ""))
     if bare is not None and prefix_rows:
         out["prefix_vs_no_prefix_latency"] = {n: _latency(m) / _latency(bare) for n, m in prefix_rows.items()}
-    alt = by.get(("alternating", ""))
+    alt = by.get((ALTERNATING, ""))
     if alt is not None:
         names = {n for call in alt.workload.calls for n in call}
         if names <= set(prefix_rows):
             out["alternating_vs_single_prefix_latency"] = _latency(alt) / mean(_latency(prefix_rows[n]) for n in names)
-    mixed, single, one = (by.get(("mixed-batch", role)) for role in ("mixed", "single", "batch1"))
+    mixed, single, one = (by.get((MIXED_BATCH, role)) for role in ("mixed", "single", "batch1"))
     if mixed is not None and single is not None:
         out["mixed_vs_single_prefix_batch_throughput"] = _throughput(mixed, osl) / _throughput(single, osl)
     if single is not None and one is not None:
         out["batch_vs_batch1_throughput"] = _throughput(single, osl) / _throughput(one, osl)
-    stored, in_prompt = (by.get(("text-prefix", role)) for role in ("stored", "in-prompt"))
+    stored, in_prompt = (by.get((TEXT_PREFIX, role)) for role in ("stored", "in-prompt"))
     if stored is not None and in_prompt is not None:
         out["text_prefix_vs_in_prompt_ttft"] = _ttft(stored) / _ttft(in_prompt)
     return out

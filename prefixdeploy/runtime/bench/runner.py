@@ -9,13 +9,14 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from tqdm import tqdm
 
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.bench.config import BenchConfig
 from prefixdeploy.runtime.bench.measure import RequestTiming, RssSampler, machine_info, process_peak_rss, time_request
+from prefixdeploy.runtime.bench.report import write_outputs
+from prefixdeploy.runtime.bench.results import BenchRun, Measurement
 from prefixdeploy.runtime.bench.scenarios import (
     Skipped,
     Workload,
@@ -26,34 +27,8 @@ from prefixdeploy.runtime.bench.scenarios import (
 )
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
-from prefixdeploy.runtime.manifest import GraphEntry
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Measurement:
-    workload: Workload
-    prefix_lengths: tuple[int, ...]  # P of each row of the first call (0: no prefix)
-    all_prefix_lengths: tuple[int, ...]  # every P any call of the workload uses, sorted (the table's P column)
-    timings: list[RequestTiming]  # every timed request of every thread
-    wall: float  # seconds from the threads' common start to the last one's end
-    peak_rss: int  # bytes, see RssSampler
-
-
-@dataclass(frozen=True)
-class BenchRun:
-    """Everything measured; `report.to_json` and `report.format_report` present it."""
-
-    config: BenchConfig
-    mode: str
-    graph: GraphEntry
-    machine: dict
-    load_s: float  # load_bundle() until it returns (session built, hashes checked, prefixes loaded)
-    load_to_first_token_s: float  # load_bundle() called -> the first token of a first request
-    rows: list[Measurement | Skipped]
-    rss_method: str
-    process_peak_rss: int
 
 
 def run_bench(config: BenchConfig) -> BenchRun:
@@ -86,7 +61,7 @@ def run_bench(config: BenchConfig) -> BenchRun:
             rss_method=method,
             process_peak_rss=process_peak_rss(),
         )
-    _write_outputs(run)
+    write_outputs(run)
     return run
 
 
@@ -142,7 +117,14 @@ def measure(bundle, workload: Workload, prompts: list[list[int]], config: BenchC
 
     lengths = tuple(prefix_length(bundle, n) for n in workload.calls[0])
     every = tuple(sorted({prefix_length(bundle, n) for call in workload.calls for n in call}))
-    return Measurement(workload, lengths, every, timings, ended - started[0], rss.peak)
+    return Measurement(
+        workload=workload,
+        prefix_lengths=lengths,
+        all_prefix_lengths=every,
+        timings=timings,
+        wall=ended - started[0],
+        peak_rss=rss.peak,
+    )
 
 
 def _run_threads(worker, n: int) -> list[RequestTiming]:
@@ -161,16 +143,3 @@ def _first_prefix(plan: list[Workload | Skipped], names: list[str]) -> str | Non
         if isinstance(item, Workload):
             return item.calls[0][0]
     return names[0] if names else None
-
-
-def _write_outputs(run: BenchRun) -> None:
-    import json
-
-    from prefixdeploy.runtime.bench.report import to_json
-
-    if run.config.json is not None:
-        run.config.json.write_text(json.dumps(to_json(run), indent=2) + "\n")
-    if run.config.plot is not None:
-        from prefixdeploy.runtime.bench.plot import write_plot
-
-        write_plot(run, run.config.plot)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.bench.config import ALTERNATING, MIXED_BATCH, NO_PREFIX, PREFIX, TEXT_PREFIX, BenchConfig
+from prefixdeploy.runtime.generate import check_context as check_context_length
 
 # Real text, tokenized and then repeated or trimmed to exactly the requested prompt length.
 PROMPT_TEXT = (
@@ -77,7 +78,7 @@ def prefix_length(bundle, name: str | None) -> int:
 
 def _prefix(bundle, names: list[str], config: BenchConfig) -> list[Workload | Skipped]:
     if not names:
-        return [Skipped(PREFIX, "prefix", "the bundle has no prefixes")]
+        return [Skipped(PREFIX, PREFIX, "the bundle has no prefixes")]
     B = config.batch_size
     return [Workload(PREFIX, f"prefix {n}", ((n,) * B,), role=n) for n in names]
 
@@ -156,9 +157,5 @@ def check_context(bundle, plan: list[Workload | Skipped], config: BenchConfig) -
     """Fail before timing anything if the longest prefix + prompt + new tokens exceeds the model's context."""
     used = {n for w in plan if isinstance(w, Workload) for call in w.calls for n in call}
     longest = max((prefix_length(bundle, n) for n in used), default=0)
-    need = longest + config.prompt_length + config.output_length
-    if need > bundle.manifest.max_context:
-        raise PrefixDeployError(
-            f"prefix {longest} + --prompt-length {config.prompt_length} + --output-length {config.output_length} = "
-            f"{need} tokens exceeds the model's context of {bundle.manifest.max_context}; lower the lengths"
-        )
+    fix = "lower --prompt-length or --output-length"
+    check_context_length(bundle.manifest.max_context, longest, config.prompt_length, config.output_length, fix)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from prefixdeploy.runtime import manifest as names
+from prefixdeploy.runtime import manifest as io_names
+from prefixdeploy.runtime.atomic import atomic_path
 from prefixdeploy.runtime.backends.trt.config import TrtConfig
+from prefixdeploy.runtime.cache import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,7 @@ CACHE_FORMAT = "prefixdeploy-trt-engine-1"  # bump to invalidate every cached en
 
 
 def default_cache_dir() -> Path:
-    # The same root as `exporter.fetch.default_cache` (the runtime never imports the exporter).
-    return Path(os.environ.get("PREFIXDEPLOY_CACHE", Path.home() / ".cache" / "prefixdeploy")) / "trt"
+    return cache_dir("trt")
 
 
 def engine_cache_key(model_path: Path, config: TrtConfig, trt_version: str, device: str) -> str:
@@ -33,13 +32,13 @@ def engine_cache_key(model_path: Path, config: TrtConfig, trt_version: str, devi
     h = hashlib.sha256(CACHE_FORMAT.encode())
     data = model_path.with_name(model_path.name + ".data")
     for path in (model_path, data):
-        h.update(f"\0{path.name}\0{names.sha256_file(path) if path.is_file() else '-'}".encode())
+        h.update(f"\0{path.name}\0{io_names.sha256_file(path) if path.is_file() else '-'}".encode())
     h.update(json.dumps({"tensorrt": trt_version, "device": device, **asdict(config)}, sort_keys=True).encode())
     return h.hexdigest()
 
 
-def engine_path(cache_dir: Path, model_path: Path, key: str) -> Path:
-    return cache_dir / f"{model_path.stem}-{key[:32]}.engine"
+def engine_path(directory: Path, model_path: Path, key: str) -> Path:
+    return directory / f"{model_path.stem}-{key[:32]}.engine"
 
 
 def load_cached_engine(runtime, path: Path):
@@ -57,14 +56,7 @@ def load_cached_engine(runtime, path: Path):
 def save_engine(path: Path, plan: bytes) -> None:
     """Write the engine to the cache (temp file, then rename); a cache that cannot be written only costs a rebuild."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(plan)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(plan)
     except OSError as e:
         log.warning("could not cache the TensorRT engine at %s (%s); it will be rebuilt next time", path, e)

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from prefixdeploy.errors import BundleError, PrefixDeployError
-from prefixdeploy.runtime import manifest as names
+from prefixdeploy.runtime import manifest as io_names
 
 # The dynamic axes of the decoder I/O (named as in the ONNX graph), and the option that bounds each.
 BATCH, SEQUENCE, PAST, TOTAL = "batch_size", "sequence_length", "past_sequence_length", "total_sequence_length"
@@ -28,20 +28,20 @@ def _name_pattern(*templates: str) -> re.Pattern:
     return re.compile("|".join(r"\d+".join(map(re.escape, t.split("{}"))) for t in templates))
 
 
-_PAST = _name_pattern(names.PAST_KEY, names.PAST_VALUE)
-_PRESENT = _name_pattern(names.PRESENT_KEY, names.PRESENT_VALUE)
+_PAST = _name_pattern(io_names.PAST_KEY, io_names.PAST_VALUE)
+_PRESENT = _name_pattern(io_names.PRESENT_KEY, io_names.PRESENT_VALUE)
 
 
 def tensor_axes(name: str, rank: int) -> tuple[str | None, ...]:
     """The dynamic-axis name of each dimension of a decoder I/O tensor (None: fixed), as the exporter names them."""
     axes: tuple[str | None, ...]
-    if name in (names.INPUT_IDS, names.POSITION_IDS):
+    if name in (io_names.INPUT_IDS, io_names.POSITION_IDS):
         axes = (BATCH, SEQUENCE)  # (B, T)
-    elif name == names.ATTENTION_MASK:
+    elif name == io_names.ATTENTION_MASK:
         axes = (BATCH, TOTAL)  # (B, S)
-    elif name == names.PREFIX_IDS:
+    elif name == io_names.PREFIX_IDS:
         axes = (BATCH,)  # (B,)
-    elif name == names.LOGITS:
+    elif name == io_names.LOGITS:
         axes = (BATCH, SEQUENCE, None)  # (B, T, V)
     elif _PAST.fullmatch(name):
         axes = (BATCH, None, PAST, None)  # (B, H_kv, S - T, D)

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from prefixdeploy.exporter.archs import register
-from prefixdeploy.exporter.archs.base import ArchSpec, LayerWeights, ModelDims
+from prefixdeploy.models.archs import register
+from prefixdeploy.models.archs.base import ArchDims, ArchSpec, LayerWeights
 
 
 @register
 class LlamaArch(ArchSpec):
     model_types = ("llama",)  # SmolLM2 is a Llama checkpoint
 
-    def dims(self) -> ModelDims:
+    def dims(self) -> ArchDims:
         c = self.config
         head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
         kv_heads = getattr(c, "num_key_value_heads", None) or c.num_attention_heads
-        return ModelDims(
-            c.num_hidden_layers,
-            c.num_attention_heads,
-            kv_heads,
-            head_dim,
-            c.hidden_size,
-            c.vocab_size,
-            c.max_position_embeddings,
-            c.rms_norm_eps,
+        return ArchDims(
+            num_layers=c.num_hidden_layers,
+            num_attention_heads=c.num_attention_heads,
+            num_key_value_heads=kv_heads,
+            head_dim=head_dim,
+            hidden_size=c.hidden_size,
+            vocab_size=c.vocab_size,
+            max_positions=c.max_position_embeddings,
+            norm_eps=c.rms_norm_eps,
         )
 
     def check_config(self) -> None:
@@ -61,10 +61,10 @@ class LlamaArch(ArchSpec):
 class MistralArch(LlamaArch):
     model_types = ("mistral",)
 
-    def dims(self) -> ModelDims:
+    def dims(self) -> ArchDims:
         # Attention is exact up to the sliding window; beyond it Mistral forgets, which the graph does not do.
         d, window = super().dims(), getattr(self.config, "sliding_window", None)
-        return d if not window else ModelDims(**{**d.__dict__, "max_positions": min(d.max_positions, window)})
+        return d if not window else ArchDims(**{**d.__dict__, "max_positions": min(d.max_positions, window)})
 
 
 @register

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from prefixdeploy.exporter.archs import register
-from prefixdeploy.exporter.archs.base import ArchSpec, LayerWeights, ModelDims
+from prefixdeploy.models.archs import register
+from prefixdeploy.models.archs.base import ArchDims, ArchSpec, LayerWeights
 
 
 @register
@@ -13,17 +13,17 @@ class GPT2Arch(ArchSpec):
     model_types = ("gpt2",)
     norm, positions, mlp = "layer", "learned", "gelu_tanh"
 
-    def dims(self) -> ModelDims:
+    def dims(self) -> ArchDims:
         c = self.config
-        return ModelDims(
-            c.n_layer,
-            c.n_head,
-            c.n_head,
-            c.n_embd // c.n_head,
-            c.n_embd,
-            c.vocab_size,
-            c.n_positions,
-            c.layer_norm_epsilon,
+        return ArchDims(
+            num_layers=c.n_layer,
+            num_attention_heads=c.n_head,
+            num_key_value_heads=c.n_head,
+            head_dim=c.n_embd // c.n_head,
+            hidden_size=c.n_embd,
+            vocab_size=c.vocab_size,
+            max_positions=c.n_positions,
+            norm_eps=c.layer_norm_epsilon,
         )
 
     def check_config(self) -> None:

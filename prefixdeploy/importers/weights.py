@@ -1,4 +1,4 @@
-"""Reading training checkpoints for the importers: weight files, their tensor names, config.json, and the MLPs.
+"""Reading other tools' saved weights for the importers: weight files, their tensor names, config files, the MLPs.
 
 Weights come from safetensors (numpy, no torch) or from a PyTorch `.bin` loaded with `torch.load(weights_only=True)`,
 which refuses pickled code; torch is imported only when a `.bin` is actually read. Listing tensor names (for
@@ -19,8 +19,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from prefixdeploy.errors import PrefixMismatchError, PrefixSourceError
-from prefixdeploy.runtime.prefix import ModelFacts, read_safetensors_metadata
+from prefixdeploy.errors import PrefixSourceError
+from prefixdeploy.runtime.prefix import ModelFacts, geometry, mismatch_error, read_safetensors_metadata
 
 # What a checkpoint directory holds, in the order we prefer them (safetensors first: no torch needed).
 WEIGHT_FILES = (
@@ -159,9 +159,8 @@ def _first_line(e: Exception) -> str:
     return text.splitlines()[0].split(". ")[0] if text else type(e).__name__
 
 
-def read_config(directory: Path) -> dict:
-    """`directory/config.json` as a dict; {} if there is none."""
-    path = directory / "config.json"
+def read_config(path: Path) -> dict:
+    """A JSON config file (`config.json`, `adapter_config.json`) as a dict; {} if there is none."""
     if not path.is_file():
         return {}
     try:
@@ -169,7 +168,7 @@ def read_config(directory: Path) -> dict:
     except (OSError, ValueError) as e:
         raise PrefixSourceError(f"{path} is not readable JSON ({e}); fix or remove it") from None
     if not isinstance(config, dict):
-        raise PrefixSourceError(f"{path} holds a JSON {type(config).__name__}; expected an object (a model config)")
+        raise PrefixSourceError(f"{path} holds a JSON {type(config).__name__}; expected an object (a config)")
     return config
 
 
@@ -191,15 +190,10 @@ def config_geometry(config: dict) -> tuple[int, int, int] | None:
     return L, kv_heads or heads, head_dim
 
 
-def check_geometry(tuned_on: tuple[int, int, int] | None, model: ModelFacts, name: str, where: Path) -> None:
+def check_geometry(tuned_on: tuple[int, int, int] | None, facts: ModelFacts, name: str, where: Path) -> None:
     """Raise PrefixMismatchError naming both shapes if the config the prefix was tuned with is another geometry."""
-    if tuned_on is None or tuned_on == (model.num_layers, model.num_key_value_heads, model.head_dim):
-        return
-    L, H, D = tuned_on
-    raise PrefixMismatchError(
-        f"prefix {name!r} was tuned on {L} layers × {H} kv heads × {D} (per {where}); the model has "
-        f"{model.geometry()}. Re-train or import the prefix for this model."
-    )
+    if tuned_on is not None and geometry(*tuned_on) != facts.geometry():
+        raise mismatch_error(name, f"was tuned on {geometry(*tuned_on)} (per {where})", facts)
 
 
 def key_prefixes(names: list[str], anchor: re.Pattern) -> list[str]:
@@ -247,7 +241,7 @@ def checkpoint_config(path: Path, markers: tuple[str, ...]) -> tuple[dict, Path]
     format's own keys): otherwise it may describe something else in the same folder.
     """
     directory = path if path.is_dir() else path.parent
-    config = read_config(directory)
+    config = read_config(directory / "config.json")
     if not path.is_dir() and not any(k in config for k in markers):
         config = {}
     return config, directory / "config.json"

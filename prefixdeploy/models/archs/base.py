@@ -16,9 +16,12 @@ Linear = tuple[np.ndarray, np.ndarray | None]  # (weight (in, out), bias (out,) 
 Norm = tuple[np.ndarray, np.ndarray | None]  # (scale (hidden,), bias (hidden,) or None)
 
 
-@dataclass(frozen=True)
-class ModelDims:
-    """The numbers of a decoder the graph needs, read from its HF config by the family's attribute names."""
+@dataclass(frozen=True, kw_only=True)
+class ArchDims:
+    """The numbers of a decoder the graph needs, read from its HF config by the family's attribute names.
+
+    Not to be confused with the runtime's `ModelFacts`: the few of these a prefix must fit, plus a weights fingerprint.
+    """
 
     num_layers: int
     num_attention_heads: int
@@ -28,6 +31,12 @@ class ModelDims:
     vocab_size: int
     max_positions: int
     norm_eps: float
+
+
+@dataclass(frozen=True)
+class RopeSpec:
+    inv_freq: np.ndarray  # (D/2,) float32, from the HF rotary module (so scaled rope types come for free)
+    scaling: float  # HF's attention_scaling, multiplied into cos and sin
 
 
 @dataclass(frozen=True)
@@ -52,7 +61,7 @@ class ArchSpec:
     def __init__(self, config, state: dict[str, np.ndarray]):
         self.config, self.state = config, state
 
-    def dims(self) -> ModelDims:
+    def dims(self) -> ArchDims:
         raise NotImplementedError
 
     def check_config(self) -> None:

@@ -22,4 +22,4 @@ def get_arch(model_type: str) -> type:
     return REGISTRY[model_type]
 
 
-from prefixdeploy.exporter.archs import gpt2, llama  # noqa: E402,F401  (registers the families)
+from prefixdeploy.models.archs import gpt2, llama  # noqa: E402,F401  (registers the families)

@@ -1,4 +1,7 @@
-"""Load a frozen Hugging Face decoder (hub id, local directory or `.gguf` file) with its tokenizer and facts."""
+"""Load a frozen Hugging Face decoder (hub id, local directory or `.gguf` file) with its tokenizer and facts.
+
+Used by the importers, the exporter and training (see docs/architecture.md); imports torch only inside functions.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from prefixdeploy.errors import PrefixDeployError
-from prefixdeploy.exporter.archs import get_arch
-from prefixdeploy.exporter.archs.base import ArchSpec, ModelDims
-from prefixdeploy.exporter.decoder import RopeSpec
+from prefixdeploy.models.archs import get_arch
+from prefixdeploy.models.archs.base import ArchDims, ArchSpec, RopeSpec
 from prefixdeploy.runtime.prefix import ModelFacts
 
 log = logging.getLogger(__name__)
@@ -24,29 +26,29 @@ class LoadedModel:
     """A frozen HF causal LM in fp32 eval mode, its tokenizer, and what the exporter derives from it."""
 
     source: str  # what the user passed as MODEL
-    model: object  # transformers PreTrainedModel
+    module: object  # the transformers PreTrainedModel (an nn.Module)
     tokenizer: object  # transformers tokenizer
 
     @cached_property
     def state(self) -> dict[str, np.ndarray]:
         """fp32 numpy views of the weights (no copy)."""
-        return {k: v.detach().float().numpy() for k, v in self.model.state_dict().items()}
+        return {k: v.detach().float().numpy() for k, v in self.module.state_dict().items()}
 
     @cached_property
     def arch(self) -> ArchSpec:
-        spec = get_arch(self.model.config.model_type)(self.model.config, self.state)
+        spec = get_arch(self.module.config.model_type)(self.module.config, self.state)
         spec.check_config()
         return spec
 
     @property
-    def dims(self) -> ModelDims:
+    def dims(self) -> ArchDims:
         return self.arch.dims()
 
     @cached_property
     def facts(self) -> ModelFacts:
         d = self.dims
         return ModelFacts(
-            architecture=self.model.config.model_type,
+            architecture=self.module.config.model_type,
             num_layers=d.num_layers,
             num_key_value_heads=d.num_key_value_heads,
             head_dim=d.head_dim,
@@ -57,7 +59,7 @@ class LoadedModel:
     def rope(self) -> RopeSpec | None:
         if self.arch.positions != "rope":
             return None
-        rotary = self.model.get_decoder().rotary_emb
+        rotary = self.module.get_decoder().rotary_emb
         return RopeSpec(rotary.inv_freq.detach().float().numpy(), float(getattr(rotary, "attention_scaling", 1.0)))
 
 
@@ -111,7 +113,7 @@ def load_model(source: str) -> LoadedModel:
             f"could not load model {source!r}: {first} (pass a local model directory or .gguf file when offline)"
         ) from None
     model.eval()
-    loaded = LoadedModel(source=source, model=model, tokenizer=tokenizer)
+    loaded = LoadedModel(source=source, module=model, tokenizer=tokenizer)
     _ = loaded.arch  # refuse unsupported architectures before any work
     return loaded
 
@@ -120,10 +122,10 @@ def save_plain_copy(loaded: LoadedModel, directory: Path) -> None:
     """Save the model as a plain fp32 HF directory (a GGUF-loaded model refuses save_pretrained as 'quantized')."""
     from transformers import AutoModelForCausalLM
 
-    config = loaded.model.config
+    config = loaded.module.config
     if hasattr(config, "quantization_config"):
         config = type(config).from_dict({k: v for k, v in config.to_dict().items() if k != "quantization_config"})
     plain = AutoModelForCausalLM.from_config(config)
-    plain.load_state_dict(loaded.model.state_dict())
+    plain.load_state_dict(loaded.module.state_dict())
     plain.save_pretrained(directory)
     loaded.tokenizer.save_pretrained(directory)

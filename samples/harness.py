@@ -1,7 +1,9 @@
-"""Measuring trained prefixes the way users run them: export a switchable bundle, then generate a JSONL split's
-outputs through prefixdeploy's runtime (batched, greedy) under several conditions (prefix, bare model, instruction).
+"""The samples' evaluation harness: measure a trained prefix the way users run it. Export a switchable bundle, then
+generate a JSONL split's outputs through prefixdeploy's runtime (batched, greedy) under several conditions (prefix,
+bare model, instruction), score them and print a table.
 
-The samples' eval scripts use this; each adds only its prompts and its metric.
+The samples' eval scripts (`samples/*/evaluate.py`) use this; each adds only its prompts and its metric. It is a
+script helper, not library code (argparse, print), so it lives here rather than in the package.
 """
 
 from __future__ import annotations

@@ -1,0 +1,36 @@
+"""Choosing the next token: greedy is argmax; top-k and top-p never pick outside their set; a seed repeats a draw."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from prefixdeploy.runtime.sampling import sample_next
+
+LOGITS = np.log(np.array([[0.5, 0.3, 0.15, 0.05], [0.05, 0.15, 0.3, 0.5]], np.float32))  # (B=2, V=4)
+
+
+def draws(n: int = 400, seed: int = 0, **options) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.stack([sample_next(LOGITS, rng, **options) for _ in range(n)])  # (n, B)
+
+
+def test_temperature_zero_is_argmax():
+    assert sample_next(LOGITS, np.random.default_rng(0)).tolist() == [0, 3]
+
+
+def test_top_k_one_is_greedy_and_top_k_two_stays_in_the_two_best():
+    assert (draws(temperature=1.0, top_k=1) == [0, 3]).all()
+    two = draws(temperature=1.0, top_k=2)
+    assert set(two[:, 0]) == {0, 1} and set(two[:, 1]) == {2, 3}
+
+
+def test_top_p_keeps_the_smallest_set_that_reaches_the_mass():
+    picked = draws(temperature=1.0, top_p=0.7)  # 0.5 + 0.3 reach 0.7; the first token alone does not
+    assert set(picked[:, 0]) == {0, 1} and set(picked[:, 1]) == {2, 3}
+    assert (draws(temperature=1.0, top_p=0.4) == [0, 3]).all()  # the first token always stays
+
+
+def test_a_seed_repeats_the_draw_and_sampling_follows_the_probabilities():
+    assert (draws(seed=7, temperature=1.0) == draws(seed=7, temperature=1.0)).all()
+    share = (draws(n=4000, temperature=1.0)[:, 0] == 0).mean()
+    assert abs(share - 0.5) < 0.04

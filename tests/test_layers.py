@@ -1,0 +1,112 @@
+"""The packages import each other only along the arrows docs/architecture.md allows (module level and in functions).
+
+The allowed arrows are read from the document's table, so the document and this test cannot disagree. Run with
+`pytest -s` to see every arrow between packages and the files that make it.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import defaultdict
+from pathlib import Path
+
+from conftest import ROOT
+
+PACKAGE = ROOT / "prefixdeploy"
+DOC = ROOT / "docs" / "architecture.md"
+ROW = re.compile(r"^\| (\w+) \| ([^|]*) \|")
+
+
+def allowed_arrows() -> dict[str, set[str]]:
+    """{layer: the layers it may import}, from the table under "## The layers" in docs/architecture.md."""
+    table = DOC.read_text().split("## The layers", 1)[1]
+    allowed = {}
+    for line in table.splitlines():
+        m = ROW.match(line)
+        if m and m.group(1) != "package":
+            allowed[m.group(1)] = {w for w in re.findall(r"\w+", m.group(2)) if w != "nothing"}
+    return allowed
+
+
+def layer_of(module: str) -> str:
+    """`prefixdeploy.runtime.bundle` -> runtime; the package root (the version) and `errors` are the bottom layer."""
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] == "errors":
+        return "errors"
+    return parts[1]
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path) -> set[str]:
+    return imports_in(path.read_text(), module_name(path), is_package=path.name == "__init__.py")
+
+
+def imports_in(text: str, module: str, is_package: bool = False) -> set[str]:
+    """Every prefixdeploy module the source of `module` imports, anywhere in it (relative imports resolved)."""
+    here = module.split(".")
+    package = here if is_package else here[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
+            found |= {f"{base}.{alias.name}" for alias in node.names if not alias.name.startswith("__")} | {base}
+    return {m for m in found if m.split(".")[0] == "prefixdeploy"}
+
+
+def package_arrows() -> dict[tuple[str, str], set[str]]:
+    """{(importing layer, imported layer): the files that make that arrow}, for arrows between different layers."""
+    arrows = defaultdict(set)
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for arrow in arrows_of(module_name(path), imported_modules(path)):
+            arrows[arrow].add(str(path.relative_to(ROOT)))
+    return arrows
+
+
+def arrows_of(module: str, imported: set[str]) -> set[tuple[str, str]]:
+    source = layer_of(module)
+    return {(source, layer_of(m)) for m in imported if layer_of(m) != source}
+
+
+def forbidden(arrows, allowed: dict[str, set[str]]) -> list[tuple[str, str]]:
+    return sorted(arrow for arrow in arrows if arrow[1] not in allowed.get(arrow[0], set()))
+
+
+def test_every_import_follows_an_allowed_arrow():
+    allowed, arrows = allowed_arrows(), package_arrows()
+    print("\nimport arrows between packages:")
+    for (source, target), files in sorted(arrows.items()):
+        print(f"  {source} -> {target}  ({len(files)} files)")
+    layers = {layer_of(module_name(p)) for p in PACKAGE.rglob("*.py")}
+    assert not layers - set(allowed), f"packages missing from docs/architecture.md: {sorted(layers - set(allowed))}"
+    bad = forbidden(arrows, allowed)
+    assert not bad, "imports the architecture forbids: " + "; ".join(
+        f"{s} -> {t} in {', '.join(sorted(arrows[s, t]))}" for s, t in bad
+    )
+
+
+def test_the_table_forbids_arrows_up_and_accepts_serving_on_the_runtime():
+    """The check has teeth: the runtime may not import the exporter, nor the importers the exporter."""
+    allowed = allowed_arrows()
+    assert allowed["errors"] == set()
+    assert allowed["runtime"] == {"errors"}
+    assert allowed["serving"] == {"runtime", "errors"}
+    assert "exporter" not in allowed["importers"] | allowed["training"] | allowed["models"]
+    assert "cli" not in set().union(*(v for k, v in allowed.items() if k != "cli"))
+
+
+def test_relative_and_function_level_imports_are_counted():
+    text = "def f():\n    from prefixdeploy.exporter import export\n    from . import bundle\n"
+    imported = imports_in(text, "prefixdeploy.runtime.probe")
+    assert imported >= {"prefixdeploy.exporter.export", "prefixdeploy.runtime.bundle"}
+    assert forbidden(arrows_of("prefixdeploy.runtime.probe", imported), allowed_arrows()) == [("runtime", "exporter")]
+    serving = imports_in("from prefixdeploy.runtime.bundle import load_bundle\n", "prefixdeploy.serving.engine")
+    assert forbidden(arrows_of("prefixdeploy.serving.engine", serving), allowed_arrows()) == []
