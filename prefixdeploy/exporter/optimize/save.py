@@ -15,6 +15,7 @@ from pathlib import Path
 import onnx
 from onnx.external_data_helper import ExternalDataInfo, uses_external_data
 
+from prefixdeploy.exporter.external_data import append_aligned, set_location
 from prefixdeploy.exporter.optimize.edit import GraphEdit
 
 DATA_SUFFIX = ".data"
@@ -56,12 +57,9 @@ def _relink_data(model: onnx.ModelProto, src_dir: Path, out: Path, shared_data: 
             data = _read(src_dir / ExternalDataInfo(tensor).location, ExternalDataInfo(tensor))
             found = shared.get(hashlib.sha256(data).hexdigest())
             if found is not None:
-                _set_location(tensor, shared_data.name, *found)
+                set_location(tensor, shared_data.name, *found)
             else:
-                pad = (-own.tell()) % 64  # aligned, as onnx writes external data
-                own.write(b"\0" * pad)
-                _set_location(tensor, own_name, own.tell(), len(data))
-                own.write(data)
+                set_location(tensor, own_name, append_aligned(own, data), len(data))
     onnx.save_model(model, str(out))
     if (out.parent / own_name).stat().st_size == 0:
         os.unlink(out.parent / own_name)
@@ -82,11 +80,3 @@ def _read(path: Path, info: ExternalDataInfo) -> bytes:
     with path.open("rb") as f:
         f.seek(info.offset or 0)
         return f.read(info.length) if info.length else f.read()
-
-
-def _set_location(tensor: onnx.TensorProto, location: str, offset: int, length: int) -> None:
-    del tensor.external_data[:]
-    for key, value in (("location", location), ("offset", str(offset)), ("length", str(length))):
-        entry = tensor.external_data.add()
-        entry.key, entry.value = key, value
-    tensor.data_location = onnx.TensorProto.EXTERNAL
