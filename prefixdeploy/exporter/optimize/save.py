@@ -1,7 +1,7 @@
 """Run ONNX Runtime's offline graph optimizations once and save the result next to the portable graph.
 
 Weights the optimized graph shares with the portable graph (same bytes) point into the portable graph's external
-data file instead of being written twice.
+data file instead of being written twice; equal weights within the optimized graph are written once too.
 """
 
 from __future__ import annotations
@@ -48,18 +48,17 @@ def save_optimized(
 
 def _relink_data(model: onnx.ModelProto, src_dir: Path, out: Path, shared_data: Path) -> None:
     """Point each external initializer at `shared_data` when its bytes are there already, else at out's own file."""
-    shared = _index_by_hash(shared_data)
+    shared = {digest: (shared_data.name, *at) for digest, at in _index_by_hash(shared_data).items()}
     own_name = out.name + DATA_SUFFIX
     with (out.parent / own_name).open("wb") as own:
         for tensor in model.graph.initializer:
             if not uses_external_data(tensor):
                 continue
             data = _read(src_dir / ExternalDataInfo(tensor).location, ExternalDataInfo(tensor))
-            found = shared.get(hashlib.sha256(data).hexdigest())
-            if found is not None:
-                set_location(tensor, shared_data.name, *found)
-            else:
-                set_location(tensor, own_name, append_aligned(own, data), len(data))
+            digest = hashlib.sha256(data).hexdigest()
+            if digest not in shared:  # new bytes; equal bytes under another name (a reshaped view) are written once
+                shared[digest] = (own_name, append_aligned(own, data), len(data))
+            set_location(tensor, *shared[digest])
     onnx.save_model(model, str(out))
     if (out.parent / own_name).stat().st_size == 0:
         os.unlink(out.parent / own_name)
