@@ -9,7 +9,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from prefixdeploy.exporter.optimize.edit import GraphEdit
-from prefixdeploy.exporter.optimize.embedding import quantize_embedding_lookup
+from prefixdeploy.exporter.optimize.embedding import quantize_embedding_lookup, separate_lookup_table
 from prefixdeploy.exporter.optimize.nbits import quantize_blocks, quantize_matmuls
 from prefixdeploy.exporter.optimize.passes import untie_lm_head
 from prefixdeploy.exporter.optimize.save import save_optimized
@@ -85,3 +85,21 @@ def test_lookup_and_lm_head_blocks_are_stored_once(tmp_path):
             at[t.name] = (info["location"], info.get("offset", "0"))
     assert at["E_Q"] == at["lm_head.weight_t_Q"] and at["E_scales"] == at["lm_head.weight_t_scales"]
     assert (tmp_path / "ort.onnx.data").stat().st_size < 2 * vocab * 64  # codes once (+ scales): not twice
+
+
+def test_a_float_lookup_reads_its_own_name_for_the_same_stored_bytes(tmp_path):
+    table = np.random.default_rng(1).standard_normal((V, 64)).astype(np.float32)
+    model = tied_model(table)
+    edit = GraphEdit(model)
+    assert separate_lookup_table(edit)
+    assert edit.node_reading("E.lookup", "Gather") is not None and edit.node_reading("E", "Gemm") is not None
+    onnx.save_model(tied_model(table), str(tmp_path / "p.onnx"), save_as_external_data=True, location="p.onnx.data")
+    save_optimized(model, tmp_path / "ort.onnx", tmp_path / "p.onnx.data")
+    saved = onnx.load_model(str(tmp_path / "ort.onnx"), load_external_data=False)
+    at = {t.name: [(e.key, e.value) for e in t.external_data] for t in saved.graph.initializer}
+    assert at["E.lookup"] == at["E"] and dict(at["E"])["location"] == "p.onnx.data"  # stored once, in the portable
+    ids = np.array([[3, 0, 49]], np.int64)
+    session = ort.InferenceSession(str(tmp_path / "ort.onnx"), providers=["CPUExecutionProvider"])
+    hidden, logits = session.run(["hidden", "logits"], {"ids": ids})
+    np.testing.assert_array_equal(hidden[0], table[ids[0]])
+    np.testing.assert_allclose(logits, table[ids[0]] @ table.T, rtol=1e-5, atol=1e-5)

@@ -16,7 +16,7 @@ import onnx
 from prefixdeploy.exporter.archs.base import ModelDims
 from prefixdeploy.exporter.decoder import RopeSpec
 from prefixdeploy.exporter.optimize.edit import GraphEdit
-from prefixdeploy.exporter.optimize.embedding import quantize_embedding_lookup
+from prefixdeploy.exporter.optimize.embedding import quantize_embedding_lookup, separate_lookup_table
 from prefixdeploy.exporter.optimize.passes import fuse_attention, fuse_skip_norm, last_token_logits, untie_lm_head
 from prefixdeploy.exporter.optimize.precision import PRECISIONS, convert_precision
 from prefixdeploy.exporter.optimize.save import save_optimized
@@ -40,6 +40,8 @@ def build_ort_graph(
     fuse_attention(edit, dims, rope)
     last_token_logits(edit, dims)
     tied = untie_lm_head(edit) if precision in ("int8", "int4") else None  # (table, lm_head weight)
+    if tied is None:
+        separate_lookup_table(edit)
     edit.prune()
     model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
     log.info("converting weights to %s", precision)
