@@ -17,6 +17,7 @@ from prefixdeploy.errors import BundleError, PrefixDeployError
 from prefixdeploy.runtime.backends import Backend, open_backend
 from prefixdeploy.runtime.generate import GenerationConfig, Scores, generate_steps, score_tokens
 from prefixdeploy.runtime.manifest import GraphEntry, Manifest, check_files, read_manifest
+from prefixdeploy.runtime.memory import release_free_heap
 from prefixdeploy.runtime.prefix import Prefix, load_prefix
 from prefixdeploy.runtime.tokenizer import TextCodec
 
@@ -174,6 +175,7 @@ def load_bundle(
     for prefix in prefixes.values():
         prefix.check_fits(manifest.model, f"bundle {path.name}")
     codec = TextCodec(path / TOKENIZER_FILE, manifest.chat_prompt)
+    release_free_heap()  # what parsing and session building freed, before generating adds its own peak
     return Bundle(path, manifest, entry, prefixes, codec, backend_obj)
 
 
