@@ -12,6 +12,7 @@ from prefixdeploy import __version__
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.exporter.chat import chat_system_split
 from prefixdeploy.exporter.decoder import build_decoder
+from prefixdeploy.exporter.external_data import save_with_aligned_data
 from prefixdeploy.exporter.genai import write_genai_config
 from prefixdeploy.exporter.graph import MAX_OPSET, MIN_OPSET
 from prefixdeploy.exporter.optimize import PRECISIONS, build_ort_graph
@@ -90,14 +91,7 @@ def _check_output(out: Path, force: bool) -> None:
 
 
 def _write_contents(tmp: Path, loaded: LoadedModel, graph: onnx.ModelProto, prefixes: list[Prefix], config) -> None:
-    onnx.save_model(
-        graph,
-        str(tmp / MODEL_FILE),
-        save_as_external_data=True,
-        all_tensors_to_one_file=True,
-        location=MODEL_FILE + ".data",
-        size_threshold=1024,
-    )
+    save_with_aligned_data(graph, tmp / MODEL_FILE)
     graphs = []
     # The passes start from a switchable graph with its weights in memory (saving moved `graph`'s to disk).
     source = build_decoder(loaded.arch, loaded.rope(), None, config.opset) if config.precisions else None

@@ -18,6 +18,7 @@ from prefixdeploy.runtime.backends import Backend, open_backend
 from prefixdeploy.runtime.backends.trt.config import bundle_options
 from prefixdeploy.runtime.generate import GenerationConfig, Scores, fill_cache, generate_steps, score_tokens
 from prefixdeploy.runtime.manifest import GraphEntry, Manifest, check_files, read_manifest
+from prefixdeploy.runtime.memory import release_free_heap
 from prefixdeploy.runtime.prefix import VIRTUAL, Prefix, load_prefix
 from prefixdeploy.runtime.tokenizer import TextCodec
 
@@ -203,6 +204,7 @@ def load_bundle(
     for prefix in prefixes.values():
         prefix.check_fits(manifest.model, f"bundle {path.name}")
     codec = TextCodec(path / TOKENIZER_FILE, manifest.chat_prompt, manifest.chat_system)
+    release_free_heap()  # what parsing and session building freed, before generating adds its own peak
     return Bundle(path, manifest, entry, prefixes, codec, backend_obj)
 
 

@@ -1,7 +1,8 @@
 """Derive the ONNX Runtime graph of a bundle from its portable graph, at a chosen weight precision.
 
 portable (switchable) graph → fused attention with an in-place KV buffer → last-token logits → weights at the chosen
-precision (fp32 | fp16 | int8 | int4; prefixes stay float32 in their own files) → ONNX Runtime's offline
+precision (fp32 | fp16 | int8 | int4; prefixes stay float32 in their own files; int8/int4 look embeddings up in the
+lm_head's quantized blocks) → ONNX Runtime's offline
 graph optimizations (fused norms, …) → residual Add + norm fused → saved so that loading does not optimize again.
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import onnx
 
 from prefixdeploy.exporter.optimize.edit import GraphEdit
+from prefixdeploy.exporter.optimize.embedding import quantize_embedding_lookup, separate_lookup_table
 from prefixdeploy.exporter.optimize.passes import fuse_attention, fuse_skip_norm, last_token_logits, untie_lm_head
 from prefixdeploy.exporter.optimize.precision import PRECISIONS, convert_precision
 from prefixdeploy.exporter.optimize.save import save_optimized
@@ -36,10 +38,15 @@ def build_ort_graph(
     edit = GraphEdit(model)
     fuse_attention(edit, dims, rope)
     last_token_logits(edit, dims)
-    if precision in ("int8", "int4"):
-        untie_lm_head(edit)
+    tied = untie_lm_head(edit) if precision in ("int8", "int4") else None  # (table, lm_head weight)
+    if tied is None:
+        separate_lookup_table(edit)
     edit.prune()
     model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
     log.info("converting weights to %s", precision)
     model = convert_precision(model, precision)
+    if tied is not None:
+        edit = GraphEdit(model)
+        if quantize_embedding_lookup(edit, *tied):
+            edit.prune()  # the float table is read no more
     save_optimized(model, out, shared_data, after=fuse_skip_norm)

@@ -99,8 +99,11 @@ def last_token_logits(edit: GraphEdit, d: ArchDims) -> None:
             out.type.tensor_type.shape.dim[1].dim_value = 1
 
 
-def untie_lm_head(edit: GraphEdit) -> None:
-    """Gemm(x, E, transB=1) → MatMul(x, Eᵀ) with its own weight: MatMul weights are what quantizers rewrite."""
+def untie_lm_head(edit: GraphEdit) -> tuple[str, str]:
+    """Gemm(x, E, transB=1) → MatMul(x, Eᵀ) with its own weight: MatMul weights are what quantizers rewrite.
+
+    Returns the names of the table E and of the new weight Eᵀ.
+    """
     gemm = next(n for n in edit.graph.node if n.op_type == "Gemm")
     table = edit.find_initializer(gemm.input[1])
     from onnx import numpy_helper
@@ -109,6 +112,7 @@ def untie_lm_head(edit: GraphEdit) -> None:
     (out,) = edit.add("MatMul", [gemm.input[0], weight])
     for node in edit.consumers(gemm.output[0]):
         node.input[list(node.input).index(gemm.output[0])] = out
+    return table.name, weight
 
 
 def fuse_skip_norm(edit: GraphEdit) -> None:

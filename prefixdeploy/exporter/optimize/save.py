@@ -1,7 +1,7 @@
 """Run ONNX Runtime's offline graph optimizations once and save the result next to the portable graph.
 
 Weights the optimized graph shares with the portable graph (same bytes) point into the portable graph's external
-data file instead of being written twice.
+data file instead of being written twice; equal weights within the optimized graph are written once too.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 import onnx
 from onnx.external_data_helper import ExternalDataInfo, uses_external_data
 
+from prefixdeploy.exporter.external_data import append_aligned, set_location
 from prefixdeploy.exporter.optimize.edit import GraphEdit
 
 DATA_SUFFIX = ".data"
@@ -47,21 +48,17 @@ def save_optimized(
 
 def _relink_data(model: onnx.ModelProto, src_dir: Path, out: Path, shared_data: Path) -> None:
     """Point each external initializer at `shared_data` when its bytes are there already, else at out's own file."""
-    shared = _index_by_hash(shared_data)
+    shared = {digest: (shared_data.name, *at) for digest, at in _index_by_hash(shared_data).items()}
     own_name = out.name + DATA_SUFFIX
     with (out.parent / own_name).open("wb") as own:
         for tensor in model.graph.initializer:
             if not uses_external_data(tensor):
                 continue
             data = _read(src_dir / ExternalDataInfo(tensor).location, ExternalDataInfo(tensor))
-            found = shared.get(hashlib.sha256(data).hexdigest())
-            if found is not None:
-                _set_location(tensor, shared_data.name, *found)
-            else:
-                pad = (-own.tell()) % 64  # aligned, as onnx writes external data
-                own.write(b"\0" * pad)
-                _set_location(tensor, own_name, own.tell(), len(data))
-                own.write(data)
+            digest = hashlib.sha256(data).hexdigest()
+            if digest not in shared:  # new bytes; equal bytes under another name (a reshaped view) are written once
+                shared[digest] = (own_name, append_aligned(own, data), len(data))
+            set_location(tensor, *shared[digest])
     onnx.save_model(model, str(out))
     if (out.parent / own_name).stat().st_size == 0:
         os.unlink(out.parent / own_name)
@@ -82,11 +79,3 @@ def _read(path: Path, info: ExternalDataInfo) -> bytes:
     with path.open("rb") as f:
         f.seek(info.offset or 0)
         return f.read(info.length) if info.length else f.read()
-
-
-def _set_location(tensor: onnx.TensorProto, location: str, offset: int, length: int) -> None:
-    del tensor.external_data[:]
-    for key, value in (("location", location), ("offset", str(offset)), ("length", str(length))):
-        entry = tensor.external_data.add()
-        entry.key, entry.value = key, value
-    tensor.data_location = onnx.TensorProto.EXTERNAL
