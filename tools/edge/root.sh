@@ -39,6 +39,8 @@ register_binfmt() {
     grep -qx enabled "$BINFMT/qemu-aarch64" || die "binfmt rule qemu-aarch64 is registered but disabled"
 }
 
+# No /sys inside: with the host's /sys and qemu 7.2's (x86) /proc/cpuinfo, ONNX Runtime's cpuinfo crashes; without
+# it, cpuinfo warns and ONNX Runtime reads the CPU features from the auxiliary vector (qemu's CPU model, QEMU_CPU).
 # A clean environment inside: nothing of the host's pip configuration (its local wheel dirs are x86 and absent).
 in_root() {
     local env=(PATH=/opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
