@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,7 @@ def plan_and_result(tiny_bundle, tmp_path_factory):
     out = tmp_path_factory.mktemp("edge")
     (out / "plan.json").write_text(json.dumps(plan))
     command = [sys.executable, str(TOOLS / "run_cases.py"), str(out / "plan.json"), str(work), str(out / "x86.json")]
-    subprocess.run(command, check=True, capture_output=True)
+    subprocess.run(command, check=True, capture_output=True, env=os.environ | {"PYTHONPATH": str(TOOLS.parents[1])})
     return plan, json.loads((out / "x86.json").read_text())
 
 

@@ -146,7 +146,8 @@ def write_constraints(path: Path) -> Path:
 
 
 def run_side(command: list[str], work: Path, out_name: str) -> dict:
-    subprocess.run(command, check=True)
+    # This checkout's runtime on x86 too (the root has it installed), whatever the venv's editable install points to.
+    subprocess.run(command, check=True, env=os.environ | {"PYTHONPATH": str(REPO)})
     return json.loads((work / out_name).read_text())
 
 
