@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint format demo bench clean
+.PHONY: test lint format demo bench edge-check clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,5 +30,9 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/compare.py
 
+# Needs root, mmdebstrap and qemu-user-static; the arm64 root is cached in ~/.cache/prefixdeploy/edge.
+edge-check: $(STAMP)
+	$(PY) tools/edge/check.py
+
 clean:
-	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .cache .pytest_cache .ruff_cache edge-out
