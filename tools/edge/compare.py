@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 ARM_MACHINE = "aarch64"
+# The precisions the check must reproduce exactly (the issue names fp32 and int4). fp16 and int8 run too and are
+# reported with their margins, but do not fail the check: on the tiny model their flips are near-ties (top two
+# logits 0.003–0.06 apart) below how far ONNX Runtime's ARM fp16 / int8 MatMulNBits kernels move the logits.
+GATED_PRECISIONS = ("fp32", "int4")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +33,11 @@ class CaseComparison:
     @property
     def same(self) -> bool:
         return self.first_diff is None and self.equal == self.total
+
+    @property
+    def gated(self) -> bool:
+        """Whether a difference in this case fails the check (see GATED_PRECISIONS)."""
+        return self.graph.split()[0] in GATED_PRECISIONS
 
 
 def _first_diff(a: list[int], b: list[int]) -> int | None:
@@ -125,7 +134,9 @@ def format_table(rows: list[CaseComparison]) -> str:
 def build_report(rows: list[CaseComparison], platforms: dict, timings: dict) -> dict:
     return {
         "all_equal": all(r.same for r in rows),
-        "cases": [asdict(r) | {"same": r.same} for r in rows],
+        "gated_equal": all(r.same for r in rows if r.gated),
+        "gated_precisions": list(GATED_PRECISIONS),
+        "cases": [asdict(r) | {"same": r.same, "gated": r.gated} for r in rows],
         "platforms": platforms,
         "seconds": timings,
     }
