@@ -84,6 +84,13 @@ def export(model, prefixes, mode, opset, output, force, precisions, portable_onl
     default=None,
     help="Run the bundle's graph of this weight precision (default: its first, the first --precision of export).",
 )
+@click.option(
+    "--provider",
+    type=click.Choice(["cpu", "cuda", "tensorrt"]),
+    default="cpu",
+    show_default=True,
+    help="ONNX Runtime execution provider (cuda, tensorrt: onnxruntime-gpu); TensorRT takes the portable graph.",
+)
 def run(
     bundle,
     prompt,
@@ -99,13 +106,14 @@ def run(
     as_json,
     backend,
     precision,
+    provider,
 ):
     """Generate a continuation of PROMPT with a bundle."""
     from prefixdeploy.runtime.generate import GenerationConfig
     from prefixdeploy.runtime.run import RunConfig, run_prompt
 
     generation = GenerationConfig(max_new_tokens, temperature, top_k, top_p, seed, ignore_eos)
-    config = RunConfig(bundle, prompt, prefix, no_prefix, chat, generation, backend, precision)
+    config = RunConfig(bundle, prompt, prefix, no_prefix, chat, generation, backend, precision, provider)
     if as_json:
         click.echo(json.dumps(run_prompt(config).to_json(), ensure_ascii=False))
         return
@@ -229,6 +237,13 @@ def _read_text(path: Path) -> str:
 @click.option("--warmup", type=int, default=2, show_default=True, help="Untimed requests per thread per row.")
 @click.option("--repetitions", type=int, default=10, show_default=True, help="Timed requests per thread per row.")
 @click.option("--graph", default=None, metavar="FILE", help="Which of the bundle's graphs (default: its first).")
+@click.option(
+    "--provider",
+    type=click.Choice(["cpu", "cuda", "tensorrt"]),
+    default="cpu",
+    show_default=True,
+    help="ONNX Runtime execution provider (cuda, tensorrt: onnxruntime-gpu); TensorRT takes the portable graph.",
+)
 @click.option("--prefix", "prefixes", multiple=True, metavar="NAME", help="Only these prefixes; repeat for more.")
 @click.option(
     "--scenarios",

@@ -18,6 +18,7 @@ from prefixdeploy.runtime.backends import Backend, open_backend
 from prefixdeploy.runtime.generate import GenerationConfig, Scores, generate_steps, score_tokens
 from prefixdeploy.runtime.manifest import GraphEntry, Manifest, check_files, read_manifest
 from prefixdeploy.runtime.prefix import Prefix, load_prefix
+from prefixdeploy.runtime.providers import CPU, TENSORRT, ort_providers, select_graph
 from prefixdeploy.runtime.tokenizer import TextCodec
 
 log = logging.getLogger(__name__)
@@ -142,19 +143,27 @@ def load_bundle(
     graph: str | None = None,
     precision: str | None = None,
     verify_hashes: bool = True,
+    provider: str = CPU,
     **backend_options,
 ) -> Bundle:
     """Load a bundle directory: check its format version and file hashes, load prefixes, tokenizer and backend.
 
     graph: the file of one of the manifest's graphs; precision: the first graph of that precision. Default: the
     first graph `backend` can run (the exporter lists the ONNX Runtime variant first, the portable graph last).
+    provider: ONNX Runtime's execution provider, cpu | cuda | tensorrt (see `providers`); the TensorRT provider,
+    like the TensorRT backend, takes the portable graph and the options fp16, max_batch, max_sequence, max_total.
     """
     path = Path(path)
     manifest = read_manifest(path)
-    entry = _pick_graph(manifest, backend, graph, precision)
-    if backend == "trt":  # an engine profile that covers every request `generate` accepts
+    if backend != "ort" and provider != CPU:
+        raise PrefixDeployError(f"--provider {provider} is ONNX Runtime's; --backend {backend} runs without it")
+    entry = select_graph(manifest.graphs, TENSORRT if backend == "trt" else provider, graph, precision)
+    if backend == "trt" or provider == TENSORRT:  # an engine profile that covers every request `generate` accepts
         backend_options.setdefault("max_total", manifest.max_context)
         backend_options.setdefault("max_sequence", min(512, backend_options["max_total"]))
+        backend_options.setdefault("fp16", precision == "fp16")
+    if backend == "ort" and provider != CPU:
+        backend_options["providers"] = ort_providers(provider, manifest, backend_options)
     # Hash the files while the backend builds its session: both mostly wait on disk and native code.
     with ThreadPoolExecutor(1) as pool:
         hashing = pool.submit(check_files, manifest, path) if verify_hashes else None
@@ -175,19 +184,6 @@ def load_bundle(
         prefix.check_fits(manifest.model, f"bundle {path.name}")
     codec = TextCodec(path / TOKENIZER_FILE, manifest.chat_prompt)
     return Bundle(path, manifest, entry, prefixes, codec, backend_obj)
-
-
-def _pick_graph(manifest: Manifest, backend: str, graph: str | None, precision: str | None) -> GraphEntry:
-    usable = [g for g in manifest.graphs if backend == "ort" or g.kind == "portable"]  # TensorRT: standard ops
-    if graph is not None:
-        usable = [g for g in usable if g.file == graph]
-    if precision is not None:
-        usable = [g for g in usable if g.precision == precision]
-    if not usable:
-        have = ", ".join(f"{g.file} ({g.kind}, {g.precision})" for g in manifest.graphs)
-        wanted = " ".join(x for x in (graph, precision) if x) or "any graph"
-        raise BundleError(f"this bundle has no {wanted} for backend {backend!r}; it has: {have}")
-    return usable[0]
 
 
 def _open(backend: str, file: Path, options: dict) -> Backend:
