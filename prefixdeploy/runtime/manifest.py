@@ -64,6 +64,7 @@ class Manifest:
     chat_template: str | None = None  # the model's Jinja template, kept for other tools
     chat_prompt: tuple[str, str] | None = None  # (before, after): the template rendered around one user message
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256, every file but the manifest
+    checks: str | None = None  # the reference cases `prefixdeploy check` replays (None: exported without them)
     source_model: str = ""
     producer: str = ""
     format_version: int = BUNDLE_FORMAT_VERSION
@@ -105,6 +106,7 @@ class Manifest:
                 "chat_prompt": list(self.chat_prompt) if self.chat_prompt else None,
             },
             "files": self.files,
+            "checks": self.checks,
         }
 
     @classmethod
@@ -124,6 +126,7 @@ class Manifest:
             chat_template=gen.get("chat_template"),
             chat_prompt=tuple(gen["chat_prompt"]) if gen.get("chat_prompt") else None,
             files=dict(data.get("files", {})),
+            checks=data.get("checks"),
             source_model=m.get("source", ""),
             producer=data.get("producer", ""),
             format_version=data["format_version"],
