@@ -1,7 +1,8 @@
 """Reference cases stored in a bundle at export, and `prefixdeploy check`, which re-runs them with the runtime alone.
 
 Must not import torch. At export, the portable fp32 graph run by ONNX Runtime on the CPU generates a few greedy
-continuations (one per prefix, and one without a prefix in switchable bundles); `checks/reference.json` keeps each
+continuations in one mixed batch (a row per prefix, and a row without a prefix in switchable bundles); `check`
+replays them one row at a time, so batching with padding is checked too. `checks/reference.json` keeps each
 case's prompt ids, prefix, new token ids and, per step, the ids and values of the highest logits. On the target
 (a Jetson, another CPU, the TensorRT backend, a GPU provider) `prefixdeploy check BUNDLE` replays them: a first
 run there is a one-command parity check that needs neither torch nor the model.
@@ -47,15 +48,14 @@ def reference_cases(bundle: Bundle, new_tokens: int = NEW_TOKENS, top_k: int = T
     names: list[str | None] = list(bundle.manifest.prefix_names[:MAX_PREFIX_CASES])
     if bundle.manifest.mode == "switchable":
         names.append(None)
-    cases = []
-    for i, name in enumerate(names):
-        prompt = _fitting_prompt(bundle, PROMPTS[i % len(PROMPTS)], name, new_tokens)
-        tokens, logits = _greedy(bundle, prompt, name, new_tokens)  # (N,), (N, V)
-        top = np.argsort(-logits, axis=1, kind="stable")[:, :top_k]  # (N, K)
-        values = np.take_along_axis(logits, top, axis=1)  # (N, K)
-        label = f"{name or '(no prefix)'}/{i}"
-        cases.append(ReferenceCase(label, name, prompt, tokens, top.tolist(), values.astype(float).tolist()))
-    return cases
+    prompts = [_fitting_prompt(bundle, PROMPTS[i % len(PROMPTS)], name, new_tokens) for i, name in enumerate(names)]
+    tokens, logits = _greedy(bundle, prompts, names, new_tokens)  # (B, N), (B, N, V): one mixed batch
+    top = np.argsort(-logits, axis=2, kind="stable")[:, :, :top_k]  # (B, N, K)
+    values = np.take_along_axis(logits, top, axis=2).astype(float)  # (B, N, K)
+    return [
+        ReferenceCase(f"{name or '(no prefix)'}/{i}", name, prompts[i], tokens[i], top[i].tolist(), values[i].tolist())
+        for i, name in enumerate(names)
+    ]
 
 
 def _fitting_prompt(bundle: Bundle, text: str, prefix: str | None, new_tokens: int) -> list[int]:
@@ -64,9 +64,11 @@ def _fitting_prompt(bundle: Bundle, text: str, prefix: str | None, new_tokens: i
     return bundle.encode(text)[: max(room, 1)]
 
 
-def _greedy(bundle: Bundle, prompt: list[int], prefix: str | None, n: int) -> tuple[list[int], np.ndarray]:
-    steps = list(bundle.steps([prompt], [prefix], GenerationConfig(max_new_tokens=n, ignore_eos=True)))
-    return [int(s.tokens[0]) for s in steps], np.stack([s.logits[0] for s in steps]).astype(np.float32)  # (N, V)
+def _greedy(bundle: Bundle, prompts: list[list[int]], prefixes: list[str | None], n: int):
+    """Greedy new tokens (B lists of n) and the logits they were picked from, (B, n, V) float32."""
+    steps = list(bundle.steps(prompts, prefixes, GenerationConfig(max_new_tokens=n, ignore_eos=True)))
+    tokens = np.stack([s.tokens for s in steps], axis=1)  # (B, n)
+    return tokens.tolist(), np.stack([s.logits for s in steps], axis=1).astype(np.float32)  # (B, n, V)
 
 
 def add_reference_cases(directory: Path, graph: str) -> None:
@@ -156,7 +158,7 @@ def run_checks(config: CheckConfig) -> CheckReport:
 def _replay(bundle: Bundle, case: ReferenceCase) -> CaseResult:
     if case.prefix is not None:
         bundle.resolve(case.prefix)  # a prefix the bundle lost is a user error, named
-    tokens, logits = _greedy(bundle, case.prompt_ids, case.prefix, len(case.token_ids))  # (N,), (N, V)
+    (tokens,), (logits,) = _greedy(bundle, [case.prompt_ids], [case.prefix], len(case.token_ids))  # (N,), (N, V)
     same = [a == b for a, b in zip(tokens, case.token_ids)]
     first_diff = same.index(False) if False in same else len(same)
     compared = slice(0, min(first_diff + 1, len(same)))  # step i's history is equal while tokens[:i] are

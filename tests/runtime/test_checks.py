@@ -127,3 +127,25 @@ def test_quantized_graph_reports_agreement_without_failing(tiny_model_dir, peft_
     code, out, err = _check(path, "--precision", "int4")
     assert code == 0, err
     assert "int4: agreement with the fp32 reference is reported, not required" in out and "info" in out
+
+
+@pytest.mark.slow
+def test_smollm2_sample_bundle_checks_without_torch(tmp_path):
+    """The real model with the three sample prefixes, fp32 and int4: `check` replays every case in a subprocess
+    where torch cannot import; fp32 must reproduce every token."""
+    from prefixdeploy.exporter.export import ExportConfig, export_bundle
+    from prefixdeploy.exporter.fetch import fetch_smollm2_dir
+
+    prefixes = tuple(str(p) for p in sorted((ROOT / "samples").glob("*/*.safetensors")))
+    config = ExportConfig(str(fetch_smollm2_dir()), prefixes, tmp_path / "smol", precisions=("fp32", "int4"))
+    path = export_bundle(config)
+    block = f"import sys\nfor n in {BLOCKED!r}: sys.modules[n] = None\nfrom prefixdeploy.cli import main\n"
+    outputs = {}
+    for precision in ("fp32", "int4"):
+        code = block + f"main(['check', {str(path)!r}, '--precision', {precision!r}])"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 0, done.stdout + done.stderr
+        outputs[precision] = done.stdout.strip().splitlines()
+    assert len(outputs["fp32"]) == 2 + 4  # e2e, extract, sentiment, no prefix
+    assert all(f"{NEW_TOKENS}/{NEW_TOKENS}" in line and line.endswith("ok") for line in outputs["fp32"][2:])
+    assert all(line.endswith("info") for line in outputs["int4"][2:])
