@@ -9,6 +9,7 @@ Shape letters as in `generate.py`: B rows, T tokens fed this step, S cache lengt
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -157,7 +158,7 @@ def tensorrt_options(config: ProviderConfig, manifest: Manifest) -> dict[str, st
     the cached engine's to decide on a rebuild. The profile is the TensorRT backend's (`TrtConfig.ranges`): batch
     1..max_batch, tokens per call 1..max_sequence, cache up to max_total = prefix + prompt + new tokens.
     """
-    trt, cache = config.trt, str(config.cache_dir or default_cache_dir())
+    trt, cache = config.trt, str(Path(config.cache_dir or default_cache_dir()) / engine_cache_name(manifest, config))
     low, opt, high = profile_shapes(portable_inputs(manifest), trt.ranges())
     options = {
         "device_id": str(config.device_id),
@@ -173,6 +174,17 @@ def tensorrt_options(config: ProviderConfig, manifest: Manifest) -> dict[str, st
     if trt.workspace_mb is not None:
         options["trt_max_workspace_size"] = str(trt.workspace_mb << 20)
     return options
+
+
+def engine_cache_name(manifest: Manifest, config: ProviderConfig) -> str:
+    """A cache directory per graph content, onnxruntime version and precision. ONNX Runtime names its cached
+    engines after the model's path, not its weights, so a re-exported bundle must not find the old engines."""
+    portable = next(g.file for g in manifest.graphs if g.kind == "portable")
+    digest = hashlib.sha256()
+    for rel in (portable, portable + ".data"):
+        digest.update(f"{rel}={manifest.files.get(rel, '-')};".encode())
+    precision = "fp16" if config.trt.fp16 else "fp32"
+    return f"{digest.hexdigest()[:16]}-ort{onnxruntime.__version__}-{precision}"
 
 
 def default_cache_dir() -> Path:

@@ -7,6 +7,9 @@ gets where onnxruntime-gpu is not installed. Nothing here shows the sessions run
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import onnxruntime
 import pytest
 from click.testing import CliRunner
@@ -114,7 +117,11 @@ def test_tensorrt_profile_covers_every_dynamic_input_of_the_real_graph(tiny_bund
     longest = max(p.num_virtual_tokens for p in manifest.prefixes)
     assert high["attention_mask"][1] >= longest + 32  # a prefix, a 32-token prompt, new tokens up to max_total
     assert options["trt_fp16_enable"] == "True" and options["trt_engine_cache_enable"] == "True"
-    assert options["trt_engine_cache_path"] == options["trt_timing_cache_path"] == str(tmp_path / "ort-trt")
+    cache = Path(options["trt_engine_cache_path"])
+    assert options["trt_timing_cache_path"] == str(cache) and cache.parent == tmp_path / "ort-trt"
+    assert cache.name.endswith(f"-ort{onnxruntime.__version__}-fp16")  # a re-export never meets a stale engine
+    other = tensorrt_options(ProviderConfig(provider="tensorrt"), replace(manifest, files={}))
+    assert Path(other["trt_engine_cache_path"]).name.split("-")[0] != cache.name.split("-")[0]
     assert options["trt_max_workspace_size"] == str(1024 << 20)
 
 
