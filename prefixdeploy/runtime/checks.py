@@ -136,6 +136,7 @@ class CheckReport:
     strict: bool  # fp32: tokens must equal and logits be within atol; else agreement is only reported
     atol: float
     results: list[CaseResult]
+    skipped: list[str]  # cases whose prefix the bundle no longer has (prefixdeploy remove-prefix)
 
     def passed(self, result: CaseResult) -> bool:
         return not self.strict or (result.tokens_equal == result.total and result.max_abs_diff <= self.atol)
@@ -150,14 +151,14 @@ def run_checks(config: CheckConfig) -> CheckReport:
     options = {"backend": config.backend, "provider": config.provider, "precision": config.precision}
     with load_bundle(config.bundle, **options) as bundle:
         cases = read_reference_cases(config.bundle, bundle.manifest)
-        results = [_replay(bundle, case) for case in cases]
+        kept = [c for c in cases if c.prefix is None or c.prefix in bundle.prefixes]  # remove-prefix drops some
+        results = [_replay(bundle, case) for case in kept]
         precision = config.precision or bundle.graph.precision
-        return CheckReport(bundle.graph.file, precision, precision == "fp32", config.atol, results)
+        removed = [c.name for c in cases if c not in kept]
+        return CheckReport(bundle.graph.file, precision, precision == "fp32", config.atol, results, removed)
 
 
 def _replay(bundle: Bundle, case: ReferenceCase) -> CaseResult:
-    if case.prefix is not None:
-        bundle.resolve(case.prefix)  # a prefix the bundle lost is a user error, named
     (tokens,), (logits,) = _greedy(bundle, [case.prompt_ids], [case.prefix], len(case.token_ids))  # (N,), (N, V)
     same = [a == b for a, b in zip(tokens, case.token_ids)]
     first_diff = same.index(False) if False in same else len(same)
@@ -178,4 +179,5 @@ def format_report(report: CheckReport) -> str:
     for r in report.results:
         verdict = ("ok" if report.passed(r) else "MISMATCH") if report.strict else "info"
         lines.append(f"{r.case.name:<24} {f'{r.tokens_equal}/{r.total}':>12} {r.max_abs_diff:>15.2e}  {verdict}")
+    lines += [f"{name:<24} {'-':>12} {'-':>15}  skipped: prefix removed" for name in report.skipped]
     return "\n".join(lines)

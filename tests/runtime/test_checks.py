@@ -96,6 +96,13 @@ def test_a_changed_token_or_logit_is_a_mismatch(copy):
     assert code == 1 and out.count("MISMATCH") == 1 and "5.00e-01" in out
 
 
+def test_cases_of_a_removed_prefix_are_skipped(copy):
+    assert CliRunner().invoke(main, ["remove-prefix", str(copy), "qa"]).exit_code == 0
+    code, out, err = _check(copy)
+    assert code == 0, err
+    assert "qa/1" in out and "skipped: prefix removed" in out and out.count(" ok") == 2
+
+
 def test_a_tampered_reference_file_is_a_user_error(copy):
     _edit_cases(copy, lambda cases: cases.pop(), rehash=False)
     assert_user_error(*_check(copy)[::2], "checks/reference.json does not match its manifest hash")
