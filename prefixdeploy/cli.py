@@ -28,6 +28,16 @@ class _Group(click.Group):
             sys.exit(2)
 
 
+_provider_option = click.option(
+    "--provider",
+    type=click.Choice(["cpu", "cuda", "tensorrt"]),
+    default="cpu",
+    show_default=True,
+    help="ONNX Runtime execution provider (cuda, tensorrt: onnxruntime-gpu); TensorRT takes the portable graph.",
+)
+_precision_choice = click.Choice(["fp32", "fp16", "int8", "int4"])
+
+
 @click.group(cls=_Group)
 @click.version_option(__version__, prog_name="prefixdeploy")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
@@ -84,6 +94,7 @@ def export(model, prefixes, mode, opset, output, force, precisions, portable_onl
     default=None,
     help="Run the bundle's graph of this weight precision (default: its first, the first --precision of export).",
 )
+@_provider_option
 def run(
     bundle,
     prompt,
@@ -99,6 +110,7 @@ def run(
     as_json,
     backend,
     precision,
+    provider,
 ):
     """Generate a continuation of PROMPT with a bundle."""
     from prefixdeploy.runtime.generate import GenerationConfig
@@ -121,12 +133,31 @@ def run(
         generation=generation,
         backend=backend,
         precision=precision,
+        provider=provider,
     )
     if as_json:
         click.echo(json.dumps(run_prompt(config).to_json(), ensure_ascii=False))
         return
     run_prompt(config, on_text=lambda piece: click.echo(piece, nl=False))
     click.echo()
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--backend", type=click.Choice(["ort", "trt"]), default="ort", show_default=True)
+@_provider_option
+@click.option("--precision", type=_precision_choice, default=None, help="Run the graph of this precision.")
+@click.option("--atol", type=float, default=1e-2, show_default=True, help="Max |Δ logits| allowed (fp32 runs).")
+def check(bundle, backend, provider, precision, atol):
+    """Replay the reference cases stored in BUNDLE at export (no torch needed); exit 1 if an fp32 run differs."""
+    from prefixdeploy.runtime.checks import CheckConfig, format_report, run_checks
+
+    config = CheckConfig(bundle=bundle, backend=backend, provider=provider, precision=precision, atol=atol)
+    report = run_checks(config)
+    click.echo(format_report(report))
+    if not report.ok:
+        click.echo("check: the bundle does not reproduce its reference cases here", err=True)
+        sys.exit(1)
 
 
 @main.command("import-prefix")
@@ -312,6 +343,7 @@ def _read_text(path: Path) -> str:
 @click.option("--warmup", type=int, default=2, show_default=True, help="Untimed requests per thread per row.")
 @click.option("--repetitions", type=int, default=10, show_default=True, help="Timed requests per thread per row.")
 @click.option("--graph", default=None, metavar="FILE", help="Which of the bundle's graphs (default: its first).")
+@_provider_option
 @click.option("--prefix", "prefixes", multiple=True, metavar="NAME", help="Only these prefixes; repeat for more.")
 @click.option(
     "--scenarios",

@@ -20,6 +20,7 @@ from prefixdeploy.importers import check_source, load_prefix_source, parse_prefi
 from prefixdeploy.models.load import LoadedModel, load_model
 from prefixdeploy.runtime.atomic import atomic_dir
 from prefixdeploy.runtime.bundle import TOKENIZER_FILE
+from prefixdeploy.runtime.checks import add_reference_cases
 from prefixdeploy.runtime.manifest import (
     MODES,
     GraphEntry,
@@ -125,6 +126,7 @@ def _write_contents(tmp: Path, loaded: LoadedModel, graph: onnx.ModelProto, pref
     files = sorted(p for p in tmp.rglob("*") if p.is_file())
     hashes = {str(p.relative_to(tmp)): sha256_file(p) for p in files}
     write_manifest(replace(manifest, files=hashes), tmp)
+    add_reference_cases(tmp, MODEL_FILE)  # what `prefixdeploy check` replays on the target
 
 
 def _manifest(loaded: LoadedModel, config: ExportConfig, entries: list[PrefixEntry], graphs) -> Manifest:

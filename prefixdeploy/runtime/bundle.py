@@ -20,6 +20,7 @@ from prefixdeploy.runtime.generate import GenerationConfig, Scores, fill_cache, 
 from prefixdeploy.runtime.manifest import GraphEntry, Manifest, check_files, read_manifest
 from prefixdeploy.runtime.memory import release_free_heap
 from prefixdeploy.runtime.prefix import VIRTUAL, Prefix, load_prefix
+from prefixdeploy.runtime.providers import CPU, TENSORRT, ort_providers, select_graph
 from prefixdeploy.runtime.tokenizer import TextCodec
 
 log = logging.getLogger(__name__)
@@ -171,18 +172,26 @@ def load_bundle(
     graph: str | None = None,
     precision: str | None = None,
     verify_hashes: bool = True,
+    provider: str = CPU,
     **backend_options,
 ) -> Bundle:
     """Load a bundle directory: check its format version and file hashes, load prefixes, tokenizer and backend.
 
     graph: the file of one of the manifest's graphs; precision: the first graph of that precision. Default: the
     first graph `backend` can run (the exporter lists the ONNX Runtime variant first, the portable graph last).
+    provider: ONNX Runtime's execution provider, cpu | cuda | tensorrt (see `providers`); the TensorRT provider,
+    like the TensorRT backend, takes the portable graph and the options fp16, max_batch, max_sequence, max_total.
     """
     path = Path(path)
     manifest = read_manifest(path)
-    entry = _pick_graph(manifest, backend, graph, precision)
-    if backend == "trt":  # the engine profile: TrtConfig's defaults (they fit a small Jetson), within max_context
+    if backend != "ort" and provider != CPU:
+        raise PrefixDeployError(f"--provider {provider} is ONNX Runtime's; --backend {backend} runs without it")
+    entry = select_graph(manifest.graphs, TENSORRT if backend == "trt" else provider, graph, precision)
+    if backend == "trt" or provider == TENSORRT:  # the engine profile: TrtConfig's defaults, within max_context
         backend_options = bundle_options(backend_options, manifest.max_context)
+        backend_options.setdefault("fp16", precision == "fp16")
+    if backend == "ort" and provider != CPU:
+        backend_options["providers"] = ort_providers(provider, manifest, backend_options)
     # Hash the files while the backend builds its session: both mostly wait on disk and native code.
     with ThreadPoolExecutor(1) as pool:
         hashing = pool.submit(check_files, manifest, path) if verify_hashes else None
@@ -210,19 +219,6 @@ def load_bundle(
 
 def _listing(bundle: Bundle) -> str:
     return ", ".join(sorted(bundle.prefix_names)) or "(none)"
-
-
-def _pick_graph(manifest: Manifest, backend: str, graph: str | None, precision: str | None) -> GraphEntry:
-    usable = [g for g in manifest.graphs if backend == "ort" or g.kind == "portable"]  # TensorRT: standard ops
-    if graph is not None:
-        usable = [g for g in usable if g.file == graph]
-    if precision is not None:
-        usable = [g for g in usable if g.precision == precision]
-    if not usable:
-        have = ", ".join(f"{g.file} ({g.kind}, {g.precision})" for g in manifest.graphs)
-        wanted = " ".join(x for x in (graph, precision) if x) or "any graph"
-        raise BundleError(f"this bundle has no {wanted} for backend {backend!r}; it has: {have}")
-    return usable[0]
 
 
 def _open(backend: str, file: Path, options: dict) -> Backend:

@@ -68,6 +68,7 @@ class Manifest:
     # user message, split where the system turn ends (see `TextCodec.encode_system_turn`); None: no such split
     chat_system: tuple[str, str, str, str] | None = None
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256, every file but the manifest
+    checks: str | None = None  # the reference cases `prefixdeploy check` replays (None: exported without them)
     source_model: str = ""
     producer: str = ""
     format_version: int = BUNDLE_FORMAT_VERSION
@@ -111,6 +112,7 @@ class Manifest:
                 "chat_system": list(self.chat_system) if self.chat_system else None,
             },
             "files": self.files,
+            "checks": self.checks,
         }
 
     @classmethod
@@ -131,6 +133,7 @@ class Manifest:
             chat_prompt=tuple(gen["chat_prompt"]) if gen.get("chat_prompt") else None,
             chat_system=tuple(gen["chat_system"]) if gen.get("chat_system") else None,
             files=dict(data.get("files", {})),
+            checks=data.get("checks"),
             source_model=m.get("source", ""),
             producer=data.get("producer", ""),
             format_version=data["format_version"],

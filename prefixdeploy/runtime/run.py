@@ -23,6 +23,7 @@ class RunConfig:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     backend: str = "ort"
     precision: str | None = None  # which of the bundle's graphs (None: the first the backend runs)
+    provider: str = "cpu"  # ONNX Runtime execution provider: cpu | cuda | tensorrt
 
     def __post_init__(self):
         if self.no_prefix and self.prefix:
@@ -45,7 +46,9 @@ def choose_prefix(bundle: Bundle, name: str | None, no_prefix: bool) -> Prefix |
 
 def run_prompt(config: RunConfig, on_text: Callable[[str], None] | None = None) -> Generation:
     """Generate for one prompt; `on_text` receives decoded text pieces as tokens arrive."""
-    with load_bundle(config.bundle, backend=config.backend, precision=config.precision) as bundle:
+    with load_bundle(
+        config.bundle, backend=config.backend, precision=config.precision, provider=config.provider
+    ) as bundle:
         prefix = choose_prefix(bundle, config.prefix, config.no_prefix)
         prompt_ids = bundle.encode(config.prompt, chat=config.chat, prefix=prefix)
         tokens: list[int] = []

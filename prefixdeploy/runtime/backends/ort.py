@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.backends.base import Backend, TensorSpec
 
 _DTYPES = {
@@ -22,12 +23,25 @@ def _spec(arg) -> TensorSpec:
     return TensorSpec(arg.name, _DTYPES[arg.type], tuple(arg.shape))
 
 
+def _check_started(wanted: list | None, started: list[str]) -> None:
+    """ONNX Runtime retries on the CPU alone, with a logged warning, when a requested provider fails to start."""
+    first = (wanted or ["CPUExecutionProvider"])[0]
+    name = first[0] if isinstance(first, tuple) else first
+    if name not in started:
+        raise PrefixDeployError(
+            f"ONNX Runtime could not start {name} and fell back to {', '.join(started)} (its log above says why: "
+            "usually a missing CUDA, cuDNN or TensorRT library, or no GPU)"
+        )
+
+
 class OrtBackend(Backend):
-    def __init__(self, model_path: str | Path, providers: list[str] | None = None, threads: int = 0):
+    def __init__(self, model_path: str | Path, providers: list | None = None, threads: int = 0):
+        """providers: as onnxruntime takes them, names or (name, options) pairs, CPU last (see `providers`)."""
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads  # 0: one per physical core
         self.session = ort.InferenceSession(str(model_path), options, providers=providers or ["CPUExecutionProvider"])
+        _check_started(providers, self.session.get_providers())
         self.inputs = [_spec(a) for a in self.session.get_inputs()]
         self.outputs = [_spec(a) for a in self.session.get_outputs()]
 

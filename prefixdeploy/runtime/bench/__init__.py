@@ -16,7 +16,7 @@ Scenarios (`--scenarios`, comma list; the first four by default):
 JSON (`--json FILE`), schema "prefixdeploy.bench" version 1:
   schema, schema_version, bundle, mode, graph {file, precision, kind},
   config {prompt_length, output_length, batch_size, mixed_batch_size, concurrency, warmup, repetitions,
-          scenarios, prefixes, text_prefix_length},
+          scenarios, prefixes, text_prefix_length, provider},
   machine {cpu, logical_cores, physical_cores, memory_bytes, platform, python, onnxruntime, date},
   load {bundle_load_s, load_to_first_token_s},
   memory {method: "psutil" | "getrusage", process_peak_rss_bytes},

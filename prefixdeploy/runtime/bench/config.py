@@ -26,6 +26,7 @@ class BenchConfig:
     warmup: int = 2  # untimed requests per thread before each measurement
     repetitions: int = 10  # timed requests per thread per measurement
     graph: str | None = None  # which of the manifest's graphs (its file name); None: the runtime's default
+    provider: str = "cpu"  # ONNX Runtime execution provider: cpu | cuda | tensorrt
     prefixes: tuple[str, ...] = ()  # restrict the scenarios to these prefixes; empty: all of the bundle's
     scenarios: tuple[str, ...] | str = DEFAULT_SCENARIOS  # a subset of SCENARIOS, or the same comma-separated
     text_prefix_length: int = 400  # tokens of the instruction block the text-prefix scenario stores as a prefix

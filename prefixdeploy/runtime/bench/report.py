@@ -44,6 +44,7 @@ def to_json(run: BenchRun) -> dict:
             "repetitions": c.repetitions,
             "scenarios": list(c.scenarios),
             "prefixes": list(c.prefixes),
+            "provider": c.provider,
             "text_prefix_length": c.text_prefix_length,
         },
         "machine": run.machine,
@@ -156,7 +157,8 @@ def format_report(run: BenchRun) -> str:
     """A few lines about the run, the aligned results table, and the ratios."""
     c, g = run.config, run.graph
     lines = [
-        f"bundle {c.bundle} ({run.mode}; graph {g.file}, {g.precision}, {g.kind}); ISL {c.prompt_length}, "
+        f"bundle {c.bundle} ({run.mode}; graph {g.file}, {g.precision}, {g.kind}; provider {c.provider}); "
+        f"ISL {c.prompt_length}, "
         f"OSL {c.output_length}, concurrency {c.concurrency}, {c.warmup} warmup + {c.repetitions} timed requests "
         "per thread per row; greedy, EOS ignored",
         f"load {run.load_s * 1e3:.1f} ms; load to first token {run.load_to_first_token_s * 1e3:.1f} ms; "

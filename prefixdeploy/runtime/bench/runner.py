@@ -35,7 +35,7 @@ def run_bench(config: BenchConfig) -> BenchRun:
     """Measure the bundle under every chosen scenario; write --json / --plot if asked. Returns the measurements."""
     machine = machine_info()
     start = time.perf_counter()
-    bundle = load_bundle(config.bundle, graph=config.graph)
+    bundle = load_bundle(config.bundle, graph=config.graph, provider=config.provider)
     load_s = time.perf_counter() - start
     with bundle:
         plan = plan_workloads(bundle, config)
