@@ -74,7 +74,10 @@ class EngineConfig:
 class Engine:
     """Continuous batching over one bundle's ONNX Runtime graph. `start()`, then `submit(...)`; `shutdown(t)`."""
 
-    def __init__(self, bundle: Bundle, config: EngineConfig = EngineConfig(), on_step=None):
+    def __init__(
+        self, bundle: Bundle, config: EngineConfig = EngineConfig(), on_step: Callable[[StepStats], None] | None = None
+    ):
+        """on_step: called on the engine thread after every step that did work (keep it quick; errors are logged)."""
         _check_graph(bundle)
         self.bundle, self.config, self.on_step = bundle, config, on_step
         manifest = bundle.manifest
@@ -84,6 +87,12 @@ class Engine:
                 f"max_model_len {self.max_model_len} exceeds the model's context of {manifest.max_context} tokens"
             )
         cache = SlotCache(bundle.backend, manifest, config.max_num_seqs, self.max_model_len)
+        log.info(
+            "engine: %d slots × %d tokens, %.0f MB of KV buffers",
+            config.max_num_seqs,
+            self.max_model_len,
+            cache.kv.nbytes / 1e6,
+        )
         self._scheduler = Scheduler(cache, config.max_num_seqs, config.max_prefill_tokens, manifest.eos_token_ids)
         self._cv = threading.Condition()  # guards _waiting and the flags; wakes the engine thread and shutdown
         self._waiting: deque[Request] = deque()

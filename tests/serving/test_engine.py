@@ -7,11 +7,13 @@ Tiny models give bit-identical logits in a batch and exact greedy tokens with ch
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pytest
-from conftest import FAMILIES
+from conftest import FAMILIES, ROOT
 from engine_cases import GREEDY, WAIT, collect, mixed_cases, serving, single, submit_staggered
 
 from prefixdeploy.errors import ContextLengthError, PrefixDeployError, PrefixMismatchError
@@ -282,3 +284,21 @@ def test_submit_sync_streams_without_asyncio(bundle):
         events = list(engine.submit_sync(ids, bundle.prefixes["summ"], SamplingParams(max_tokens=6, **GREEDY)))
     assert [e.token_id for e in events] == single(bundle, ids, "summ", 6, ignore_eos=True)
     assert events[-1].finish_reason == "length"
+
+
+def test_the_engine_runs_without_torch_or_an_http_framework(tiny_bundle):
+    blocked = ("torch", "transformers", "peft", "onnx", "fastapi", "starlette", "uvicorn", "prometheus_client")
+    code = (
+        f"import sys\nfor n in {blocked!r}: sys.modules[n] = None\n"
+        "from prefixdeploy.runtime.bundle import load_bundle\n"
+        "from prefixdeploy.serving.engine import Engine, SamplingParams\n"
+        f"with load_bundle({str(tiny_bundle('switchable'))!r}) as b:\n"
+        "    engine = Engine(b)\n"
+        "    engine.start()\n"
+        "    events = list(engine.submit_sync([5, 6, 7], b.prefixes['qa'], SamplingParams(max_tokens=3)))\n"
+        "    engine.shutdown(5)\n"
+        "print(len(events), events[-1].finish_reason)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=WAIT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] in ("length", "stop")
