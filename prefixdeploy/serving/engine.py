@@ -48,7 +48,7 @@ JOIN_TIMEOUT = 60.0  # seconds to wait for the engine thread's last step after s
 
 
 class QueueFullError(PrefixDeployError):
-    """All slots are busy and `max_queue` requests already wait (HTTP 429)."""
+    """Every slot is taken and `max_queue` requests already wait for one (HTTP 429)."""
 
 
 class EngineDrainingError(PrefixDeployError):
@@ -166,7 +166,8 @@ class Engine:
         with self._cv:
             if self._draining:
                 raise EngineDrainingError("the server is shutting down and accepts no new requests")
-            if len(self._waiting) >= self.config.max_queue:
+            free = max(0, self.config.max_num_seqs - len(self._scheduler.rows))  # taken at the next step
+            if len(self._waiting) >= self.config.max_queue + free:
                 raise QueueFullError(
                     f"the queue is full ({self.config.max_queue} requests waiting for "
                     f"{self.config.max_num_seqs} slots); retry later"

@@ -176,14 +176,14 @@ def test_queue_full_is_refused_before_anything_is_queued(bundle):
     engine = Engine(bundle, EngineConfig(max_num_seqs=1, max_queue=2))  # not started: nothing leaves the queue
 
     async def run():
-        streams = [engine.submit([5, 6], None, SamplingParams(max_tokens=2)) for _ in range(2)]
+        streams = [engine.submit([5, 6], None, SamplingParams(max_tokens=2)) for _ in range(3)]  # 1 slot + 2 queued
         with pytest.raises(QueueFullError, match="queue is full"):
             engine.submit([5, 6], None, SamplingParams(max_tokens=2))
-        assert engine.waiting == 2
+        assert engine.waiting == 3
         await asyncio.to_thread(engine.shutdown, 0.1)  # never started: the waiting ones are aborted
         return [await collect(s) for s in streams]
 
-    assert [reason for _, reason, _ in asyncio.run(run())] == ["abort", "abort"]
+    assert [reason for _, reason, _ in asyncio.run(run())] == ["abort"] * 3
 
 
 def test_requests_that_cannot_run_are_refused_synchronously(bundle, tiny_bundle):
