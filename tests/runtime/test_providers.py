@@ -129,7 +129,7 @@ def test_bank_profile_includes_the_prefix_selector(tiny_model_dir, peft_adapter,
     from prefixdeploy.exporter.export import ExportConfig, export_bundle
 
     specs = (f"a={peft_adapter('llama', 5, seed=1)}", f"b={peft_adapter('llama', 8, seed=2)}")
-    path = export_bundle(ExportConfig(str(tiny_model_dir("llama")), specs, tmp_path / "b", "baked", precisions=()))
+    path = export_bundle(ExportConfig(str(tiny_model_dir("llama")), specs, tmp_path / "b", mode="baked", precisions=()))
     manifest = read_manifest(path)
     graph = onnxruntime.InferenceSession(str(path / "model.onnx"), providers=["CPUExecutionProvider"]).get_inputs()
     assert set(portable_inputs(manifest)) == {arg.name for arg in graph}
