@@ -16,7 +16,7 @@ from prefixdeploy.runtime import manifest as names
 from prefixdeploy.runtime.backends import Backend
 from prefixdeploy.runtime.manifest import Manifest
 from prefixdeploy.runtime.prefix import Prefix
-from prefixdeploy.runtime.sampling import sample_next
+from prefixdeploy.runtime.sampling import log_softmax, sample_next
 
 
 @dataclass(frozen=True)
@@ -101,9 +101,8 @@ def score_tokens(
     logits = cache.prefill()  # (1, V)
     scores, choices = [], []
     for t in range(1, len(ids)):
-        z = logits[0].astype(np.float64)  # (V,)
-        scores.append(z[ids[t]] - z.max() - np.log(np.exp(z - z.max()).sum()))
-        choices.append(int(z.argmax()))
+        scores.append(log_softmax(logits[0])[ids[t]])  # (V,) -> log p(ids[t])
+        choices.append(int(logits[0].argmax()))
         if t + 1 < len(ids):
             logits = cache.step(np.array([ids[t]], np.int64))
     return Scores(np.array(scores), np.array(choices, np.int64))
@@ -174,39 +173,55 @@ class InPlaceCache:
                 self.kv[:, 0, r, :, : p.num_virtual_tokens] = p.key  # prefix keys carry no position encoding
                 self.kv[:, 1, r, :, : p.num_virtual_tokens] = p.value
         self.positions = names.POSITION_IDS in backend.input_names()  # learned positions (GPT-2) need them
-        self.batch = self._bind(slice(None))
-
-    def _bind(self, rows: slice):
-        binding = self.backend.binding()
-        for i in range(self.kv.shape[0]):
-            binding.share(names.PAST_KEY.format(i), names.PRESENT_KEY.format(i), self.kv[i, 0, rows])
-            binding.share(names.PAST_VALUE.format(i), names.PRESENT_VALUE.format(i), self.kv[i, 1, rows])
-        return binding
+        self.batch = bind_kv(backend, self.kv)
 
     def prefill(self) -> np.ndarray:
         rows = []
         for r, prompt in enumerate(self.prompts):
-            binding = self.batch if len(self.prompts) == 1 else self._bind(slice(r, r + 1))
-            P, T = int(self.lengths[r]), len(prompt)
-            feeds = {
-                names.INPUT_IDS: np.array([prompt], np.int64),  # (1, T)
-                names.ATTENTION_MASK: np.ones((1, P + T), np.int64),  # (1, P + T)
-            }
-            if self.positions:
-                feeds[names.POSITION_IDS] = np.arange(P, P + T, dtype=np.int64)[None]  # (1, T)
+            binding = self.batch if len(self.prompts) == 1 else bind_kv(self.backend, self.kv[:, :, r : r + 1])
+            feeds = prompt_feeds(prompt, int(self.lengths[r]), self.positions)
             rows.append(binding.run(feeds)[:, -1])  # (1, V)
-            self.lengths[r] += T
+            self.lengths[r] += len(prompt)
         return np.concatenate(rows)  # (B, V)
 
     def step(self, tokens: np.ndarray) -> np.ndarray:
-        width = int(self.lengths.max()) + 1
-        mask = (np.arange(width)[None, :] <= self.lengths[:, None]).astype(np.int64)  # (B, S): row r has len_r + 1
-        feeds = {names.INPUT_IDS: tokens[:, None], names.ATTENTION_MASK: mask}  # (B, 1), (B, S)
-        if self.positions:
-            feeds[names.POSITION_IDS] = self.lengths[:, None].astype(np.int64)  # (B, 1)
-        logits = self.batch.run(feeds)[:, -1]  # (B, V)
+        logits = self.batch.run(decode_feeds(tokens, self.lengths, self.positions))[:, -1]  # (B, V)
         self.lengths += 1
         return logits
+
+
+def bind_kv(backend, kv: np.ndarray):
+    """An IO binding whose past and present of every layer are the views of `kv` (L, 2, B, H_kv, S, D) float32.
+
+    Each kv[i, 0] / kv[i, 1] must be C-contiguous (slice only the B axis): the fused attention writes through it.
+    """
+    binding = backend.binding()
+    for i in range(kv.shape[0]):
+        binding.share(names.PAST_KEY.format(i), names.PRESENT_KEY.format(i), kv[i, 0])  # (B, H_kv, S, D)
+        binding.share(names.PAST_VALUE.format(i), names.PRESENT_VALUE.format(i), kv[i, 1])
+    return binding
+
+
+def prompt_feeds(ids: list[int], past: int, positions: bool) -> dict[str, np.ndarray]:
+    """In-place graph feeds for one row's prompt tokens (or a chunk of them) after `past` filled cache slots."""
+    T = len(ids)
+    feeds = {
+        names.INPUT_IDS: np.array([ids], np.int64),  # (1, T)
+        names.ATTENTION_MASK: np.ones((1, past + T), np.int64),  # (1, past + T)
+    }
+    if positions:  # learned positions (GPT-2): a row's tokens continue at its own length
+        feeds[names.POSITION_IDS] = np.arange(past, past + T, dtype=np.int64)[None]  # (1, T)
+    return feeds
+
+
+def decode_feeds(tokens: np.ndarray, lengths: np.ndarray, positions: bool) -> dict[str, np.ndarray]:
+    """In-place graph feeds for one new token per row: tokens (B,) int64 after lengths (B,) filled slots per row."""
+    width = int(lengths.max()) + 1
+    mask = (np.arange(width)[None, :] <= lengths[:, None]).astype(np.int64)  # (B, S): row r has len_r + 1
+    feeds = {names.INPUT_IDS: tokens[:, None].astype(np.int64), names.ATTENTION_MASK: mask}  # (B, 1), (B, S)
+    if positions:
+        feeds[names.POSITION_IDS] = lengths[:, None].astype(np.int64)  # (B, 1)
+    return feeds
 
 
 def seed_with_prefix(manifest: Manifest, prefixes: list[Prefix | None]) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -32,3 +32,10 @@ def sample_next(
     u = rng.random((probs.shape[0], 1))  # (B, 1)
     picked = (np.cumsum(probs, axis=-1) < u).sum(axis=-1)  # (B,) inverse-CDF draw
     return np.minimum(picked, probs.shape[-1] - 1).astype(np.int64)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """logits (..., V) -> log-probabilities (..., V) float64, computed stably (max subtracted first)."""
+    z = logits.astype(np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))

@@ -1,0 +1,154 @@
+"""One engine step over the KV slots: drop aborted rows, prefill within a token budget, decode every running row.
+
+Engine thread only. Rows live in slots in order: rows[:ready] have their whole prompt in the cache and decode
+together; rows[ready] (at most one) is still being prefilled, chunk by chunk. When a row leaves, the last ready row
+moves into its slot (and the prefilling row after it), so the decoding rows stay contiguous at the front.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from prefixdeploy.serving.requests import Request, abort_event
+from prefixdeploy.serving.sampler import choose_tokens, token_event
+from prefixdeploy.serving.slots import SlotCache
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StepStats:
+    rows: int  # rows decoded this step
+    prefill_tokens: int  # prompt tokens prefilled this step
+
+
+@dataclass
+class Row:
+    request: Request
+    length: int  # filled positions of its slot: prefix + tokens fed so far
+    fed: int = 0  # prompt tokens prefilled so far
+    token: int = 0  # the last chosen token, fed at the next decode
+    generated: int = 0
+
+
+class Scheduler:
+    def __init__(self, cache: SlotCache, num_slots: int, max_prefill_tokens: int, eos_token_ids: list[int]):
+        self.cache, self.num_slots, self.max_prefill_tokens = cache, num_slots, max_prefill_tokens
+        self.eos = set(eos_token_ids)
+        self.rows: list[Row] = []  # rows[i] lives in slot i
+        self.ready = 0  # rows[:ready] decode; rows[ready:] (at most one) is mid-prefill
+
+    def step(self, take_waiting: Callable[[], Request | None]) -> StepStats:
+        """One engine step; `take_waiting` hands over the next queued request (or None) when a slot is free."""
+        self._drop_aborted()
+        prefilled = self._prefill(take_waiting)
+        return StepStats(self._decode(), prefilled)
+
+    def abort_all(self) -> None:
+        for row in self.rows:
+            row.request.deliver(abort_event())
+        self.rows, self.ready = [], 0
+
+    def fail_all(self, error: BaseException) -> None:
+        """After an internal error: every running request gets `error`; the slots start empty."""
+        for row in self.rows:
+            if not row.request.finished:
+                row.request.deliver(error)
+        self.rows, self.ready = [], 0
+
+    def _drop_aborted(self) -> None:
+        for i in reversed(range(len(self.rows))):
+            if self.rows[i].request.aborted:
+                self.rows[i].request.deliver(abort_event())
+                self._free(i)
+
+    def _prefill(self, take_waiting: Callable[[], Request | None]) -> int:
+        """Prefill prompt chunks, admitting queued requests into free slots, until `max_prefill_tokens` are fed."""
+        budget = self.max_prefill_tokens
+        while budget > 0:
+            if len(self.rows) == self.ready:  # nobody mid-prefill: admit the next request if a slot is free
+                request = take_waiting() if len(self.rows) < self.num_slots else None
+                if request is None:
+                    break
+                slot = len(self.rows)
+                self.rows.append(Row(request, length=self.cache.seed(slot, request.prefix)))
+            budget -= self._prefill_chunk(len(self.rows) - 1, budget)
+        return self.max_prefill_tokens - budget
+
+    def _prefill_chunk(self, slot: int, budget: int) -> int:
+        """Feed up to `budget` prompt tokens of the row in `slot`; once its prompt is in, it picks its first token."""
+        row = self.rows[slot]
+        chunk = row.request.prompt_ids[row.fed : row.fed + budget]
+        try:
+            logits = self.cache.prefill(slot, row.length, chunk)  # (V,)
+        except Exception as e:  # an internal error: fail this request, keep serving the others
+            log.exception("prefill of request %s failed", row.request.id)
+            row.request.deliver(e)
+            self._free(slot)
+            return len(chunk)
+        row.fed, row.length = row.fed + len(chunk), row.length + len(chunk)
+        if row.fed == len(row.request.prompt_ids):
+            self.ready += 1
+            self._advance([slot], logits[None])  # (1, V)
+        return len(chunk)
+
+    def _decode(self) -> int:
+        n = self.ready
+        if n == 0:
+            return 0
+        ready = self.rows[:n]
+        tokens = np.array([row.token for row in ready], np.int64)  # (n,)
+        lengths = np.array([row.length for row in ready], np.int64)  # (n,)
+        try:
+            logits = self.cache.decode(tokens, lengths)  # (n, V)
+        except Exception as e:  # an internal error: fail these requests, keep serving
+            log.exception("decode of %d rows failed", n)
+            for i in reversed(range(n)):
+                self.rows[i].request.deliver(e)
+                self._free(i)
+            return n
+        for row in ready:
+            row.length += 1
+        self._advance(list(range(n)), logits)
+        return n
+
+    def _advance(self, slots: list[int], logits: np.ndarray) -> None:
+        """Choose, deliver and record the next token of the rows in `slots` from logits (len(slots), V)."""
+        requests = [self.rows[s].request for s in slots]
+        tokens = choose_tokens(requests, logits)  # (len(slots),)
+        done = []
+        for s, z, token in zip(slots, logits, tokens.tolist()):
+            row = self.rows[s]
+            row.token, row.generated = token, row.generated + 1
+            reason = self._finish_reason(row, token)
+            row.request.deliver(token_event(row.request, z, token, reason))
+            if reason is not None:
+                done.append(s)
+        for s in sorted(done, reverse=True):  # from the back: a moved row never lands on a slot still to free
+            self._free(s)
+
+    def _finish_reason(self, row: Row, token: int) -> str | None:
+        params = row.request.params
+        if token in self.eos and not params.ignore_eos:
+            return "stop"
+        return "length" if row.generated >= params.max_tokens else None
+
+    def _free(self, slot: int) -> None:
+        """Release `slot`; the last ready row fills the hole, then the prefilling row (if any) follows it down."""
+        if slot < self.ready:
+            last = self.ready - 1
+            self._move(last, slot)
+            self.ready -= 1
+            slot = last
+        if slot < len(self.rows) - 1:  # the prefilling row sits after the hole
+            self._move(len(self.rows) - 1, slot)
+        self.rows.pop()
+
+    def _move(self, source: int, target: int) -> None:
+        if source != target:
+            self.cache.move(source, target, self.rows[source].length)
+            self.rows[target] = self.rows[source]
