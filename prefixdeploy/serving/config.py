@@ -36,7 +36,7 @@ class ServeConfig:
         if self.port > 65535:
             raise PrefixDeployError(f"--port must be at most 65535, got {self.port}")
         _at_least("--max-num-seqs", self.max_num_seqs, 1)
-        _at_least("--max-queue", self.max_queue, 0)
+        _at_least("--max-queue", self.max_queue, 1)
         _at_least("--max-tokens-limit", self.max_tokens_limit, 1)
         _at_least("--max-body-bytes", self.max_body_bytes, 1024)
         if self.max_model_len is not None:
