@@ -284,7 +284,9 @@ def serve(bundle, **options):
     except ImportError as e:
         if (e.name or "").split(".")[0] not in SERVE_EXTRA_MODULES:
             raise
-        raise PrefixDeployError(f"serve needs the serve extra ({e.name} is missing): pip install 'prefixdeploy[serve]'")
+        raise PrefixDeployError(
+            f"serve needs the serve extra ({e.name} is missing): pip install 'prefixdeploy[serve]'"
+        ) from None
     run_server(config)
 
 

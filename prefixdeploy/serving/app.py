@@ -8,12 +8,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from prefixdeploy.serving.errors import APIError, bad_request, install_error_handlers
+from prefixdeploy.serving.errors import APIError, install_error_handlers
 from prefixdeploy.serving.generation import Job, RequestRun
 from prefixdeploy.serving.http_io import check_api_key, read_body, unless_disconnected
 from prefixdeploy.serving.prompts import completion_prompts
@@ -69,8 +69,9 @@ def _routes(app: FastAPI, state: ServerState) -> None:
         params = sampling_params(req, config.max_tokens_limit, req.logprobs)
         prompts = await completion_prompts(req.prompt, state.bundle)
         job = Job(req.model, prefix, prompts, params, req.stop_strings, config.request_timeout)
-        fmt = CompletionFormat(req.model, state.bundle.codec.tokenizer, prompts, req.logprobs is not None,
-                               req.return_token_ids)
+        fmt = CompletionFormat(
+            req.model, state.bundle.codec.tokenizer, prompts, req.logprobs is not None, req.return_token_ids
+        )
         return await _respond(request, state, job, fmt, bool(req.stream), req.include_usage)
 
     @app.post("/v1/chat/completions")
@@ -89,8 +90,13 @@ def _routes(app: FastAPI, state: ServerState) -> None:
         req = parse_body(PrefixLoadRequest, await _checked_body(request, state))
         served = await state.registry.load(req.name, req.file)
         p = served.prefix
-        return {"id": p.name, "object": "model", "created": served.created, "parent": state.registry.base_id,
-                "num_virtual_tokens": p.num_virtual_tokens}
+        return {
+            "id": p.name,
+            "object": "model",
+            "created": served.created,
+            "parent": state.registry.base_id,
+            "num_virtual_tokens": p.num_virtual_tokens,
+        }
 
     @app.delete("/v1/prefixes/{name}")
     async def unload_prefix(name: str, request: Request):
@@ -106,8 +112,9 @@ async def _checked_body(request: Request, state: ServerState) -> bytes:
     return await read_body(request, state.config.max_body_bytes)
 
 
-async def _respond(request: Request, state: ServerState, job: Job, fmt: ResponseFormat, stream: bool,
-                   include_usage: bool) -> Response:
+async def _respond(
+    request: Request, state: ServerState, job: Job, fmt: ResponseFormat, stream: bool, include_usage: bool
+) -> Response:
     state.require_ready()  # the prompt was tokenized meanwhile: the server may have started draining
     run = RequestRun(job, state.engine, state.metrics, state.bundle.codec.tokenizer)
     state.active += 1
@@ -121,8 +128,9 @@ async def _respond(request: Request, state: ServerState, job: Job, fmt: Response
 
 
 async def _collect(run: RequestRun, fmt: ResponseFormat) -> dict:
-    async for piece in run.pieces():
-        fmt.add(piece)
+    async with aclosing(run.pieces()) as pieces:
+        async for piece in pieces:
+            fmt.add(piece)
     return fmt.body(usage(run.prompt_tokens, run.completion_tokens))
 
 
@@ -151,10 +159,11 @@ async def _event_stream(run: RequestRun, fmt: ResponseFormat, include_usage: boo
     try:
         if isinstance(fmt, ChatFormat):
             yield sse(fmt.role_chunk())
-        async for piece in run.pieces():
-            fmt.add(piece)
-            if piece.text or piece.finish_reason or piece.logprobs or fmt.with_token_ids:
-                yield sse(fmt.chunk(piece))
+        async with aclosing(run.pieces()) as pieces:
+            async for piece in pieces:
+                fmt.add(piece)
+                if piece.text or piece.finish_reason or piece.logprobs or fmt.with_token_ids:
+                    yield sse(fmt.chunk(piece))
         if include_usage:
             yield sse(fmt.usage_chunk(usage(run.prompt_tokens, run.completion_tokens)))
         yield DONE

@@ -41,7 +41,10 @@ class ServeConfig:
         _at_least("--max-body-bytes", self.max_body_bytes, 1024)
         if self.max_model_len is not None:
             _at_least("--max-model-len", self.max_model_len, 2)
-        for option, seconds in (("--request-timeout", self.request_timeout), ("--shutdown-timeout", self.shutdown_timeout)):
+        for option, seconds in (
+            ("--request-timeout", self.request_timeout),
+            ("--shutdown-timeout", self.shutdown_timeout),
+        ):
             if not (math.isfinite(seconds) and seconds > 0):
                 raise PrefixDeployError(f"{option} must be a positive number of seconds, got {seconds}")
         if self.api_key is not None and not self.api_key.strip():

@@ -65,8 +65,14 @@ def from_engine_error(error: PrefixDeployError, prompt_param: str) -> APIError:
     return bad_request(str(error))
 
 
-REJECTION_REASONS = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 413: "too_large",
-                     429: "queue_full", 503: "unavailable"}
+REJECTION_REASONS = {
+    400: "invalid_request",
+    401: "unauthorized",
+    404: "not_found",
+    413: "too_large",
+    429: "queue_full",
+    503: "unavailable",
+}
 
 
 def install_error_handlers(app: FastAPI, metrics) -> None:

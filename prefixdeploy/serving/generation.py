@@ -57,6 +57,7 @@ class RequestRun:
         self.arrival = time.monotonic()
         self.streams = _submit_all(engine, job)
         self.texts = [ChoiceText(tokenizer, job.stop) for _ in job.prompts]
+        self.finished = [False] * len(job.prompts)
         self.completion_tokens = 0
         metrics.prompt_tokens.labels(job.model).inc(self.prompt_tokens)
 
@@ -82,6 +83,9 @@ class RequestRun:
             for task in tasks:
                 task.cancel()
             self.abort()
+            for index, done in enumerate(self.finished):  # the client left or the stream failed
+                if not done:
+                    self._finish(Piece(index), "abort")
 
     async def _feed(self, index: int, queue: asyncio.Queue) -> None:
         try:
@@ -128,6 +132,7 @@ class RequestRun:
 
     def _finish(self, piece: Piece, reason: str) -> Piece:
         piece.finish_reason = reason
+        self.finished[piece.index] = True
         self.metrics.success.labels(self.job.model, reason).inc()
         self.metrics.e2e.labels(self.job.model).observe(time.monotonic() - self.arrival)
         return piece

@@ -30,22 +30,33 @@ class ServerMetrics:
         )
         self.rejected = Counter(f"{NS}_request_rejected", "Requests refused, by reason.", ["reason"], registry=r)
         self.ttft = Histogram(
-            f"{NS}_time_to_first_token_seconds", "Arrival to first token.", ["model"], buckets=LATENCY_BUCKETS,
+            f"{NS}_time_to_first_token_seconds",
+            "Arrival to first token.",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.inter_token = Histogram(
-            f"{NS}_inter_token_latency_seconds", "Time between consecutive tokens of a request.", ["model"],
-            buckets=LATENCY_BUCKETS, registry=r,
+            f"{NS}_inter_token_latency_seconds",
+            "Time between consecutive tokens of a request.",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.e2e = Histogram(
-            f"{NS}_e2e_request_latency_seconds", "Arrival to last token.", ["model"], buckets=LATENCY_BUCKETS,
+            f"{NS}_e2e_request_latency_seconds",
+            "Arrival to last token.",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.rows_per_step = Histogram(
             f"{NS}_rows_per_step", "Rows decoded per engine step.", buckets=ROW_BUCKETS, registry=r
         )
         self.prefill_per_step = Histogram(
-            f"{NS}_prefill_tokens_per_step", "Prompt tokens prefilled per engine step.", buckets=ROW_BUCKETS,
+            f"{NS}_prefill_tokens_per_step",
+            "Prompt tokens prefilled per engine step.",
+            buckets=ROW_BUCKETS,
             registry=r,
         )
 

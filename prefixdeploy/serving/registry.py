@@ -62,8 +62,9 @@ class PrefixRegistry:
             return self._served[model].prefix
         hint = "" if self.switchable else " (this bundle bakes its prefixes in: the base model alone is not served)"
         choices = ([self.base_id] if self.switchable else []) + self.names
-        raise APIError(404, f"model {model!r} does not exist; served: {', '.join(choices)}{hint}", "model",
-                       "model_not_found")
+        raise APIError(
+            404, f"model {model!r} does not exist; served: {', '.join(choices)}{hint}", "model", "model_not_found"
+        )
 
     def models(self) -> list[dict]:
         """OpenAI model objects: the base model (switchable bundles), then one per prefix with parent = base."""
@@ -71,8 +72,14 @@ class PrefixRegistry:
         return base + [self._entry(name, s.created, self.base_id) for name, s in sorted(self._served.items())]
 
     def _entry(self, model_id: str, created: int, parent: str | None) -> dict:
-        return {"id": model_id, "object": "model", "created": created, "owned_by": "prefixdeploy",
-                "root": self.base_id, "parent": parent}
+        return {
+            "id": model_id,
+            "object": "model",
+            "created": created,
+            "owned_by": "prefixdeploy",
+            "root": self.base_id,
+            "parent": parent,
+        }
 
     async def load(self, name: str, file: str) -> ServedPrefix:
         """Load `file` (inside the runtime directory) as prefix `name`; fully validated before anyone sees it."""
@@ -131,7 +138,9 @@ class PrefixRegistry:
         if prefix.num_virtual_tokens >= self.bundle.manifest.max_context:
             raise bad_request(
                 f"file: prefix has {prefix.num_virtual_tokens} virtual tokens; the model's context is "
-                f"{self.bundle.manifest.max_context}, leaving no room for a prompt", "file")
+                f"{self.bundle.manifest.max_context}, leaving no room for a prompt",
+                "file",
+            )
         if not (np.isfinite(prefix.key).all() and np.isfinite(prefix.value).all()):
             raise bad_request(f"file: {path.name} holds NaN or infinite values", "file")
         return prefix

@@ -94,13 +94,23 @@ class CompletionFormat(ResponseFormat):
 
     def _final_choice(self, index: int, choice: _Choice) -> dict:
         logprobs = self._logprobs(_Choice(), choice.logprobs)
-        return {"index": index, "text": choice.text, "logprobs": logprobs, "finish_reason": choice.finish_reason,
-                **self._ids(index, choice.token_ids)}
+        return {
+            "index": index,
+            "text": choice.text,
+            "logprobs": logprobs,
+            "finish_reason": choice.finish_reason,
+            **self._ids(index, choice.token_ids),
+        }
 
     def _chunk_choice(self, piece: Piece) -> dict:
         logprobs = self._logprobs(self.choices[piece.index], piece.logprobs)
-        return {"index": piece.index, "text": piece.text, "logprobs": logprobs, "finish_reason": piece.finish_reason,
-                **self._ids(piece.index, piece.token_ids)}
+        return {
+            "index": piece.index,
+            "text": piece.text,
+            "logprobs": logprobs,
+            "finish_reason": piece.finish_reason,
+            **self._ids(piece.index, piece.token_ids),
+        }
 
     def _logprobs(self, state: _Choice, entries: list[TokenLogprob]) -> dict | None:
         """OpenAI's legacy format: tokens, token_logprobs, top_logprobs (token -> logprob), text_offset."""
@@ -125,24 +135,39 @@ class ChatFormat(ResponseFormat):
     def role_chunk(self) -> dict:
         """The first chunk of a chat stream opens the assistant message, as OpenAI's does."""
         delta = {"role": "assistant", "content": ""}
-        return self._envelope(self.chunk_object_name, [{"index": 0, "delta": delta, "logprobs": None,
-                                                         "finish_reason": None}])
+        return self._envelope(
+            self.chunk_object_name, [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}]
+        )
 
     def _final_choice(self, index: int, choice: _Choice) -> dict:
         message = {"role": "assistant", "content": choice.text}
-        return {"index": index, "message": message, "logprobs": self._logprobs(choice.logprobs),
-                "finish_reason": choice.finish_reason, **self._ids(index, choice.token_ids)}
+        return {
+            "index": index,
+            "message": message,
+            "logprobs": self._logprobs(choice.logprobs),
+            "finish_reason": choice.finish_reason,
+            **self._ids(index, choice.token_ids),
+        }
 
     def _chunk_choice(self, piece: Piece) -> dict:
         delta = {"content": piece.text} if piece.text or piece.finish_reason is None else {}
-        return {"index": piece.index, "delta": delta, "logprobs": self._logprobs(piece.logprobs),
-                "finish_reason": piece.finish_reason, **self._ids(piece.index, piece.token_ids)}
+        return {
+            "index": piece.index,
+            "delta": delta,
+            "logprobs": self._logprobs(piece.logprobs),
+            "finish_reason": piece.finish_reason,
+            **self._ids(piece.index, piece.token_ids),
+        }
 
     def _logprobs(self, entries: list[TokenLogprob]) -> dict | None:
         if not self.with_logprobs:
             return None
-        return {"content": [self._entry(e.token_id, e.logprob) | {"top_logprobs": [
-            self._entry(t, lp) for t, lp in e.top]} for e in entries]}
+        return {
+            "content": [
+                self._entry(e.token_id, e.logprob) | {"top_logprobs": [self._entry(t, lp) for t, lp in e.top]}
+                for e in entries
+            ]
+        }
 
     def _entry(self, token_id: int, logprob: float) -> dict:
         token = self.token_text(token_id)

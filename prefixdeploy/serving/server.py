@@ -56,8 +56,9 @@ def serve(config: ServeConfig) -> None:
     shown_host = f"[{host}]" if ":" in host else host
     fatal: list[str] = []
     state = ServerState(config, address=f"http://{shown_host}:{port}")
-    uv_config = uvicorn.Config(create_app(state), log_level="warning", access_log=False, lifespan="on",
-                               timeout_graceful_shutdown=5)
+    uv_config = uvicorn.Config(
+        create_app(state), log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5
+    )
     server = _DrainingServer(uv_config, state)
     state.on_fatal = lambda message: (fatal.append(message), setattr(server, "should_exit", True))
     try:

@@ -38,12 +38,13 @@ class ServerProcess:
         headers = {"Authorization": f"Bearer {self.key}"} if auth and self.key else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60.0)
 
-    def metric(self, name: str) -> float:
-        """Sum of a Prometheus series over its labels (0 if absent)."""
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of a Prometheus series over the samples carrying `labels` (0 if absent)."""
         with self.http() as http:
             text = http.get("/metrics").text
-        values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if re.match(rf"{name}(\{{| )", line)]
-        return sum(values)
+        wanted = [f'{k}="{v}"' for k, v in labels.items()]
+        samples = [line for line in text.splitlines() if re.match(rf"{name}(\{{| )", line)]
+        return sum(float(line.rsplit(" ", 1)[1]) for line in samples if all(w in line for w in wanted))
 
     def terminate(self, timeout: float = 60.0) -> int:
         self.proc.send_signal(signal.SIGTERM)
@@ -56,8 +57,9 @@ def running_server(bundle: Path, *args: str, key: str | None = KEY, env: dict | 
     environment = {k: v for k, v in os.environ.items() if k != "PREFIXDEPLOY_API_KEY"} | (env or {})
     if key:
         environment["PREFIXDEPLOY_API_KEY"] = key
-    proc = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     log: list[str] = []
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_pump, args=(proc, lines, log), daemon=True).start()

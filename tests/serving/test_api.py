@@ -50,9 +50,12 @@ def test_streamed_text_equals_the_whole_response_and_ends_with_usage_and_done(se
     client = server.client()
     args = dict(model="summ", prompt=PROMPT, max_tokens=24, temperature=0)
     whole = client.completions.create(**args)
-    with server.http() as http, http.stream(
-        "POST", "/v1/completions", json=args | {"stream": True, "stream_options": {"include_usage": True}}
-    ) as response:
+    with (
+        server.http() as http,
+        http.stream(
+            "POST", "/v1/completions", json=args | {"stream": True, "stream_options": {"include_usage": True}}
+        ) as response,
+    ):
         events = [line for line in response.iter_lines() if line]
     assert events[-1] == "data: [DONE]"
     chunks = [json.loads(line.removeprefix("data: ")) for line in events[:-1]]
@@ -99,8 +102,9 @@ def test_stop_string_is_cut_and_never_streamed(server, reference):
     out = client.completions.create(model="summ", prompt=PROMPT, max_tokens=24, temperature=0, stop=[stop, "zzzz"])
     assert out.choices[0].text == want[:5]
     assert out.choices[0].finish_reason == "stop"
-    stream = client.completions.create(model="summ", prompt=PROMPT, max_tokens=24, temperature=0, stop=stop,
-                                       stream=True)
+    stream = client.completions.create(
+        model="summ", prompt=PROMPT, max_tokens=24, temperature=0, stop=stop, stream=True
+    )
     assert "".join(c.choices[0].text for c in stream) == want[:5]
 
 
@@ -111,20 +115,37 @@ def test_logprobs_completions_and_chat(server):
     assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == 6
     for top, chosen in zip(lp.top_logprobs, lp.token_logprobs):  # greedy: the chosen token is the most likely one
         assert 1 <= len(top) <= 3 and chosen >= max(top.values()) - 1e-6  # (tokens that print alike share a key)
-    chat = client.chat.completions.create(model="qa", messages=[{"role": "user", "content": "hi"}], max_tokens=4,
-                                          temperature=0, logprobs=True, top_logprobs=2)
+    chat = client.chat.completions.create(
+        model="qa",
+        messages=[{"role": "user", "content": "hi"}],
+        max_tokens=4,
+        temperature=0,
+        logprobs=True,
+        top_logprobs=2,
+    )
     content = chat.choices[0].logprobs.content
     assert len(content) == 4 and all(len(c.top_logprobs) == 2 and c.logprob <= 0 for c in content)
 
 
 def test_same_seed_same_sample_and_default_temperature_samples(server):
     client = server.client()
-    runs = [client.completions.create(model="qa", prompt=PROMPT, max_tokens=16, seed=7,
-                                      extra_body={"return_token_ids": True}) for _ in range(2)]
+    runs = [
+        client.completions.create(
+            model="qa", prompt=PROMPT, max_tokens=16, seed=7, extra_body={"return_token_ids": True}
+        )
+        for _ in range(2)
+    ]
     assert token_ids(runs[0].choices[0]) == token_ids(runs[1].choices[0])
-    others = {tuple(token_ids(client.completions.create(
-        model="qa", prompt=PROMPT, max_tokens=16, seed=s, extra_body={"return_token_ids": True}).choices[0]))
-        for s in range(4)}
+    others = {
+        tuple(
+            token_ids(
+                client.completions.create(
+                    model="qa", prompt=PROMPT, max_tokens=16, seed=s, extra_body={"return_token_ids": True}
+                ).choices[0]
+            )
+        )
+        for s in range(4)
+    }
     assert len(others) > 1  # temperature defaults to 1.0 (OpenAI's default): seeds differ
 
 
@@ -143,13 +164,22 @@ def test_several_prompts_and_token_id_prompts(server, reference):
 
 def test_metrics_count_tokens_and_requests(server):
     before = server.metric("prefixdeploy_generation_tokens_total")
-    server.client().completions.create(model="qa", prompt=PROMPT, max_tokens=5, temperature=0, extra_body={
-        "ignore_eos": True})
+    server.client().completions.create(
+        model="qa", prompt=PROMPT, max_tokens=5, temperature=0, extra_body={"ignore_eos": True}
+    )
     assert server.metric("prefixdeploy_generation_tokens_total") == before + 5
     with server.http() as http:
         text = http.get("/metrics").text
-    for series in ("requests_running", "requests_waiting", "prefixes_loaded", "prompt_tokens_total",
-                   "request_success_total", "time_to_first_token_seconds_bucket", "inter_token_latency_seconds",
-                   "e2e_request_latency_seconds", "rows_per_step_bucket"):
+    for series in (
+        "requests_running",
+        "requests_waiting",
+        "prefixes_loaded",
+        "prompt_tokens_total",
+        "request_success_total",
+        "time_to_first_token_seconds_bucket",
+        "inter_token_latency_seconds",
+        "e2e_request_latency_seconds",
+        "rows_per_step_bucket",
+    ):
         assert f"prefixdeploy_{series}" in text, series
     assert server.metric("prefixdeploy_prefixes_loaded") == 2
