@@ -4,6 +4,7 @@ unloaded under load, bad prefix files. Every request loop is bounded in count an
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import time
 
@@ -76,8 +77,8 @@ async def sigterm_under_load(server) -> tuple[list, httpx.Response, httpx.Respon
     headers = {"Authorization": f"Bearer {KEY}"}
     async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as http:
         calls = [asyncio.ensure_future(http.post("/v1/completions", json={"model": "qa", **LONG})) for _ in range(12)]
-        while server.metric("prefixdeploy_requests_running") < 1:
-            await asyncio.sleep(0.02)
+        running = lambda: server.metric("prefixdeploy_requests_running") >= 1  # noqa: E731
+        assert await asyncio.to_thread(wait_until, running)
         server.proc.terminate()  # SIGTERM
         await asyncio.sleep(0.2)
         late = await http.post("/v1/completions", json={"model": "qa", **LONG})
@@ -140,22 +141,17 @@ def test_loading_and_unloading_a_prefix_under_load(server, served_bundle, runtim
     ]
     assert same[0] == same[1]  # the same keys and values
 
-    async def running_then_unload():
-        async with server.async_client() as aclient:
-            running = asyncio.ensure_future(
-                aclient.completions.create(
-                    model="summ2", prompt="hello", max_tokens=100, temperature=0, extra_body={"ignore_eos": True}
-                )
-            )
-            while server.metric("prefixdeploy_requests_running") < 1:
-                await asyncio.sleep(0.01)
-            with server.http() as http:
-                gone = await asyncio.to_thread(http.delete, "/v1/prefixes/summ2")
-            return await running, gone
-
-    out, gone = asyncio.run(running_then_unload())
-    assert gone.status_code == 200
-    assert out.choices[0].finish_reason == "length" and out.usage.completion_tokens == 100  # it finished
+    body = {"model": "summ2", "stream": True, "stream_options": {"include_usage": True}, **LONG}
+    with server.http() as http, http.stream("POST", "/v1/completions", json=body) as response:
+        lines = (line for line in response.iter_lines() if line.startswith("data: "))
+        first = next(lines)  # the request is running on summ2
+        with server.http() as other:
+            assert other.delete("/v1/prefixes/summ2").status_code == 200
+        rest = [first, *lines]
+    assert rest[-1] == "data: [DONE]"
+    events = [json.loads(line.removeprefix("data: ")) for line in rest[:-1]]
+    assert events[-1]["usage"]["completion_tokens"] == 100  # it finished after the unload
+    assert events[-2]["choices"][0]["finish_reason"] == "length"
     with server.http() as http:
         assert http.post("/v1/completions", json={"model": "summ2", "prompt": "x"}).status_code == 404
 

@@ -36,8 +36,9 @@ async def ask_all(server, base: str) -> list[tuple]:
     async with server.async_client() as client:
 
         async def one(task, text, stream):
-            args = dict(model=task or base, messages=[{"role": "user", "content": text}], max_tokens=MAX_TOKENS,
-                        temperature=0)
+            args = dict(
+                model=task or base, messages=[{"role": "user", "content": text}], max_tokens=MAX_TOKENS, temperature=0
+            )
             if not stream:
                 return task, (await client.chat.completions.create(**args)).choices[0].message.content
             chunks = await client.chat.completions.create(**args, stream=True)
