@@ -48,7 +48,7 @@ JOIN_TIMEOUT = 60.0  # seconds to wait for the engine thread's last step after s
 
 
 class QueueFullError(PrefixDeployError):
-    """All slots are busy and `max_queue` requests already wait (HTTP 429)."""
+    """Every slot is taken and `max_queue` requests already wait for one (HTTP 429)."""
 
 
 class EngineDrainingError(PrefixDeployError):
@@ -74,7 +74,10 @@ class EngineConfig:
 class Engine:
     """Continuous batching over one bundle's ONNX Runtime graph. `start()`, then `submit(...)`; `shutdown(t)`."""
 
-    def __init__(self, bundle: Bundle, config: EngineConfig = EngineConfig(), on_step=None):
+    def __init__(
+        self, bundle: Bundle, config: EngineConfig = EngineConfig(), on_step: Callable[[StepStats], None] | None = None
+    ):
+        """on_step: called on the engine thread after every step that did work (keep it quick; errors are logged)."""
         _check_graph(bundle)
         self.bundle, self.config, self.on_step = bundle, config, on_step
         manifest = bundle.manifest
@@ -84,6 +87,12 @@ class Engine:
                 f"max_model_len {self.max_model_len} exceeds the model's context of {manifest.max_context} tokens"
             )
         cache = SlotCache(bundle.backend, manifest, config.max_num_seqs, self.max_model_len)
+        log.info(
+            "engine: %d slots × %d tokens, %.0f MB of KV buffers",
+            config.max_num_seqs,
+            self.max_model_len,
+            cache.kv.nbytes / 1e6,
+        )
         self._scheduler = Scheduler(cache, config.max_num_seqs, config.max_prefill_tokens, manifest.eos_token_ids)
         self._cv = threading.Condition()  # guards _waiting and the flags; wakes the engine thread and shutdown
         self._waiting: deque[Request] = deque()
@@ -157,7 +166,8 @@ class Engine:
         with self._cv:
             if self._draining:
                 raise EngineDrainingError("the server is shutting down and accepts no new requests")
-            if len(self._waiting) >= self.config.max_queue:
+            free = max(0, self.config.max_num_seqs - len(self._scheduler.rows))  # taken at the next step
+            if len(self._waiting) >= self.config.max_queue + free:
                 raise QueueFullError(
                     f"the queue is full ({self.config.max_queue} requests waiting for "
                     f"{self.config.max_num_seqs} slots); retry later"

@@ -124,7 +124,10 @@ class RequestStream:
         self.abort()
 
     def __del__(self):
-        self.abort()
+        try:
+            self.abort()
+        except Exception:  # during interpreter shutdown the engine may already be gone
+            pass
 
 
 def iterate_sync(request: Request, events: queue.Queue, wake: Callable[[], None]) -> Iterator[TokenEvent]:

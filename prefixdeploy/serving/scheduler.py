@@ -49,22 +49,23 @@ class Scheduler:
         return StepStats(self._decode(), prefilled)
 
     def abort_all(self) -> None:
-        for row in self.rows:
+        rows, self.rows, self.ready = self.rows, [], 0
+        for row in rows:
             row.request.deliver(abort_event())
-        self.rows, self.ready = [], 0
 
     def fail_all(self, error: BaseException) -> None:
         """After an internal error: every running request gets `error`; the slots start empty."""
-        for row in self.rows:
+        rows, self.rows, self.ready = self.rows, [], 0
+        for row in rows:
             if not row.request.finished:
                 row.request.deliver(error)
-        self.rows, self.ready = [], 0
 
     def _drop_aborted(self) -> None:
         for i in reversed(range(len(self.rows))):
-            if self.rows[i].request.aborted:
-                self.rows[i].request.deliver(abort_event())
+            request = self.rows[i].request
+            if request.aborted:
                 self._free(i)
+                request.deliver(abort_event())
 
     def _prefill(self, take_waiting: Callable[[], Request | None]) -> int:
         """Prefill prompt chunks, admitting queued requests into free slots, until `max_prefill_tokens` are fed."""
@@ -87,8 +88,8 @@ class Scheduler:
             logits = self.cache.prefill(slot, row.length, chunk)  # (V,)
         except Exception as e:  # an internal error: fail this request, keep serving the others
             log.exception("prefill of request %s failed", row.request.id)
-            row.request.deliver(e)
             self._free(slot)
+            row.request.deliver(e)
             return len(chunk)
         row.fed, row.length = row.fed + len(chunk), row.length + len(chunk)
         if row.fed == len(row.request.prompt_ids):
@@ -108,8 +109,9 @@ class Scheduler:
         except Exception as e:  # an internal error: fail these requests, keep serving
             log.exception("decode of %d rows failed", n)
             for i in reversed(range(n)):
-                self.rows[i].request.deliver(e)
                 self._free(i)
+            for row in ready:
+                row.request.deliver(e)
             return n
         for row in ready:
             row.length += 1
@@ -120,16 +122,18 @@ class Scheduler:
         """Choose, deliver and record the next token of the rows in `slots` from logits (len(slots), V)."""
         requests = [self.rows[s].request for s in slots]
         tokens = choose_tokens(requests, logits)  # (len(slots),)
-        done = []
+        done, events = [], []
         for s, z, token in zip(slots, logits, tokens.tolist()):
             row = self.rows[s]
             row.token, row.generated = token, row.generated + 1
             reason = self._finish_reason(row, token)
-            row.request.deliver(token_event(row.request, z, token, reason))
+            events.append((row.request, token_event(row.request, z, token, reason)))
             if reason is not None:
                 done.append(s)
         for s in sorted(done, reverse=True):  # from the back: a moved row never lands on a slot still to free
             self._free(s)
+        for request, event in events:  # after freeing: whoever sees a last event sees its slot free
+            request.deliver(event)
 
     def _finish_reason(self, row: Row, token: int) -> str | None:
         params = row.request.params
