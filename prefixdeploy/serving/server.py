@@ -20,6 +20,7 @@ from prefixdeploy.serving.config import ServeConfig
 from prefixdeploy.serving.state import ServerState
 
 log = logging.getLogger(__name__)
+ANNOUNCING = ("prefixdeploy.serving.state", "prefixdeploy.serving.registry")
 
 
 class _DrainingServer(uvicorn.Server):
@@ -50,7 +51,8 @@ class _DrainingServer(uvicorn.Server):
 def serve(config: ServeConfig) -> None:
     """Serve until a signal, then drain and return; a bundle that cannot load raises PrefixDeployError."""
     read_manifest(config.bundle)  # the commonest mistakes fail before the socket opens
-    logging.getLogger("prefixdeploy.serving").setLevel(logging.INFO)  # the startup line shows without -v
+    for name in ANNOUNCING:  # the startup line (and prefix loads, drains) show without -v
+        logging.getLogger(name).setLevel(logging.INFO)
     sock = _bind(config.host, config.port)
     host, port = sock.getsockname()[:2]
     shown_host = f"[{host}]" if ":" in host else host
