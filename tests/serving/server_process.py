@@ -1,7 +1,9 @@
-"""`prefixdeploy serve` as a real subprocess on 127.0.0.1 with an ephemeral port, always killed afterwards."""
+"""`prefixdeploy serve` as a real subprocess on 127.0.0.1 with an ephemeral port, always killed afterwards; and the
+same app in this process over httpx's ASGI transport (for fuzzing and timing-sensitive cases)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import queue
@@ -102,3 +104,27 @@ def _wait_healthy(url: str, timeout: float = 30.0) -> None:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"{url}/health did not turn 200 within {timeout} s")
+
+
+@contextlib.contextmanager
+def app_in_process(bundle: Path, **options):
+    """call(method, path, **httpx_kwargs) -> Response against the real app and engine, on one event loop."""
+    from prefixdeploy.serving.app import create_app
+    from prefixdeploy.serving.config import ServeConfig
+    from prefixdeploy.serving.state import READY, ServerState
+
+    loop = asyncio.new_event_loop()
+    state = ServerState(ServeConfig(bundle=bundle, **options))
+    loop.run_until_complete(state.start())
+    assert state.phase == READY
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(state)), base_url="http://in-process")
+
+    def call(method: str, path: str, **kwargs) -> httpx.Response:
+        return loop.run_until_complete(asyncio.wait_for(client.request(method, path, **kwargs), 60))
+
+    try:
+        yield call
+    finally:
+        loop.run_until_complete(client.aclose())
+        loop.run_until_complete(state.close())
+        loop.close()

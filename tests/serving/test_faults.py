@@ -11,7 +11,7 @@ import time
 import httpx
 import numpy as np
 import pytest
-from server_process import KEY, running_server
+from server_process import KEY, app_in_process, running_server
 
 from prefixdeploy.runtime.prefix import ModelFacts, Prefix, load_prefix, save_prefix
 
@@ -197,3 +197,13 @@ def test_bad_prefix_files_are_400_and_change_nothing(server, served_bundle, runt
             assert response.status_code == 400, (case, response.text)
             assert response.json()["error"]["param"] == "file", case
     assert [m.id for m in server.client().models.list().data] == before
+
+
+def test_request_timeout_ends_a_request_with_abort(served_bundle):
+    with app_in_process(served_bundle, request_timeout=0.05, max_num_seqs=1) as call:
+        body = {"model": "summ", **LONG}
+        slow = call("POST", "/v1/completions", json=body).json()
+        assert slow["choices"][0]["finish_reason"] == "abort"
+        assert slow["usage"]["completion_tokens"] < 100
+        streamed = call("POST", "/v1/completions", json=body | {"stream": True}).text
+        assert '"finish_reason": "abort"' in streamed and streamed.endswith("data: [DONE]\n\n")

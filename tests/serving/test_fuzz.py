@@ -3,7 +3,6 @@ of any bytes get a 4xx or a success, never a 500, a hang or a crash. Examples an
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -12,11 +11,9 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from server_process import app_in_process
 
 from prefixdeploy.runtime.prefix import load_prefix, save_prefix
-from prefixdeploy.serving.app import create_app
-from prefixdeploy.serving.config import ServeConfig
-from prefixdeploy.serving.state import READY, ServerState
 
 FUZZ = settings(max_examples=60, deadline=timedelta(seconds=5), suppress_health_check=list(HealthCheck))
 json_values = st.recursive(
@@ -67,20 +64,8 @@ bodies = st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=5), json_val
 @pytest.fixture(scope="module")
 def app_client(served_bundle, runtime_dir):
     """The real app and engine in this process, on one event loop kept for the module."""
-    loop = asyncio.new_event_loop()
-    config = ServeConfig(bundle=served_bundle, allow_runtime_prefixes=runtime_dir, max_tokens_limit=8)
-    state = ServerState(config)
-    loop.run_until_complete(state.start())
-    assert state.phase == READY
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(state)), base_url="http://fuzz")
-
-    def call(method: str, path: str, **kwargs) -> httpx.Response:
-        return loop.run_until_complete(asyncio.wait_for(client.request(method, path, **kwargs), 30))
-
-    yield call
-    loop.run_until_complete(client.aclose())
-    loop.run_until_complete(state.close())
-    loop.close()
+    with app_in_process(served_bundle, allow_runtime_prefixes=runtime_dir, max_tokens_limit=8) as call:
+        yield call
 
 
 def assert_4xx_or_success(response: httpx.Response) -> None:
