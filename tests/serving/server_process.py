@@ -108,7 +108,8 @@ def _wait_healthy(url: str, timeout: float = 30.0) -> None:
 
 @contextlib.contextmanager
 def app_in_process(bundle: Path, **options):
-    """call(method, path, **httpx_kwargs) -> Response against the real app and engine, on one event loop."""
+    """call(method, path, **httpx_kwargs) -> Response against the real app and engine, on one event loop;
+    call.run(work) runs `await work(client)` on that loop (for concurrent requests)."""
     from prefixdeploy.serving.app import create_app
     from prefixdeploy.serving.config import ServeConfig
     from prefixdeploy.serving.state import READY, ServerState
@@ -122,6 +123,7 @@ def app_in_process(bundle: Path, **options):
     def call(method: str, path: str, **kwargs) -> httpx.Response:
         return loop.run_until_complete(asyncio.wait_for(client.request(method, path, **kwargs), 60))
 
+    call.run = lambda work: loop.run_until_complete(asyncio.wait_for(work(client), 60))  # work(client) -> awaitable
     try:
         yield call
     finally:

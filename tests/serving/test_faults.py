@@ -27,19 +27,39 @@ def wait_until(condition, timeout: float = 20.0) -> bool:
     return False
 
 
-def test_client_leaving_mid_stream_frees_its_row(server):
-    aborted = server.metric("prefixdeploy_request_success_total", finish_reason="abort")
-    with server.http() as http:
-        with http.stream("POST", "/v1/completions", json={"model": "summ", "stream": True, **LONG}) as response:
-            first = next(line for line in response.iter_lines() if line.startswith("data: {"))
-            assert '"text"' in first
-        # closing the response closes the connection: the server aborts the row at its next step
-        with pytest.raises(httpx.ReadTimeout):  # a non-streaming client that gives up also frees its row
-            http.post("/v1/completions", json={"model": "qa", **LONG}, timeout=0.05)
-    assert wait_until(lambda: server.metric("prefixdeploy_requests_running") == 0)
-    assert wait_until(lambda: server.metric("prefixdeploy_request_success_total", finish_reason="abort") >= aborted + 1)
-    out = server.client().completions.create(model="summ", prompt="hello", max_tokens=3)
-    assert out.choices[0].finish_reason in ("stop", "length")
+async def clients_leave(server) -> int:
+    """Clients leave mid-stream, while queued (streaming), and by timing out (non-streaming); returns how many left
+    for sure while queued (30 long requests on one row keep the queue full meanwhile; they leave too)."""
+    async with httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {KEY}"}) as http:
+        async with http.stream("POST", "/v1/completions", json={"model": "summ", "stream": True, **LONG}) as response:
+            async for line in response.aiter_lines():  # its first token: it runs; leave mid-stream
+                if line.startswith("data: {"):
+                    break
+        busy = [
+            asyncio.ensure_future(http.post("/v1/completions", json={"model": "qa", **LONG}, timeout=60))
+            for _ in range(30)
+        ]
+        queue_filled = lambda: server.metric("prefixdeploy_requests_waiting") >= 10  # noqa: E731
+        assert await asyncio.to_thread(wait_until, queue_filled)
+        async with http.stream("POST", "/v1/completions", json={"model": "summ", "stream": True, **LONG}) as queued:
+            assert queued.status_code == 200  # it waits behind the busy ones; leave now
+        with pytest.raises(httpx.ReadTimeout):
+            await http.post("/v1/completions", json={"model": "summ", **LONG}, timeout=0.1)
+        for call in busy:
+            call.cancel()
+        await asyncio.gather(*busy, return_exceptions=True)
+        return 2 + sum(1 for call in busy if call.cancelled())
+
+
+def test_clients_leaving_free_their_rows(served_bundle):
+    with running_server(served_bundle, "--max-num-seqs", "1") as server:
+        left = asyncio.run(clients_leave(server))
+        idle = lambda: server.metric("prefixdeploy_requests_running") + server.metric("prefixdeploy_requests_waiting")  # noqa: E731
+        assert wait_until(lambda: idle() == 0)
+        assert server.metric("prefixdeploy_request_success_total", finish_reason="abort") >= left - 1  # -1: one busy
+        # request may have been running, and may have finished before its client left
+        out = server.client().completions.create(model="summ", prompt="hello", max_tokens=3)
+        assert out.choices[0].finish_reason in ("stop", "length")
 
 
 async def burst(url: str, n: int, **body) -> list[httpx.Response]:
@@ -76,7 +96,7 @@ def test_queue_full_is_429_with_retry_after_and_the_openai_client_retries(served
 async def sigterm_under_load(server) -> tuple[list, httpx.Response, httpx.Response]:
     headers = {"Authorization": f"Bearer {KEY}"}
     async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as http:
-        calls = [asyncio.ensure_future(http.post("/v1/completions", json={"model": "qa", **LONG})) for _ in range(12)]
+        calls = [asyncio.ensure_future(http.post("/v1/completions", json={"model": "qa", **LONG})) for _ in range(40)]
         running = lambda: server.metric("prefixdeploy_requests_running") >= 1  # noqa: E731
         assert await asyncio.to_thread(wait_until, running)
         server.proc.terminate()  # SIGTERM
@@ -200,10 +220,17 @@ def test_bad_prefix_files_are_400_and_change_nothing(server, served_bundle, runt
 
 
 def test_request_timeout_ends_a_request_with_abort(served_bundle):
+    """Sixteen long requests on one row: the later ones outlive a 50 ms timeout while they wait and end with abort."""
     with app_in_process(served_bundle, request_timeout=0.05, max_num_seqs=1) as call:
-        body = {"model": "summ", **LONG}
-        slow = call("POST", "/v1/completions", json=body).json()
-        assert slow["choices"][0]["finish_reason"] == "abort"
-        assert slow["usage"]["completion_tokens"] < 100
-        streamed = call("POST", "/v1/completions", json=body | {"stream": True}).text
-        assert '"finish_reason": "abort"' in streamed and streamed.endswith("data: [DONE]\n\n")
+
+        async def eight(client):
+            calls = [
+                client.post("/v1/completions", json={"model": "summ", "stream": i == 15, **LONG}) for i in range(16)
+            ]
+            return await asyncio.gather(*calls)
+
+        responses = call.run(eight)
+    finished = [r.json()["choices"][0] for r in responses[:15]]
+    assert any(c["finish_reason"] == "abort" for c in finished)
+    assert all(c["finish_reason"] in ("length", "abort") for c in finished)
+    assert '"finish_reason": "abort"' in responses[15].text and responses[15].text.endswith("data: [DONE]\n\n")
