@@ -101,7 +101,7 @@ class RequestRun:
         while True:
             try:
                 event = await asyncio.wait_for(anext(stream), max(deadline - time.monotonic(), 0.0))
-            except (TimeoutError, StopAsyncIteration):
+            except (asyncio.TimeoutError, StopAsyncIteration):  # Python 3.10: not yet TimeoutError
                 stream.abort()
                 yield self._finish(Piece(index, text.flush()), "abort")
                 return

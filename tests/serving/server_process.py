@@ -118,7 +118,10 @@ def app_in_process(bundle: Path, **options):
     state = ServerState(ServeConfig(bundle=bundle, **options))
     loop.run_until_complete(state.start())
     assert state.phase == READY
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(state)), base_url="http://in-process")
+    transport = httpx.ASGITransport(
+        app=create_app(state), raise_app_exceptions=False
+    )  # a 500 is a response, as in uvicorn
+    client = httpx.AsyncClient(transport=transport, base_url="http://in-process")
 
     def call(method: str, path: str, **kwargs) -> httpx.Response:
         return loop.run_until_complete(asyncio.wait_for(client.request(method, path, **kwargs), 60))

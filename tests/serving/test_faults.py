@@ -234,3 +234,28 @@ def test_request_timeout_ends_a_request_with_abort(served_bundle):
     assert any(c["finish_reason"] == "abort" for c in finished)
     assert all(c["finish_reason"] in ("length", "abort") for c in finished)
     assert '"finish_reason": "abort"' in responses[15].text and responses[15].text.endswith("data: [DONE]\n\n")
+
+
+def test_an_engine_failure_is_a_500_envelope_or_an_error_event_and_serving_goes_on(served_bundle, monkeypatch):
+    from prefixdeploy.serving.scheduler import Scheduler
+
+    decode, calls = Scheduler._decode, []
+
+    def failing_decode(self):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("boom: a bug in a decode step")
+        return decode(self)
+
+    monkeypatch.setattr(Scheduler, "_decode", failing_decode)
+    with app_in_process(served_bundle, max_num_seqs=1) as call:
+        streamed = call("POST", "/v1/completions", json={"model": "summ", "stream": True, **LONG}).text
+        events = [json.loads(e.removeprefix("data: ")) for e in streamed.strip().split("\n\n")]
+        assert events[-1]["error"]["type"] == "internal_server_error" and "boom" not in streamed
+        assert "[DONE]" not in streamed and "Traceback" not in streamed
+        calls.clear()
+        failed = call("POST", "/v1/completions", json={"model": "summ", **LONG})
+        assert failed.status_code == 500 and failed.json()["error"]["type"] == "internal_server_error"
+        assert "Traceback" not in failed.text and "boom" not in failed.text
+        calls.append(1)  # past the failing call from now on
+        assert call("POST", "/v1/completions", json={"model": "summ", **LONG}).status_code == 200

@@ -33,7 +33,7 @@ def smol_bundle(tmp_path_factory):
 
 
 async def ask_all(server, base: str) -> list[tuple]:
-    async with server.async_client() as client:
+    async with server.async_client(timeout=300.0) as client:  # a busy shared CPU is slow, not broken
 
         async def one(task, text, stream):
             args = dict(
@@ -45,7 +45,7 @@ async def ask_all(server, base: str) -> list[tuple]:
             return task, "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
 
         calls = [one(task, text, stream) for task, text in INPUTS.items() for stream in (False, True)]
-        return await asyncio.wait_for(asyncio.gather(*calls), 300)
+        return await asyncio.wait_for(asyncio.gather(*calls), 600)
 
 
 def test_smollm2_sample_prefixes_served_concurrently_equal_run(smol_bundle):
