@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import queue
 import threading
 from collections import deque
@@ -161,8 +162,12 @@ class Engine:
         return self._draining
 
     def _enqueue(self, prompt_ids, prefix: Prefix | None, params: SamplingParams, deliver: Callable) -> Request:
+        try:
+            prompt_ids = [operator.index(t) for t in prompt_ids]  # ints (numpy's too), never floats or strings
+        except TypeError:
+            raise PrefixDeployError("the prompt's token ids must be integers") from None
         prefix = self._check_request(prompt_ids, prefix, params)
-        request = Request([int(t) for t in prompt_ids], prefix, params, deliver)
+        request = Request(prompt_ids, prefix, params, deliver)
         with self._cv:
             if self._draining:
                 raise EngineDrainingError("the server is shutting down and accepts no new requests")
@@ -176,14 +181,14 @@ class Engine:
             self._cv.notify_all()
         return request
 
-    def _check_request(self, prompt_ids, prefix: Prefix | None, params: SamplingParams) -> Prefix | None:
+    def _check_request(self, prompt_ids: list[int], prefix: Prefix | None, params: SamplingParams) -> Prefix | None:
         """Raise the user's error for a request that cannot run; returns the prefix its row uses."""
         manifest = self.bundle.manifest
         if not isinstance(params, SamplingParams):
             raise PrefixDeployError(f"params must be SamplingParams, got {type(params).__name__}")
         if len(prompt_ids) == 0:
             raise PrefixDeployError("the prompt is empty (0 tokens); give some text")
-        bad = [t for t in prompt_ids if not 0 <= int(t) < manifest.vocab_size]
+        bad = [t for t in prompt_ids if not 0 <= t < manifest.vocab_size]
         if bad:
             raise PrefixDeployError(f"prompt token id {bad[0]} is outside the vocabulary [0, {manifest.vocab_size})")
         if prefix is None and manifest.mode == "baked":

@@ -198,6 +198,8 @@ def test_requests_that_cannot_run_are_refused_synchronously(bundle, tiny_bundle)
         engine.submit([5] * 49, summ, SamplingParams(max_tokens=10))  # 64 fits
         with pytest.raises(PrefixDeployError, match="prompt is empty"):
             engine.submit([], None, SamplingParams())
+        with pytest.raises(PrefixDeployError, match="must be integers"):
+            engine.submit([5, "6"], None, SamplingParams())
         with pytest.raises(PrefixDeployError, match="outside the vocabulary"):
             engine.submit([5, bundle.manifest.vocab_size], None, SamplingParams())
         with pytest.raises(PrefixMismatchError, match="Re-train or import"):
