@@ -13,6 +13,7 @@ import onnx
 
 from prefixdeploy import __version__
 from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.exporter.chat import chat_system_split
 from prefixdeploy.exporter.decoder import build_decoder
 from prefixdeploy.exporter.genai import write_genai_config
 from prefixdeploy.exporter.graph import MAX_OPSET, MIN_OPSET
@@ -151,6 +152,7 @@ def _manifest(loaded: LoadedModel, config: ExportConfig, entries: list[PrefixEnt
         bos_token_id=_in_vocab(getattr(model_config, "bos_token_id", None), d.vocab_size),
         chat_template=tok.chat_template if isinstance(tok.chat_template, str) else None,
         chat_prompt=_chat_prompt(tok),
+        chat_system=chat_system_split(tok),
         source_model=str(config.model),
         producer=f"prefixdeploy {__version__}",
     )

@@ -7,6 +7,7 @@ ever sees plain per-layer keys and values.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from prefixdeploy.errors import PrefixSourceError
@@ -72,4 +73,5 @@ def load_prefix_source(path: Path, model: ModelFacts, name: str) -> Prefix:
     log.info("reading prefix %r from %s (%s)", name, path, kind)
     prefix = load_prefix(path, name=name) if kind == "prefix" else READERS[kind].load(path, model, name)
     prefix.check_fits(model, f"model {model.architecture!r}")
-    return Prefix(name=prefix.name, key=prefix.key, value=prefix.value, model=model)
+    source = prefix.source or f"{kind}: {path.name}"  # a prefix file may say where it came from
+    return replace(prefix, model=model, source=source)

@@ -15,9 +15,9 @@ import numpy as np
 
 from prefixdeploy.errors import BundleError, PrefixDeployError
 from prefixdeploy.runtime.backends import Backend, open_backend
-from prefixdeploy.runtime.generate import GenerationConfig, Scores, generate_steps, score_tokens
+from prefixdeploy.runtime.generate import GenerationConfig, Scores, fill_cache, generate_steps, score_tokens
 from prefixdeploy.runtime.manifest import GraphEntry, Manifest, check_files, read_manifest
-from prefixdeploy.runtime.prefix import Prefix, load_prefix
+from prefixdeploy.runtime.prefix import VIRTUAL, Prefix, load_prefix
 from prefixdeploy.runtime.tokenizer import TextCodec
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,12 @@ class Bundle:
 
     # -- generating -------------------------------------------------------------------------------------------------
 
-    def encode(self, prompt: str, chat: bool = False) -> list[int]:
-        return self.codec.encode(prompt, chat=chat)
+    def encode(self, prompt: str, chat: bool = False, prefix: str | None = None) -> list[int]:
+        """The prompt's ids as they follow `prefix`: after a prefix made from text a prompt continues that text, and
+        after a stored system message a chat prompt is the user turn alone (see `TextCodec.encode`)."""
+        unnamed = prefix is None and len(self.prefixes) > 1  # no prefix, or a bank's not named yet: a sequence start
+        chosen = None if unnamed else self.resolve(prefix)
+        return self.codec.encode(prompt, chat=chat, after=chosen.ends_with if chosen else VIRTUAL)
 
     def steps(self, prompt_ids: list[list[int]], prefixes: list[str | None], config: GenerationConfig):
         """The raw step iterator (tokens and logits per step) for a batch; see `generate.generate_steps`."""
@@ -91,6 +95,10 @@ class Bundle:
         """Teacher forcing over ids with `prefix`: log-probabilities of ids[1:] and the greedy choice at each."""
         inplace = self.graph.kind == "ort"
         return score_tokens(self.backend, self.manifest, ids, self.resolve(prefix), inplace=inplace)
+
+    def fill_cache(self, ids: list[int], prefix: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """Run ids on top of `prefix` with this bundle's graph; the cache they leave, each (L, H_kv, P+T, D)."""
+        return fill_cache(self.backend, self.manifest, ids, self.resolve(prefix), inplace=self.graph.kind == "ort")
 
     def generate_ids(
         self, prompt_ids: list[list[int]], prefixes: list[str | None], config: GenerationConfig
@@ -110,7 +118,7 @@ class Bundle:
         chat: bool = False,
     ) -> list[Generation]:
         """Generate for a batch of prompts in one forward pass per step; row r uses prefix `prefixes[r]`."""
-        prompt_ids = [self.encode(p, chat) for p in prompts]
+        prompt_ids = [self.encode(p, chat, name) for p, name in zip(prompts, prefixes)]
         new = self.generate_ids(prompt_ids, prefixes, config)
         names = [p.name if (p := self.resolve(n)) else None for n in prefixes]
         return [Generation(n, ids, toks, self.codec.decode(toks)) for n, ids, toks in zip(names, prompt_ids, new)]
@@ -119,7 +127,7 @@ class Bundle:
         self, prompt: str, prefix: str | None, config: GenerationConfig = DEFAULT_GENERATION, chat: bool = False
     ) -> Iterator[int]:
         """Yield the new token ids of one prompt as they are generated."""
-        return self.stream_ids(self.encode(prompt, chat), prefix, config)
+        return self.stream_ids(self.encode(prompt, chat, prefix), prefix, config)
 
     def stream_ids(self, prompt_ids: list[int], prefix: str | None, config: GenerationConfig) -> Iterator[int]:
         for step in self.steps([prompt_ids], [prefix], config):
@@ -173,7 +181,7 @@ def load_bundle(
     prefixes = {p.name: load_prefix(path / p.file, name=p.name) for p in manifest.prefixes}
     for prefix in prefixes.values():
         prefix.check_fits(manifest.model, f"bundle {path.name}")
-    codec = TextCodec(path / TOKENIZER_FILE, manifest.chat_prompt)
+    codec = TextCodec(path / TOKENIZER_FILE, manifest.chat_prompt, manifest.chat_system)
     return Bundle(path, manifest, entry, prefixes, codec, backend_obj)
 
 

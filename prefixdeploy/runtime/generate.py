@@ -108,6 +108,20 @@ def score_tokens(
     return Scores(np.array(scores), np.array(choices, np.int64))
 
 
+def fill_cache(
+    backend: Backend, manifest: Manifest, ids: list[int], prefix: Prefix | None, inplace: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run ids on top of `prefix` (batch 1) and return the cache they leave: keys and values, each (L, H_kv, P+T, D).
+
+    The keys carry the position encoding the graph gave them (token t at position P + t), so the cache is a prefix
+    whose next real token sits at P + T: exactly where it would sit with ids placed before it in the prompt.
+    """
+    _check_fits(manifest, [ids], np.array([prefix.num_virtual_tokens if prefix else 0]), 1)
+    cache = (InPlaceCache if inplace else ConcatCache)(backend, manifest, [ids], [prefix], 0)
+    cache.prefill()
+    return cache.row_kv()
+
+
 class ConcatCache:
     """The portable graph: rows left-padded, the cache returned as `present` and fed back as `past` each step."""
 
@@ -151,6 +165,13 @@ class ConcatCache:
             self.feeds[names.PAST_VALUE.format(i)] = out[names.PRESENT_VALUE.format(i)]
         return out[names.LOGITS][:, -1]  # (B, V)
 
+    def row_kv(self) -> tuple[np.ndarray, np.ndarray]:
+        """Batch 1: the cache so far, keys and values each (L, H_kv, S, D)."""
+        L = range(self.manifest.model.num_layers)
+        key = np.stack([self.feeds[names.PAST_KEY.format(i)][0] for i in L])  # (L, H_kv, S, D)
+        value = np.stack([self.feeds[names.PAST_VALUE.format(i)][0] for i in L])  # (L, H_kv, S, D)
+        return key, value
+
 
 class InPlaceCache:
     """The ONNX Runtime graph: one preallocated buffer per layer, written in place by the fused attention.
@@ -188,6 +209,11 @@ class InPlaceCache:
         logits = self.batch.run(decode_feeds(tokens, self.lengths, self.positions))[:, -1]  # (B, V)
         self.lengths += 1
         return logits
+
+    def row_kv(self) -> tuple[np.ndarray, np.ndarray]:
+        """Batch 1: the filled slots of the buffers, keys and values each (L, H_kv, S, D)."""
+        S = int(self.lengths[0])
+        return self.kv[:, 0, 0, :, :S].copy(), self.kv[:, 1, 0, :, :S].copy()  # (L, H_kv, S, D) each
 
 
 def bind_kv(backend, kv: np.ndarray):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefixdeploy.errors import BundleError
+from prefixdeploy.runtime.atomic import atomic_path
 from prefixdeploy.runtime.prefix import ModelFacts
 
 BUNDLE_FORMAT_VERSION = 1
@@ -63,6 +64,9 @@ class Manifest:
     bos_token_id: int | None = None
     chat_template: str | None = None  # the model's Jinja template, kept for other tools
     chat_prompt: tuple[str, str] | None = None  # (before, after): the template rendered around one user message
+    # (before system, after system, before user, after user): the template rendered around a system message and a
+    # user message, split where the system turn ends (see `TextCodec.encode_system_turn`); None: no such split
+    chat_system: tuple[str, str, str, str] | None = None
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256, every file but the manifest
     source_model: str = ""
     producer: str = ""
@@ -80,7 +84,8 @@ class Manifest:
 
     @property
     def is_bank(self) -> bool:
-        return self.mode == "baked" and len(self.prefixes) > 1
+        """A baked bank: the graph takes `prefix_ids` (it still does after `remove-prefix` leaves one entry)."""
+        return self.mode == "baked" and any(p.bank_index is not None for p in self.prefixes)
 
     def to_json(self) -> dict:
         return {
@@ -103,6 +108,7 @@ class Manifest:
                 "bos_token_id": self.bos_token_id,
                 "chat_template": self.chat_template,
                 "chat_prompt": list(self.chat_prompt) if self.chat_prompt else None,
+                "chat_system": list(self.chat_system) if self.chat_system else None,
             },
             "files": self.files,
         }
@@ -123,6 +129,7 @@ class Manifest:
             bos_token_id=gen.get("bos_token_id"),
             chat_template=gen.get("chat_template"),
             chat_prompt=tuple(gen["chat_prompt"]) if gen.get("chat_prompt") else None,
+            chat_system=tuple(gen["chat_system"]) if gen.get("chat_system") else None,
             files=dict(data.get("files", {})),
             source_model=m.get("source", ""),
             producer=data.get("producer", ""),
@@ -139,7 +146,13 @@ def sha256_file(path: Path, chunk: int = 1 << 24) -> str:
 
 
 def write_manifest(manifest: Manifest, directory: Path) -> None:
-    (directory / MANIFEST_NAME).write_text(json.dumps(manifest.to_json(), indent=2) + "\n")
+    write_manifest_json(manifest.to_json(), directory)
+
+
+def write_manifest_json(data: dict, directory: Path) -> None:
+    """Replace `manifest.json` atomically with `data` (a reader sees the old manifest or the new one)."""
+    with atomic_path(directory / MANIFEST_NAME) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def read_manifest(directory: str | Path) -> Manifest:

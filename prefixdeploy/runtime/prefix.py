@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,14 @@ from prefixdeploy.errors import PrefixMismatchError, PrefixSourceError
 
 PREFIX_FORMAT_VERSION = 1
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+# What a prefix's last positions are, which decides how a prompt after it is tokenized (`TextCodec.encode`):
+VIRTUAL = (
+    "virtual"  # learned virtual tokens (trained, imported): a prompt starts a sequence (BOS if the model adds one)
+)
+TEXT = "text"  # real tokens of a text (`prefix-from-text`): a prompt continues that text (no BOS)
+SYSTEM_TURN = "system-turn"  # a chat system message (`--chat-system`): a chat prompt renders the user turn only
+ENDS_WITH = (VIRTUAL, TEXT, SYSTEM_TURN)
 
 
 @dataclass(frozen=True)
@@ -62,9 +70,15 @@ class Prefix:
     key: np.ndarray  # (L, H_kv, P, D) float32
     value: np.ndarray  # (L, H_kv, P, D) float32
     model: ModelFacts
+    ends_with: str = VIRTUAL  # one of ENDS_WITH
+    source: str = ""  # where it came from, for people (`prefixdeploy prefixes`); "" when unknown
 
     def __post_init__(self):
         check_prefix_name(self.name)
+        if self.ends_with not in ENDS_WITH:
+            raise PrefixSourceError(
+                f"prefix {self.name!r}: ends_with must be one of {ENDS_WITH}, not {self.ends_with!r}"
+            )
         m = self.model
         want = (m.num_layers, m.num_key_value_heads, self.num_virtual_tokens, m.head_dim)
         for part in (self.key, self.value):
@@ -96,7 +110,7 @@ class Prefix:
             )
 
     def renamed(self, name: str) -> Prefix:
-        return Prefix(name=name, key=self.key, value=self.value, model=self.model)
+        return replace(self, name=name)
 
 
 def prefix_from_flat(flat: np.ndarray, model: ModelFacts, name: str) -> Prefix:
@@ -136,6 +150,8 @@ def save_prefix(prefix: Prefix, path: str | Path) -> None:
         "name": prefix.name,
         "num_virtual_tokens": str(prefix.num_virtual_tokens),
         "model": json.dumps(prefix.model.to_json(), sort_keys=True),
+        "ends_with": prefix.ends_with,
+        "source": prefix.source,
     }
     save_file({"key": prefix.key, "value": prefix.value}, str(path), metadata=meta)
 
@@ -192,4 +208,11 @@ def load_prefix(path: str | Path, name: str | None = None) -> Prefix:
     if set(tensors) != {"key", "value"}:
         raise PrefixSourceError(f"{path}: expected tensors 'key' and 'value', found {sorted(tensors)}")
     model = ModelFacts.from_json(json.loads(meta["model"]))
-    return Prefix(name=name or meta.get("name") or path.stem, key=tensors["key"], value=tensors["value"], model=model)
+    return Prefix(
+        name=name or meta.get("name") or path.stem,
+        key=tensors["key"],
+        value=tensors["value"],
+        model=model,
+        ends_with=meta.get("ends_with", VIRTUAL),
+        source=meta.get("source", ""),
+    )

@@ -44,7 +44,7 @@ def run_prompt(config: RunConfig, on_text: Callable[[str], None] | None = None) 
     """Generate for one prompt; `on_text` receives decoded text pieces as tokens arrive."""
     with load_bundle(config.bundle, backend=config.backend, precision=config.precision) as bundle:
         name = choose_prefix(bundle, config.prefix, config.no_prefix)
-        prompt_ids = bundle.encode(config.prompt, chat=config.chat)
+        prompt_ids = bundle.encode(config.prompt, chat=config.chat, prefix=name)
         tokens: list[int] = []
         pieces = bundle.codec.stream_text(_collect(bundle.stream_ids(prompt_ids, name, config.generation), tokens))
         for piece in pieces:

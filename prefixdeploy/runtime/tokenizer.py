@@ -9,22 +9,56 @@ from tokenizers import Tokenizer
 from tokenizers.decoders import DecodeStream
 
 from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.runtime.prefix import SYSTEM_TURN, VIRTUAL
 
 
 class TextCodec:
-    def __init__(self, path: str | Path, chat_prompt: tuple[str, str] | None):
+    def __init__(
+        self,
+        path: str | Path,
+        chat_prompt: tuple[str, str] | None,
+        chat_system: tuple[str, str, str, str] | None = None,
+    ):
         self.tokenizer = Tokenizer.from_file(str(path))
         self.chat_prompt = chat_prompt
+        self.chat_system = chat_system  # see `Manifest.chat_system`
 
-    def encode(self, text: str, chat: bool = False) -> list[int]:
+    def encode(self, text: str, chat: bool = False, after: str = VIRTUAL) -> list[int]:
         """Plain text encodes like HF's `tokenizer(text)`; chat like `apply_chat_template(...,
-        add_generation_prompt=True)` for one user message."""
+        add_generation_prompt=True)` for one user message.
+
+        after: what the prompt's prefix ends with (`prefix.ENDS_WITH`). After learned virtual tokens a prompt starts
+        a sequence; after a text it continues that text, so the tokenizer adds no special tokens (no second BOS);
+        after a system turn a chat prompt is only the rest of the conversation (the user turn and the reply's start).
+        """
         if not chat:
-            return self.tokenizer.encode(text, add_special_tokens=True).ids
-        if self.chat_prompt is None:
+            return self.tokenizer.encode(text, add_special_tokens=after == VIRTUAL).ids
+        if after == SYSTEM_TURN:
+            _, _, before, end = self._system_split()
+        elif self.chat_prompt is None:
             raise PrefixDeployError("this bundle's model has no chat template; run without --chat")
-        before, after = self.chat_prompt
-        return self.tokenizer.encode(before + text + after, add_special_tokens=False).ids
+        else:
+            before, end = self.chat_prompt
+        return self.tokenizer.encode(before + text + end, add_special_tokens=False).ids
+
+    def encode_system_turn(self, system: str) -> list[int]:
+        """A system message as the chat template renders it before the first user turn, up to where that turn ends.
+
+        These ids followed by `encode(user, chat=True, after=SYSTEM_TURN)` are the whole conversation
+        [system, user] as `apply_chat_template(..., add_generation_prompt=True)` tokenizes it (the exporter checks
+        that the split falls on a token boundary before it records it).
+        """
+        before, after, _, _ = self._system_split()
+        return self.tokenizer.encode(before + system + after, add_special_tokens=False).ids
+
+    def _system_split(self) -> tuple[str, str, str, str]:
+        if self.chat_system is None:
+            raise PrefixDeployError(
+                "this bundle records no system-message split of a chat template (the model has no template with a "
+                "system role, or the bundle was exported before prefixdeploy recorded it); re-export the bundle, "
+                "or store the system message as plain text"
+            )
+        return self.chat_system
 
     def decode(self, ids: Iterable[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)

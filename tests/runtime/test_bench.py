@@ -87,8 +87,9 @@ def test_json_has_the_documented_keys(switchable):
     assert data["memory"]["method"] in ("psutil", "getrusage") and data["memory"]["process_peak_rss_bytes"] > 0
     assert set(data["ratios"]) == {
         "prefix_vs_no_prefix_latency", "alternating_vs_single_prefix_latency",
-        "mixed_vs_single_prefix_batch_throughput", "batch_vs_batch1_throughput",
+        "mixed_vs_single_prefix_batch_throughput", "batch_vs_batch1_throughput", "text_prefix_vs_in_prompt_ttft",
     }  # fmt: skip
+    assert data["ratios"]["text_prefix_vs_in_prompt_ttft"] is None  # not a default scenario
 
 
 def test_prints_an_aligned_table_and_the_ratios(switchable):
@@ -188,3 +189,25 @@ def test_bench_runs_without_heavy_packages_or_psutil(tiny_bundle):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "getrusage" in done.stdout and "prefix qa" in done.stdout
+
+
+def test_text_prefix_scenario_times_the_block_stored_and_in_the_prompt(tiny_bundle, tmp_path):
+    args = ["--scenarios", "text-prefix", "--text-prefix-length", "40", "--json", tmp_path / "r.json"]
+    result = bench(tiny_bundle("switchable"), *FAST, *args)
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    stored, in_prompt = data["results"]
+    assert (stored["name"], in_prompt["name"]) == ("text 40 stored as prefix", "text 40 in the prompt")
+    check_row(stored, REPS)
+    check_row(in_prompt, REPS, isl=60)  # the block is part of the prompt
+    assert stored["prefix_lengths"] == [40] and in_prompt["prefix_lengths"] == [0]
+    assert data["ratios"]["text_prefix_vs_in_prompt_ttft"] > 0
+    assert "text block stored as prefix / in the prompt, TTFT" in result.stdout
+
+
+def test_text_prefix_scenario_says_why_it_cannot_run(tiny_bundle):
+    result = bench(tiny_bundle("switchable"), *FAST, "--scenarios", "prefix,text-prefix")  # 400 tokens > 128
+    assert result.exit_code == 0, result.output
+    assert "skipped: block 400 + prompt + output = 426 tokens exceeds the context of 128" in result.stdout
+    result = bench(tiny_bundle("baked"), *FAST, "--scenarios", "prefix,text-prefix", "--text-prefix-length", "40")
+    assert result.exit_code == 0 and "skipped: baked" in result.stdout

@@ -4,17 +4,19 @@ Must not import torch (matplotlib only when a plot is written; psutil optional).
 TTFT, ITL (= TPOT), request latency, output/prefill token throughput; plus peak RSS, bundle load time and
 load-to-first-token.
 
-Scenarios (`--scenarios`, comma list; all by default):
+Scenarios (`--scenarios`, comma list; the first four by default):
   prefix       each prefix on its own, batch `--batch-size`
   no-prefix    no prefix, batch `--batch-size` (switchable bundles only; "skipped: baked" otherwise)
   alternating  the prefixes in turn, call by call (needs ≥ 2 prefixes)
   mixed-batch  a batch of `--batch-size` rows (8 when that is 1) cycling through the prefixes, the same batch
                with the longest prefix only, and that prefix at batch 1
+  text-prefix  an instruction block of `--text-prefix-length` tokens (400) stored as a prefix made from text, against
+               the same block placed before the prompt (no prefix); switchable bundles only
 
 JSON (`--json FILE`), schema "prefixdeploy.bench" version 1:
   schema, schema_version, bundle, mode, graph {file, precision, kind},
   config {prompt_length, output_length, batch_size, mixed_batch_size, concurrency, warmup, repetitions,
-          scenarios, prefixes},
+          scenarios, prefixes, text_prefix_length},
   machine {cpu, logical_cores, physical_cores, memory_bytes, platform, python, onnxruntime, date},
   load {bundle_load_s, load_to_first_token_s},
   memory {method: "psutil" | "getrusage", process_peak_rss_bytes},
@@ -27,7 +29,8 @@ JSON (`--json FILE`), schema "prefixdeploy.bench" version 1:
       timed requests; total_output_token_throughput_per_s and request_throughput_per_s (all threads, over the wall
       time of the timed phase), peak_rss_bytes}
   ratios {prefix_vs_no_prefix_latency: {prefix: ratio} | null, alternating_vs_single_prefix_latency,
-          mixed_vs_single_prefix_batch_throughput, batch_vs_batch1_throughput}: see `report.ratios`.
+          mixed_vs_single_prefix_batch_throughput, batch_vs_batch1_throughput,
+          text_prefix_vs_in_prompt_ttft}: see `report.ratios`.
 """
 
 from prefixdeploy.runtime.bench.config import SCENARIOS, BenchConfig

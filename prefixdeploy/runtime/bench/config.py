@@ -9,7 +9,9 @@ from prefixdeploy.errors import PrefixDeployError
 
 # Scenario names, in the order they run (--scenarios picks a subset; the order stays this one).
 PREFIX, NO_PREFIX, ALTERNATING, MIXED_BATCH = "prefix", "no-prefix", "alternating", "mixed-batch"
-SCENARIOS = (PREFIX, NO_PREFIX, ALTERNATING, MIXED_BATCH)
+TEXT_PREFIX = "text-prefix"
+SCENARIOS = (PREFIX, NO_PREFIX, ALTERNATING, MIXED_BATCH, TEXT_PREFIX)
+DEFAULT_SCENARIOS = (PREFIX, NO_PREFIX, ALTERNATING, MIXED_BATCH)
 MIXED_BATCH_DEFAULT = 8  # rows of the mixed-batch scenario when --batch-size is 1
 
 
@@ -24,7 +26,8 @@ class BenchConfig:
     repetitions: int = 10  # timed requests per thread per measurement
     graph: str | None = None  # which of the manifest's graphs (its file name); None: the runtime's default
     prefixes: tuple[str, ...] = ()  # restrict the scenarios to these prefixes; empty: all of the bundle's
-    scenarios: tuple[str, ...] | str = SCENARIOS  # a subset of SCENARIOS, or the same as a comma-separated string
+    scenarios: tuple[str, ...] | str = DEFAULT_SCENARIOS  # a subset of SCENARIOS, or the same comma-separated
+    text_prefix_length: int = 400  # tokens of the instruction block the text-prefix scenario stores as a prefix
     json: Path | None = None  # write the results as JSON here
     plot: Path | None = None  # write a PNG here (latency per prefix; TTFT and TPOT against prefix length)
 
@@ -42,6 +45,7 @@ class BenchConfig:
             ("concurrency", 1),
             ("warmup", 0),
             ("repetitions", 1),
+            ("text_prefix_length", 1),
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:

@@ -33,6 +33,7 @@ def to_json(run: BenchRun) -> dict:
             "repetitions": c.repetitions,
             "scenarios": list(c.scenarios),
             "prefixes": list(c.prefixes),
+            "text_prefix_length": c.text_prefix_length,
         },
         "machine": run.machine,
         "load": {"bundle_load_s": run.load_s, "load_to_first_token_s": run.load_to_first_token_s},
@@ -46,7 +47,7 @@ def _row(row: Measurement | Skipped, run: BenchRun) -> dict:
     if isinstance(row, Skipped):
         return {"scenario": row.scenario, "name": row.name, "status": "skipped", "reason": row.reason}
     w, c, t = row.workload, run.config, row.timings
-    B, isl, osl = w.batch_size, c.prompt_length, c.output_length
+    B, isl, osl = w.batch_size, c.prompt_length + len(w.lead), c.output_length
     return {
         "scenario": w.scenario,
         "name": w.name,
@@ -86,6 +87,7 @@ def ratios(run: BenchRun) -> dict:
     alternating_vs_single_prefix_latency: alternating latency / mean of the alternated prefixes' own latencies.
     mixed_vs_single_prefix_batch_throughput: tokens/s of the mixed batch / the same batch with its longest prefix.
     batch_vs_batch1_throughput: tokens/s of that one-prefix batch / the same prefix at batch 1.
+    text_prefix_vs_in_prompt_ttft: p50 TTFT with the instruction block stored as a prefix / with it in the prompt.
     """
     done = [r for r in run.rows if isinstance(r, Measurement)]
     by = {(m.workload.scenario, m.workload.role): m for m in done}
@@ -96,6 +98,7 @@ def ratios(run: BenchRun) -> dict:
         "alternating_vs_single_prefix_latency": None,
         "mixed_vs_single_prefix_batch_throughput": None,
         "batch_vs_batch1_throughput": None,
+        "text_prefix_vs_in_prompt_ttft": None,
     }
     bare = by.get(("no-prefix", ""))
     if bare is not None and prefix_rows:
@@ -110,7 +113,14 @@ def ratios(run: BenchRun) -> dict:
         out["mixed_vs_single_prefix_batch_throughput"] = _throughput(mixed, osl) / _throughput(single, osl)
     if single is not None and one is not None:
         out["batch_vs_batch1_throughput"] = _throughput(single, osl) / _throughput(one, osl)
+    stored, in_prompt = (by.get(("text-prefix", role)) for role in ("stored", "in-prompt"))
+    if stored is not None and in_prompt is not None:
+        out["text_prefix_vs_in_prompt_ttft"] = _ttft(stored) / _ttft(in_prompt)
     return out
+
+
+def _ttft(m: Measurement) -> float:
+    return summarize(x.ttft for x in m.timings)["p50"]
 
 
 # -- the terminal report ----------------------------------------------------------------------------------------------
@@ -171,7 +181,8 @@ def format_table(run: BenchRun) -> list[str]:
 
 
 def _cells(m: Measurement, run: BenchRun) -> tuple[str, ...]:
-    t, osl, isl, B = m.timings, run.config.output_length, run.config.prompt_length, m.workload.batch_size
+    t, osl, B = m.timings, run.config.output_length, m.workload.batch_size
+    isl = run.config.prompt_length + len(m.workload.lead)
     lat = summarize(x.latency for x in t)
     lengths = m.all_prefix_lengths
     return (
@@ -205,6 +216,7 @@ def format_ratios(run: BenchRun) -> list[str]:
         ("alternating / single prefix, latency", x(r["alternating_vs_single_prefix_latency"])),
         (f"mixed batch ×{Bm} / one-prefix batch ×{Bm}, tokens/s", x(r["mixed_vs_single_prefix_batch_throughput"])),
         (f"one-prefix batch ×{Bm} / batch ×1, tokens/s", x(r["batch_vs_batch1_throughput"])),
+        ("text block stored as prefix / in the prompt, TTFT", x(r["text_prefix_vs_in_prompt_ttft"])),
     ]
     width = max(len(label) for label, _ in items) + 1
     return ["ratios (from p50 request latency):", *(f"  {(label + ':').ljust(width)}  {v}" for label, v in items)]

@@ -113,7 +113,7 @@ def measure(bundle, workload: Workload, prompts: list[list[int]], config: BenchC
     full concurrency throughout. Thread w starts its walk through `workload.calls` at call w.
     """
     gen = GenerationConfig(max_new_tokens=config.output_length, ignore_eos=True)  # greedy
-    ids = prompts[: workload.batch_size]
+    ids = [list(workload.lead) + p for p in prompts[: workload.batch_size]]
     started: list[float] = []
     barrier = threading.Barrier(config.concurrency, action=lambda: started.append(time.perf_counter()))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prefixdeploy.errors import PrefixDeployError
-from prefixdeploy.runtime.bench.config import ALTERNATING, MIXED_BATCH, NO_PREFIX, PREFIX, BenchConfig
+from prefixdeploy.runtime.bench.config import ALTERNATING, MIXED_BATCH, NO_PREFIX, PREFIX, TEXT_PREFIX, BenchConfig
 
 # Real text, tokenized and then repeated or trimmed to exactly the requested prompt length.
 PROMPT_TEXT = (
@@ -15,6 +15,13 @@ PROMPT_TEXT = (
     "north, where a late shipment of parts delayed two large orders. The board asked for a plan to recover the lost "
     "sales before the end of the year, and for a short summary of the risks that remain in the supply chain."
 )
+# The text-prefix scenario's instruction block, repeated or trimmed to `--text-prefix-length` tokens.
+INSTRUCTION_TEXT = (
+    "You are an assistant that reads business reports. Answer in plain English, in at most three sentences. Name "
+    "every region, product and date that the report mentions, keep numbers exactly as written, and never guess a "
+    "figure the report does not give. If the report is unclear, say which part is unclear and why. "
+)
+TEXT_PREFIX_NAME = "bench.text-prefix"  # the in-memory prefix the scenario adds (never written to the bundle)
 
 
 @dataclass(frozen=True)
@@ -24,7 +31,8 @@ class Workload:
     scenario: str
     name: str  # the label in the table and the JSON
     calls: tuple[tuple[str | None, ...], ...]
-    role: str = ""  # its part in a ratio: a prefix name (prefix scenario), "mixed", "single" or "batch1"
+    role: str = ""  # its part in a ratio: a prefix name (prefix scenario), "mixed", "single", "batch1", "stored"...
+    lead: tuple[int, ...] = ()  # token ids placed before every row's prompt (text-prefix: the block in the prompt)
 
     @property
     def batch_size(self) -> int:
@@ -41,7 +49,13 @@ class Skipped:
 def plan_workloads(bundle, config: BenchConfig) -> list[Workload | Skipped]:
     """The workloads of the chosen scenarios, in order; a scenario the bundle cannot run is Skipped with a reason."""
     names = chosen_prefixes(bundle, config.prefixes)
-    planners = {PREFIX: _prefix, NO_PREFIX: _no_prefix, ALTERNATING: _alternating, MIXED_BATCH: _mixed_batch}
+    planners = {
+        PREFIX: _prefix,
+        NO_PREFIX: _no_prefix,
+        ALTERNATING: _alternating,
+        MIXED_BATCH: _mixed_batch,
+        TEXT_PREFIX: _text_prefix,
+    }
     plan: list[Workload | Skipped] = []
     for scenario in config.scenarios:
         plan += planners[scenario](bundle, names, config)
@@ -101,14 +115,41 @@ def _mixed_batch(bundle, names: list[str], config: BenchConfig) -> list[Workload
     return out
 
 
+def _text_prefix(bundle, names: list[str], config: BenchConfig) -> list[Workload | Skipped]:
+    """An instruction block of `--text-prefix-length` tokens stored as a prefix, against the same block in the prompt.
+
+    Adds the prefix to the loaded bundle in memory (computed with the bundle's own graph, not timed).
+    """
+    from prefixdeploy.runtime.text_prefix import prefix_from_text
+
+    n, label = config.text_prefix_length, f"text {config.text_prefix_length}"
+    if bundle.manifest.mode == "baked":
+        return [Skipped(TEXT_PREFIX, label, "baked")]
+    need = n + config.prompt_length + config.output_length
+    if need > bundle.manifest.max_context:
+        why = f"block {n} + prompt + output = {need} tokens exceeds the context of {bundle.manifest.max_context}"
+        return [Skipped(TEXT_PREFIX, label, why)]
+    block = _token_stream(bundle, INSTRUCTION_TEXT, n)
+    bundle.add_prefix(prefix_from_text(bundle, block, name=TEXT_PREFIX_NAME))
+    B = config.batch_size
+    return [
+        Workload(TEXT_PREFIX, f"{label} stored as prefix", ((TEXT_PREFIX_NAME,) * B,), role="stored"),
+        Workload(TEXT_PREFIX, f"{label} in the prompt", ((None,) * B,), role="in-prompt", lead=tuple(block)),
+    ]
+
+
 def synthetic_prompts(bundle, length: int, rows: int) -> list[list[int]]:
     """`rows` prompts of exactly `length` token ids: PROMPT_TEXT's tokens repeated, row r starting r tokens later."""
-    base = bundle.encode(PROMPT_TEXT)
+    stream = _token_stream(bundle, PROMPT_TEXT, length + rows)
+    return [stream[r : r + length] for r in range(rows)]
+
+
+def _token_stream(bundle, text: str, length: int) -> list[int]:
+    """`text`'s token ids repeated or trimmed to exactly `length`."""
+    base = bundle.encode(text)
     if not base:
         raise PrefixDeployError("the bundle's tokenizer encodes the benchmark text to no tokens")
-    need = length + rows
-    stream = (base * (need // len(base) + 1))[:need]
-    return [stream[r : r + length] for r in range(rows)]
+    return (base * (length // len(base) + 1))[:length]
 
 
 def check_context(bundle, plan: list[Workload | Skipped], config: BenchConfig) -> None:
