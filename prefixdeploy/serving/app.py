@@ -67,7 +67,7 @@ def _routes(app: FastAPI, state: ServerState) -> None:
         req = parse_body(CompletionRequest, body)
         prefix = state.registry.resolve(req.model)
         params = sampling_params(req, config.max_tokens_limit, req.logprobs)
-        prompts = await completion_prompts(req.prompt, state.bundle)
+        prompts = await completion_prompts(req.prompt, state.bundle, prefix)
         job = Job(req.model, prefix, prompts, params, req.stop_strings, config.request_timeout)
         fmt = CompletionFormat(
             req.model, state.bundle.codec.tokenizer, prompts, req.logprobs is not None, req.return_token_ids
@@ -80,7 +80,7 @@ def _routes(app: FastAPI, state: ServerState) -> None:
         req = parse_body(ChatRequest, body)
         prefix = state.registry.resolve(req.model)
         params = sampling_params(req, config.max_tokens_limit, (req.top_logprobs or 0) if req.logprobs else None)
-        prompt = await asyncio.to_thread(state.chat.encode, req.messages)
+        prompt = await asyncio.to_thread(state.chat.encode, req.messages, prefix)
         job = Job(req.model, prefix, [prompt], params, req.stop_strings, config.request_timeout, "messages")
         fmt = ChatFormat(req.model, state.bundle.codec.tokenizer, [prompt], bool(req.logprobs), req.return_token_ids)
         return await _respond(request, state, job, fmt, bool(req.stream), req.include_usage)

@@ -1,9 +1,10 @@
 """Chat messages -> prompt token ids with the bundle's chat template.
 
-One user message uses the manifest's pre-rendered `chat_prompt` (exactly what `prefixdeploy run --chat` does);
-longer conversations render the manifest's Jinja `chat_template` as transformers' `apply_chat_template` does (a
-sandboxed jinja2 environment with trim_blocks/lstrip_blocks, `raise_exception`, `tojson`, bos/eos token strings,
-`add_generation_prompt=True`). jinja2 comes with the serve extra; the runtime never imports it.
+One user message uses the manifest's pre-rendered `chat_prompt`, exactly as `prefixdeploy run --chat` does (also
+after a prefix that stores a system turn, which then takes only one user message). Longer conversations render the
+manifest's Jinja `chat_template` as transformers' `apply_chat_template` does (a sandboxed jinja2 environment with
+trim_blocks/lstrip_blocks, `raise_exception`, `tojson`, bos/eos token strings, `add_generation_prompt=True`). jinja2
+comes with the serve extra; the runtime never imports it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from prefixdeploy.runtime.manifest import Manifest
+from prefixdeploy.runtime.prefix import SYSTEM_TURN, VIRTUAL, Prefix
 from prefixdeploy.runtime.tokenizer import TextCodec
 from prefixdeploy.serving.errors import bad_request
 from prefixdeploy.serving.protocol import Message
@@ -24,14 +26,20 @@ class ChatTemplate:
     def __init__(self, manifest: Manifest, codec: TextCodec):
         self.manifest, self.codec = manifest, codec
 
-    def encode(self, messages: list[Message]) -> list[int]:
-        """Prompt token ids for `messages`, ending with the assistant turn's opening (generation prompt)."""
+    def encode(self, messages: list[Message], prefix: Prefix | None) -> list[int]:
+        """Prompt token ids for `messages` after `prefix`, ending with the assistant turn's opening."""
+        after = prefix.ends_with if prefix is not None else VIRTUAL
+        one_user_turn = len(messages) == 1 and messages[0].role == "user"
+        if after == SYSTEM_TURN and not one_user_turn:
+            raise bad_request(
+                f"prefix {prefix.name!r} holds a system message: send exactly one user message", "messages"
+            )
+        if one_user_turn and (after == SYSTEM_TURN or self.manifest.chat_prompt is not None):
+            return self.codec.encode(messages[0].text, chat=True, after=after)  # exactly `run --chat`
         return self.codec.tokenizer.encode(self.render(messages), add_special_tokens=False).ids
 
     def render(self, messages: list[Message]) -> str:
-        single = self.manifest.chat_prompt
-        if single is not None and len(messages) == 1 and messages[0].role == "user":
-            return single[0] + messages[0].text + single[1]
+        """The whole conversation through the model's Jinja template, with the generation prompt."""
         if self.manifest.chat_template is None:
             raise bad_request("this model has no chat template; use /v1/completions with a plain prompt", "messages")
         try:

@@ -7,7 +7,10 @@ import json
 
 import pytest
 
+from prefixdeploy.runtime.generate import GenerationConfig
+
 PROMPT = "the quick brown fox"
+GREEDY_8 = GenerationConfig(max_new_tokens=8, temperature=0.0)
 
 
 def base_id(server) -> str:
@@ -183,3 +186,30 @@ def test_metrics_count_tokens_and_requests(server):
     ):
         assert f"prefixdeploy_{series}" in text, series
     assert server.metric("prefixdeploy_prefixes_loaded") == 2
+
+
+@pytest.mark.parametrize("chat_system", [False, True])
+def test_a_prefix_made_from_text_loads_at_runtime_and_equals_run(server, reference, runtime_dir, chat_system):
+    from prefixdeploy.runtime.prefix import save_prefix
+    from prefixdeploy.runtime.text_prefix import prefix_from_text
+
+    bundle = reference.bundle
+    if chat_system and bundle.manifest.chat_system is None:
+        pytest.skip("the tiny model's chat template has no separable system turn")
+    name = f"text-{int(chat_system)}"
+    prefix = prefix_from_text(bundle, "You answer in one word.", name=name, chat_system=chat_system)
+    save_prefix(prefix, runtime_dir / f"{name}.safetensors")
+    with server.http() as http:
+        assert http.post("/v1/prefixes", json={"name": name, "file": f"{name}.safetensors"}).status_code == 200
+    bundle.add_prefix(prefix)
+    client = server.client()
+    if chat_system:
+        messages = [{"role": "user", "content": "the fox?"}]
+        out = client.chat.completions.create(model=name, messages=messages, max_tokens=8, temperature=0)
+        text = out.choices[0].message.content
+    else:
+        out = client.completions.create(model=name, prompt=" the fox", max_tokens=8, temperature=0)
+        text = out.choices[0].text
+    want = bundle.generate([" the fox" if not chat_system else "the fox?"], [name], GREEDY_8, chat=chat_system)[0]
+    assert text == want.text
+    assert out.usage.prompt_tokens == len(want.prompt_token_ids)  # no BOS after a text; only the user turn
