@@ -37,11 +37,13 @@ def create_app(state: ServerState) -> FastAPI:
     app = FastAPI(title="prefixdeploy", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.server = state
     install_error_handlers(app, state.metrics)
-    _routes(app, state)
+    _status_routes(app, state)
+    _generation_routes(app, state)
+    _prefix_routes(app, state)
     return app
 
 
-def _routes(app: FastAPI, state: ServerState) -> None:
+def _status_routes(app: FastAPI, state: ServerState) -> None:
     config = state.config
 
     @app.get("/health")
@@ -60,6 +62,10 @@ def _routes(app: FastAPI, state: ServerState) -> None:
         if state.phase == LOADING:
             state.require_ready()
         return {"object": "list", "data": state.registry.models()}
+
+
+def _generation_routes(app: FastAPI, state: ServerState) -> None:
+    config = state.config
 
     @app.post("/v1/completions")
     async def completions(request: Request):
@@ -85,6 +91,10 @@ def _routes(app: FastAPI, state: ServerState) -> None:
         fmt = ChatFormat(req.model, state.bundle.codec.tokenizer, [prompt], bool(req.logprobs), req.return_token_ids)
         return await _respond(request, state, job, fmt, bool(req.stream), req.include_usage)
 
+
+def _prefix_routes(app: FastAPI, state: ServerState) -> None:
+    """Runtime prefixes (404 unless the server was started with --allow-runtime-prefixes)."""
+
     @app.post("/v1/prefixes")
     async def load_prefix(request: Request):
         req = parse_body(PrefixLoadRequest, await _checked_body(request, state))
@@ -100,7 +110,7 @@ def _routes(app: FastAPI, state: ServerState) -> None:
 
     @app.delete("/v1/prefixes/{name}")
     async def unload_prefix(name: str, request: Request):
-        check_api_key(request, config.api_key)
+        check_api_key(request, state.config.api_key)
         state.require_ready()
         state.registry.unload(name)
         return {"id": name, "object": "model", "deleted": True}
