@@ -367,5 +367,50 @@ def bench(**options):
     click.echo(format_report(run_bench(BenchConfig(**options))))
 
 
+SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "jinja2", "pydantic"}
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
+@click.option("--port", type=int, default=8000, show_default=True, help="Port (0: any free port; the log names it).")
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "fp16", "int8", "int4"]),
+    default=None,
+    help="Serve the bundle's graph of this weight precision (default: its first).",
+)
+@click.option("--api-key", envvar="PREFIXDEPLOY_API_KEY", default=None, help="Require 'Authorization: Bearer KEY'.")
+@click.option("--max-num-seqs", type=int, default=8, show_default=True, help="Rows decoding at once.")
+@click.option("--max-queue", type=int, default=64, show_default=True, help="Requests waiting for a row (then 429).")
+@click.option("--max-model-len", type=int, default=None, help="Tokens per row: prefix + prompt + new tokens.")
+@click.option("--max-tokens-limit", type=int, default=2048, show_default=True, help="Largest max_tokens accepted.")
+@click.option("--request-timeout", type=float, default=600.0, show_default=True, help="Seconds; then 'abort'.")
+@click.option("--shutdown-timeout", type=float, default=30.0, show_default=True, help="Seconds to drain on SIGTERM.")
+@click.option("--max-body-bytes", type=int, default=2 * 1024 * 1024, show_default=True, help="Larger bodies: 413.")
+@click.option(
+    "--allow-runtime-prefixes",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Let POST /v1/prefixes load .safetensors prefixes from DIR (and DELETE unload them).",
+)
+@click.option("--served-model-name", default=None, help="The base model's id (default: from the bundle's manifest).")
+def serve(bundle, **options):
+    """Serve BUNDLE over an OpenAI-compatible HTTP API; `model` picks the prefix per request."""
+    from prefixdeploy.serving.config import ServeConfig
+
+    config = ServeConfig(bundle=bundle, **options)
+    try:
+        from prefixdeploy.serving.server import serve as run_server
+    except ImportError as e:
+        if (e.name or "").split(".")[0] not in SERVE_EXTRA_MODULES:
+            raise
+        raise PrefixDeployError(
+            f"serve needs the serve extra ({e.name} is missing): pip install 'prefixdeploy[serve]'"
+        ) from None
+    run_server(config)
+
+
 if __name__ == "__main__":
     main()
