@@ -396,6 +396,7 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
     help="Let POST /v1/prefixes load .safetensors prefixes from DIR (and DELETE unload them).",
 )
 @click.option("--served-model-name", default=None, help="The base model's id (default: from the bundle's manifest).")
+@_provider_option
 def serve(bundle, **options):
     """Serve BUNDLE over an OpenAI-compatible HTTP API; `model` picks the prefix per request."""
     from prefixdeploy.serving.config import ServeConfig

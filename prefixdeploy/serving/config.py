@@ -30,6 +30,7 @@ class ServeConfig:
     max_body_bytes: int = 2 * 1024 * 1024  # larger request bodies are 413
     allow_runtime_prefixes: Path | None = None  # POST/DELETE /v1/prefixes load files from this directory only
     served_model_name: str | None = None  # the base model's id (None: from the manifest's source model)
+    provider: str = "cpu"  # ONNX Runtime execution provider (runtime.providers): cpu | cuda | tensorrt
 
     def __post_init__(self):
         _at_least("--port", self.port, 0)

@@ -49,7 +49,7 @@ class ServerState:
 
     def _load(self) -> None:
         config = self.config
-        self.bundle = load_bundle(config.bundle, precision=config.precision)
+        self.bundle = load_bundle(config.bundle, precision=config.precision, provider=config.provider)
         base_id = config.served_model_name or base_model_id(self.bundle)
         self.registry = PrefixRegistry(self.bundle, base_id, config.allow_runtime_prefixes)
         self.chat = ChatTemplate(self.bundle.manifest, self.bundle.codec)

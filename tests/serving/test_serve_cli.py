@@ -39,6 +39,7 @@ def test_runtime_only_install_helps_and_names_the_extra(served_bundle):
         (["--max-body-bytes", "10"], "--max-body-bytes"),
         (["--allow-runtime-prefixes", "/nonexistent/dir"], "--allow-runtime-prefixes"),
         (["--api-key", " "], "--api-key"),
+        (["--provider", "cuda"], "pip install onnxruntime-gpu"),  # this onnxruntime has no CUDA provider
     ],
 )
 def test_bad_options_are_one_line_errors(served_bundle, args, needle):
