@@ -48,7 +48,8 @@ def fetch_smollm2_dir(cache: Path | None = None) -> Path:
 
     Loading the GGUF dequantizes every tensor (~20 s); the directory loads in about a second.
     """
-    target = (cache or cache_dir()) / "smollm2" / "hf"
+    # The directory's name becomes the bundle's source model and so the server's base model id.
+    target = (cache or cache_dir()) / "smollm2" / "SmolLM2-135M-Instruct"
     if (target / "config.json").is_file():
         return target
     gguf = fetch_smollm2(cache)
