@@ -76,6 +76,14 @@ def export(model, prefixes, mode, opset, output, force, precisions, portable_onl
 @click.option("--top-k", type=int, default=0, show_default=True)
 @click.option("--seed", type=int, default=None)
 @click.option("--chat", is_flag=True, help="Apply the model's chat template to PROMPT.")
+@click.option(
+    "--prompt-lookup",
+    type=int,
+    default=0,
+    show_default=True,
+    metavar="K",
+    help="Draft up to K tokens copied from the prompt and verify them in one step (greedy only; same output).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming text.")
 @click.option("--backend", type=click.Choice(["ort", "trt"]), default="ort", show_default=True)
 @click.option(
@@ -96,6 +104,7 @@ def run(
     top_k,
     seed,
     chat,
+    prompt_lookup,
     as_json,
     backend,
     precision,
@@ -104,7 +113,7 @@ def run(
     from prefixdeploy.runtime.generate import GenerationConfig
     from prefixdeploy.runtime.run import RunConfig, run_prompt
 
-    generation = GenerationConfig(max_new_tokens, temperature, top_k, top_p, seed, ignore_eos)
+    generation = GenerationConfig(max_new_tokens, temperature, top_k, top_p, seed, ignore_eos, prompt_lookup)
     config = RunConfig(bundle, prompt, prefix, no_prefix, chat, generation, backend, precision)
     if as_json:
         click.echo(json.dumps(run_prompt(config).to_json(), ensure_ascii=False))
