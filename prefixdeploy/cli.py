@@ -308,7 +308,7 @@ def _read_text(path: Path) -> str:
     "--scenarios",
     default="prefix,no-prefix,alternating,mixed-batch",
     show_default=True,
-    help="Comma list of scenarios to run (also: text-prefix).",
+    help="Comma list of scenarios to run (also: text-prefix, prompt-lookup).",
 )
 @click.option(
     "--text-prefix-length",
@@ -316,6 +316,20 @@ def _read_text(path: Path) -> str:
     default=400,
     show_default=True,
     help="text-prefix scenario: tokens of the instruction block stored as a prefix vs placed in the prompt.",
+)
+@click.option(
+    "--prompt-lookup",
+    type=int,
+    default=10,
+    show_default=True,
+    metavar="K",
+    help="prompt-lookup scenario: longest draft.",
+)
+@click.option(
+    "--inputs",
+    type=click.Path(path_type=Path),
+    default=None,
+    help='prompt-lookup scenario: prompts (JSONL with an "input" field, or one per line).',
 )
 @click.option("--json", "json", type=click.Path(path_type=Path), default=None, help="Write the results as JSON.")
 @click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write a PNG of latency per prefix.")

@@ -9,6 +9,7 @@ max_new_tokens through the real graphs and caches. Only the drafter is replaced;
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -142,3 +143,19 @@ def test_policy_grows_on_acceptance_and_backs_off_after_misses():
     assert policy.next_size(10) == 0 and policy.next_size(10) == 2  # one plain step, then a halved draft
     policy.record(2, 0)
     assert [policy.next_size(10) for _ in range(3)] == [0, 0, 1]  # two plain steps after a second miss
+
+
+def test_bench_prompt_lookup_scenario(tiny_bundle, tmp_path):
+    from prefixdeploy.runtime.bench import BenchConfig, format_report, run_bench, to_json
+
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text("".join(json.dumps({"input": t}) + "\n" for t in (REPETITIVE, "hello there")))
+    config = BenchConfig(
+        tiny_bundle("switchable"), scenarios="prompt-lookup", inputs=inputs, output_length=8, warmup=0, repetitions=1
+    )
+    run = run_bench(config)
+    result = to_json(run)["prompt_lookup"]
+    assert result["mismatches"] == 0 and result["inputs"] == 2 and result["plain_decode_tokens_per_s"] > 0
+    assert "prompt lookup (K = 10, prefix summ, 2 inputs)" in format_report(run)
+    with pytest.raises(PrefixDeployError, match="needs --inputs"):
+        BenchConfig(tiny_bundle("switchable"), scenarios="prompt-lookup")
