@@ -150,9 +150,8 @@ def _rope_tables(b: GraphBuilder, rope: RopeSpec, pos: str) -> tuple[str, str]:
 
 def _allowed_keys(b: GraphBuilder, mask: str, ids: str) -> str:
     """(B, 1, T, S) bool: key s is visible to query t if it is not padding and s ≤ S − T + t (causal)."""
-    total = b.op("Squeeze", b.dim(mask, 1))  # S, scalar
-    new = b.op("Squeeze", b.dim(ids, 1))  # T, scalar
-    one, zero = b.const(1), b.const(0)
+    total, new = b.scalar_dim(mask, 1), b.scalar_dim(ids, 1)  # S, T: rank 0
+    one, zero = b.const(1), b.const(0)  # rank 0: every Range input is a scalar (ONNX says so; TensorRT needs it)
     keys = b.unsqueeze(b.op("Range", zero, total, one), [0])  # (1, S)
     queries = b.unsqueeze(b.op("Range", b.op("Sub", total, new), total, one), [1])  # (T, 1)
     causal = b.op("LessOrEqual", keys, queries)  # (T, S)

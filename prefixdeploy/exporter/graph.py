@@ -57,11 +57,13 @@ class GraphBuilder:
         return outs[0] if outputs == 1 else outs
 
     def initializer(self, name: str, array: np.ndarray) -> str:
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        # asarray, not ascontiguousarray: that one returns at least 1-d, and TensorRT needs true rank-0 scalars (a
+        # Range's start and delta; onnx-tensorrt builds them into shape-tensor arithmetic of equal ranks).
+        self.initializers.append(numpy_helper.from_array(np.asarray(array, order="C"), name))
         return name
 
     def const(self, value, dtype=np.int64) -> str:
-        """A small constant (shape vectors, scalars), shared between uses of the same value."""
+        """A small constant (shape vectors; a Python number gives a rank-0 scalar), shared between equal uses."""
         array = np.asarray(value, dtype=dtype)
         key = (array.dtype.str, array.shape, array.tobytes())
         if key not in self._consts:
@@ -93,6 +95,10 @@ class GraphBuilder:
         """The size of `x` along `axis`, as a 1-element int64 tensor."""
         bounds = {"start": axis} if axis == -1 else {"start": axis, "end": axis + 1}
         return self.op("Shape", x, **bounds)
+
+    def scalar_dim(self, x: str, axis: int) -> str:
+        """The size of `x` along `axis`, as a rank-0 int64 scalar (TensorRT's Range wants scalars)."""
+        return self.op("Squeeze", self.dim(x, axis), self.const([0]))  # axes given: TensorRT needs them constant
 
     def to_model(self, producer: str) -> onnx.ModelProto:
         graph = helper.make_graph(self.nodes, self.name, self.inputs, self.outputs, self.initializers)

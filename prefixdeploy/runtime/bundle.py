@@ -15,6 +15,7 @@ import numpy as np
 
 from prefixdeploy.errors import BundleError, PrefixDeployError
 from prefixdeploy.runtime.backends import Backend, open_backend
+from prefixdeploy.runtime.backends.trt.config import bundle_options
 from prefixdeploy.runtime.generate import GenerationConfig, Scores, fill_cache, generate_steps, score_tokens
 from prefixdeploy.runtime.manifest import GraphEntry, Manifest, check_files, read_manifest
 from prefixdeploy.runtime.prefix import VIRTUAL, Prefix, load_prefix
@@ -160,9 +161,8 @@ def load_bundle(
     path = Path(path)
     manifest = read_manifest(path)
     entry = _pick_graph(manifest, backend, graph, precision)
-    if backend == "trt":  # an engine profile that covers every request `generate` accepts
-        backend_options.setdefault("max_total", manifest.max_context)
-        backend_options.setdefault("max_sequence", min(512, backend_options["max_total"]))
+    if backend == "trt":  # the engine profile: TrtConfig's defaults (they fit a small Jetson), within max_context
+        backend_options = bundle_options(backend_options, manifest.max_context)
     # Hash the files while the backend builds its session: both mostly wait on disk and native code.
     with ThreadPoolExecutor(1) as pool:
         hashing = pool.submit(check_files, manifest, path) if verify_hashes else None

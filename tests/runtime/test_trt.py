@@ -24,9 +24,11 @@ from prefixdeploy.runtime.backends.trt import (
     TOTAL,
     TrtBackend,
     TrtConfig,
+    bundle_options,
     engine_cache_key,
     tensor_axes,
 )
+from prefixdeploy.runtime.backends.trt.config import DecoderShape, profile_memory
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
 
@@ -132,7 +134,7 @@ def test_engine_cache_key_covers_graph_weights_tensorrt_gpu_and_options(tmp_path
     assert key == engine_cache_key(model, TrtConfig(), "10.3.0", "Orin sm_87")
     others = {
         engine_cache_key(model, TrtConfig(fp16=True), "10.3.0", "Orin sm_87"),
-        engine_cache_key(model, TrtConfig(max_batch=4), "10.3.0", "Orin sm_87"),
+        engine_cache_key(model, TrtConfig(max_batch=2), "10.3.0", "Orin sm_87"),  # not the default
         engine_cache_key(model, TrtConfig(), "10.4.0", "Orin sm_87"),
         engine_cache_key(model, TrtConfig(), "10.3.0", "NVIDIA L4 sm_89"),
     }
@@ -157,6 +159,28 @@ def test_options_are_checked_before_tensorrt_is_needed(tmp_path):
         TrtBackend(tmp_path / "model.onnx", max_sequence=4096, max_total=2048)
     with pytest.raises(PrefixDeployError, match="max_batch must be a positive integer"):
         TrtBackend(tmp_path / "model.onnx", max_batch=0)
+
+
+def test_load_bundle_defaults_follow_the_config_within_the_model_context():
+    assert bundle_options({}, 8192) == {"max_total": 1024, "max_sequence": 256}  # not the whole 8k context
+    assert bundle_options({}, 128) == {"max_total": 128, "max_sequence": 128}
+    assert bundle_options({"max_total": 4096, "max_batch": 2}, 8192) == {
+        "max_total": 4096,
+        "max_sequence": 256,
+        "max_batch": 2,
+    }
+
+
+def test_default_profile_memory_is_docs_arithmetic():
+    """docs/tensorrt.md's rows for the defaults: SmolLM2-135M and Llama-3.2-1B at the profile's max corner, MiB."""
+    fields = ("num_layers", "num_attention_heads", "num_key_value_heads", "head_dim", "intermediate_size", "vocab_size")
+    documented = {
+        (30, 9, 3, 64, 1536, 49152): {"past": 180, "present": 225, "logits": 192, "activations": 108},  # SmolLM2
+        (16, 32, 8, 64, 8192, 128256): {"past": 256, "present": 320, "logits": 501, "activations": 416},  # Llama 1B
+    }
+    for sizes, mib in documented.items():
+        got = profile_memory(DecoderShape(**dict(zip(fields, sizes))), TrtConfig())
+        assert {k: round(v / 2**20) for k, v in got.items()} == mib
 
 
 @pytest.mark.skipif(_tensorrt_import_error() is None, reason="tensorrt is installed here: the GPU tests run instead")
