@@ -53,6 +53,6 @@ def test_lookup_equals_plain_greedy_on_the_samples(smol, task):
             assert looked[0] == plain[0]
             worst = max(worst, float(np.abs(looked[1] - plain[1]).max()))
     print(f"{task}: acceptance {stats.acceptance:.0%} of {stats.drafted}; max |Δ logits| {worst:.2e}")
-    assert worst <= 1e-3  # measured ≤ see README; 1e-4 holds on the tiny models (test_lookup.py)
+    assert worst <= 1e-4  # measured 5.6e-5 (extract), 4.9e-5 (e2e), 0 (sentiment: no draft accepted)
     if task != "sentiment":
         assert stats.accepted > 0
