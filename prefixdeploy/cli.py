@@ -86,6 +86,14 @@ def export(model, prefixes, mode, opset, output, force, precisions, portable_onl
 @click.option("--top-k", type=int, default=0, show_default=True)
 @click.option("--seed", type=int, default=None)
 @click.option("--chat", is_flag=True, help="Apply the model's chat template to PROMPT.")
+@click.option(
+    "--prompt-lookup",
+    type=int,
+    default=0,
+    show_default=True,
+    metavar="K",
+    help="Draft up to K tokens copied from the prompt and verify them in one step (greedy only; same output).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming text.")
 @click.option("--backend", type=click.Choice(["ort", "trt"]), default="ort", show_default=True)
 @click.option(
@@ -107,6 +115,7 @@ def run(
     top_k,
     seed,
     chat,
+    prompt_lookup,
     as_json,
     backend,
     precision,
@@ -123,6 +132,7 @@ def run(
         top_p=top_p,
         seed=seed,
         ignore_eos=ignore_eos,
+        prompt_lookup=prompt_lookup,
     )
     config = RunConfig(
         bundle,
@@ -349,7 +359,7 @@ def _read_text(path: Path) -> str:
     "--scenarios",
     default="prefix,no-prefix,alternating,mixed-batch",
     show_default=True,
-    help="Comma list of scenarios to run (also: text-prefix).",
+    help="Comma list of scenarios to run (also: text-prefix, prompt-lookup).",
 )
 @click.option(
     "--text-prefix-length",
@@ -357,6 +367,20 @@ def _read_text(path: Path) -> str:
     default=400,
     show_default=True,
     help="text-prefix scenario: tokens of the instruction block stored as a prefix vs placed in the prompt.",
+)
+@click.option(
+    "--prompt-lookup",
+    type=int,
+    default=10,
+    show_default=True,
+    metavar="K",
+    help="prompt-lookup scenario: longest draft.",
+)
+@click.option(
+    "--inputs",
+    type=click.Path(path_type=Path),
+    default=None,
+    help='prompt-lookup scenario: prompts (JSONL with an "input" field, or one per line).',
 )
 @click.option("--json", "json", type=click.Path(path_type=Path), default=None, help="Write the results as JSON.")
 @click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write a PNG of latency per prefix.")

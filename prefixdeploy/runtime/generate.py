@@ -14,6 +14,7 @@ import numpy as np
 from prefixdeploy.errors import ContextLengthError, PrefixDeployError
 from prefixdeploy.runtime import manifest as io_names  # the graph's input and output names
 from prefixdeploy.runtime.backends import Backend
+from prefixdeploy.runtime.lookup import LookupStats, lookup_greedy
 from prefixdeploy.runtime.manifest import Manifest
 from prefixdeploy.runtime.prefix import Prefix
 from prefixdeploy.runtime.sampling import log_softmax, sample_next
@@ -28,6 +29,7 @@ class GenerationConfig:
     top_p: float = 1.0  # 1.0: off
     seed: int | None = None  # sampling seed; None: fresh entropy
     ignore_eos: bool = False  # generate exactly max_new_tokens
+    prompt_lookup: int = 0  # K > 0: greedy rows alone in their batch draft up to K tokens from the sequence (lookup.py)
 
     def __post_init__(self):
         if self.max_new_tokens < 1:
@@ -38,6 +40,12 @@ class GenerationConfig:
             raise PrefixDeployError(f"--top-k must be ≥ 0, got {self.top_k}")
         if not 0.0 < self.top_p <= 1.0:
             raise PrefixDeployError(f"--top-p must be in (0, 1], got {self.top_p}")
+        if self.prompt_lookup < 0:
+            raise PrefixDeployError(f"--prompt-lookup must be ≥ 0 (0: off), got {self.prompt_lookup}")
+        if self.prompt_lookup and self.temperature > 0:
+            raise PrefixDeployError(
+                "--prompt-lookup verifies drafts against greedy choices; use it with --temperature 0 (the default)"
+            )
 
 
 @dataclass(frozen=True)
@@ -54,14 +62,24 @@ def generate_steps(
     prefixes: list[Prefix | None],
     config: GenerationConfig,
     inplace: bool = False,
+    lookup_stats: LookupStats | None = None,
 ) -> Iterator[Step]:
     """Yield one Step per new token for a batch of prompts, row r continuing prefix `prefixes[r]`.
 
     inplace: the graph is the ONNX Runtime variant (fused attention over preallocated KV buffers); otherwise the
-    portable graph, whose cache grows by concatenation.
+    portable graph, whose cache grows by concatenation. config.prompt_lookup applies to a batch of one row (larger
+    batches decode one token per step); lookup_stats, if given, receives what it did.
     """
     cache = (InPlaceCache if inplace else ConcatCache)(backend, manifest, prompts, prefixes, config.max_new_tokens)
     logits = cache.prefill()  # (B, V)
+    if config.prompt_lookup and len(prompts) == 1 and cache.extends:
+        eos = set() if config.ignore_eos else set(manifest.eos_token_ids)
+        stats = lookup_stats if lookup_stats is not None else LookupStats()
+        for token, row in lookup_greedy(
+            cache, logits, prompts[0], config.max_new_tokens, eos, config.prompt_lookup, stats
+        ):
+            yield Step(np.array([token]), row[None], np.zeros(1, bool))  # (1,), (1, V), (1,)
+        return
 
     rng = np.random.default_rng(config.seed)
     eos = np.array(manifest.eos_token_ids, np.int64)
@@ -149,14 +167,33 @@ class ConcatCache:
             pos = pos + lengths[:, None]  # (B, T)
         self.feeds.update({io_names.ATTENTION_MASK: mask, io_names.POSITION_IDS: pos, **past})
 
+    extends = True  # the portable graph returns logits at every position fed: `extend` works
+
     def prefill(self) -> np.ndarray:
-        return self._run()
+        return self._run()[:, -1]  # (B, V)
 
     def step(self, tokens: np.ndarray) -> np.ndarray:
-        f = self.feeds
-        f[io_names.INPUT_IDS] = tokens[:, None]  # (B, 1)
-        f[io_names.POSITION_IDS] = f[io_names.POSITION_IDS][:, -1:] + 1  # (B, 1)
-        f[io_names.ATTENTION_MASK] = np.pad(f[io_names.ATTENTION_MASK], ((0, 0), (0, 1)), constant_values=1)  # (B, S+1)
+        return self._feed(tokens[:, None])[:, -1]  # (B, V)
+
+    def extend(self, tokens: np.ndarray) -> np.ndarray:
+        """Batch 1: feed T tokens (T,) in one forward; the logits after each, (T, V)."""
+        return self._feed(tokens[None])[0]  # (T, V)
+
+    def rewind(self, n: int) -> None:
+        """Batch 1: forget the last n tokens fed (n < the tokens of the last forward): cut them from the cache."""
+        if n:
+            f = self.feeds
+            for i in range(self.manifest.model.num_layers):
+                for name in (io_names.PAST_KEY.format(i), io_names.PAST_VALUE.format(i)):
+                    f[name] = f[name][:, :, :-n]  # (B, H_kv, S − n, D)
+            f[io_names.ATTENTION_MASK] = f[io_names.ATTENTION_MASK][:, :-n]  # (B, S − n)
+            f[io_names.POSITION_IDS] = f[io_names.POSITION_IDS][:, :-n]  # (B, T − n): ends at the last kept
+
+    def _feed(self, ids: np.ndarray) -> np.ndarray:
+        f, T = self.feeds, ids.shape[1]
+        f[io_names.INPUT_IDS] = ids  # (B, T)
+        f[io_names.POSITION_IDS] = f[io_names.POSITION_IDS][:, -1:] + 1 + np.arange(T)  # (B, T)
+        f[io_names.ATTENTION_MASK] = np.pad(f[io_names.ATTENTION_MASK], ((0, 0), (0, T)), constant_values=1)  # (B, S+T)
         return self._run()
 
     def _run(self) -> np.ndarray:
@@ -164,7 +201,7 @@ class ConcatCache:
         for i in range(self.manifest.model.num_layers):  # present (B, H_kv, S + T, D) becomes the next past
             self.feeds[io_names.PAST_KEY.format(i)] = out[io_names.PRESENT_KEY.format(i)]
             self.feeds[io_names.PAST_VALUE.format(i)] = out[io_names.PRESENT_VALUE.format(i)]
-        return out[io_names.LOGITS][:, -1]  # (B, V)
+        return out[io_names.LOGITS]  # (B, T, V)
 
     def row_kv(self) -> tuple[np.ndarray, np.ndarray]:
         """Batch 1: the cache so far, keys and values each (L, H_kv, S, D)."""
@@ -196,6 +233,7 @@ class InPlaceCache:
                 self.kv[:, 0, r, :, : p.num_virtual_tokens] = p.key  # prefix keys carry no position encoding
                 self.kv[:, 1, r, :, : p.num_virtual_tokens] = p.value
         self.positions = io_names.POSITION_IDS in backend.input_names()  # learned positions (GPT-2) need them
+        self.extends = io_names.LOGITS_TO_KEEP in backend.input_names()  # graphs exported before it: last logits only
         self.batch = bind_kv(backend, self.kv)
 
     def prefill(self) -> np.ndarray:
@@ -211,6 +249,25 @@ class InPlaceCache:
         logits = self.batch.run(decode_feeds(tokens, self.lengths, self.positions))[:, -1]  # (B, V)
         self.lengths += 1
         return logits
+
+    def extend(self, tokens: np.ndarray) -> np.ndarray:
+        """Batch 1: feed T tokens (T,) in one forward (the fused attention takes T new tokens over a past at batch
+        1); the logits after each, (T, V)."""
+        S, T = int(self.lengths[0]), len(tokens)
+        feeds = {
+            io_names.INPUT_IDS: tokens[None].astype(np.int64),  # (1, T)
+            io_names.ATTENTION_MASK: np.ones((1, S + T), np.int64),  # (1, S + T)
+            io_names.LOGITS_TO_KEEP: np.array([T], np.int64),  # (1,)
+        }
+        if self.positions:
+            feeds[io_names.POSITION_IDS] = np.arange(S, S + T, dtype=np.int64)[None]  # (1, T)
+        logits = self.batch.run(feeds)[0]  # (T, V)
+        self.lengths += T
+        return logits
+
+    def rewind(self, n: int) -> None:
+        """Batch 1: forget the last n tokens fed; their slots are overwritten by the next forward."""
+        self.lengths -= n
 
     def row_kv(self) -> tuple[np.ndarray, np.ndarray]:
         """Batch 1: the filled slots of the buffers, keys and values each (L, H_kv, S, D)."""

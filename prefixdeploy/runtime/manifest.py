@@ -24,6 +24,7 @@ ATTENTION_MASK = "attention_mask"
 POSITION_IDS = "position_ids"
 PREFIX_IDS = "prefix_ids"  # baked bank only: (B,) int64, which prefix each row uses
 LOGITS = "logits"
+LOGITS_TO_KEEP = "logits_to_keep"  # ONNX Runtime graph only: (1,) int64, logits for the last n positions
 PAST_KEY = "past_key_values.{}.key"
 PAST_VALUE = "past_key_values.{}.value"
 PRESENT_KEY = "present.{}.key"

@@ -44,6 +44,9 @@ class GraphEdit:
     def find_initializer(self, name: str) -> onnx.TensorProto | None:
         return next((t for t in self.graph.initializer if t.name == name), None)
 
+    def add_input(self, name: str, elem_type: int, shape: list) -> None:
+        self.graph.input.append(helper.make_tensor_value_info(name, elem_type, shape))
+
     def prune(self) -> None:
         """Drop nodes whose outputs nothing reads, then inputs and initializers nothing reads; topologically sort."""
         live = {o.name for o in self.graph.output}

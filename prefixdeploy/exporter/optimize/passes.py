@@ -5,7 +5,8 @@
   preallocated KV buffer in place (past and present share one buffer: nothing is copied per step). Its lengths come
   from `attention_mask`: row b attends to its first sum(mask[b]) cache slots, so a row's prefix sits at slots 0..P−1
   and its real tokens get positions P, P+1, … as under PEFT.
-- `last_token_logits`: the lm_head runs on the last position only (prefill computes one row of logits, not T).
+- `last_token_logits`: the lm_head runs on the last `logits_to_keep` positions only (an input, 1 when generating:
+  prefill computes one row of logits, not T; verifying a prompt-lookup draft of k tokens asks for k + 1).
 - `untie_lm_head`: a transposed copy of a tied embedding as a MatMul weight, so weight-only quantization reaches it.
 - `fuse_skip_norm` (after ONNX Runtime's own optimizations): each residual Add and the RMS norm that reads it become
   one `com.microsoft.SkipSimplifiedLayerNormalization`, which also returns the sum for the next residual Add.
@@ -82,21 +83,26 @@ def _projection_output(edit: GraphEdit, name: str) -> str:
 
 
 def last_token_logits(edit: GraphEdit, d: ArchDims) -> None:
-    """Slice the final hidden states to the last position before the lm_head: logits become (B, 1, V)."""
+    """Slice the final hidden states to the last `logits_to_keep` positions before the lm_head: logits (B, n, V)."""
     gemm = next(n for n in edit.graph.node if n.op_type == "Gemm")  # the lm_head: the builder's only Gemm
     flatten = edit.producer(gemm.input[0])  # Reshape (B·T, hidden)
     hidden = flatten.input[0]  # (B, T, hidden), after the final norm
-    starts, ends, axes = (
+    edit.add_input(io_names.LOGITS_TO_KEEP, TensorProto.INT64, [1])  # (1,) n, as HF's `logits_to_keep`
+    (starts,) = edit.add("Neg", [io_names.LOGITS_TO_KEEP])  # (1,) −n
+    ends, axes = (
         edit.initializer(f"last.{k}", np.array([v], np.int64))
-        for k, v in (("starts", -1), ("ends", np.iinfo(np.int64).max), ("axes", 1))
+        for k, v in (("ends", np.iinfo(np.int64).max), ("axes", 1))
     )
-    (last,) = edit.add("Slice", [hidden, starts, ends, axes])  # (B, 1, hidden)
+    (last,) = edit.add("Slice", [hidden, starts, ends, axes])  # (B, n, hidden)
     flatten.input[0] = last
-    unflatten = edit.consumers(gemm.output[0])[0]  # Reshape to (B, T, V)
-    unflatten.input[1] = edit.initializer("last.shape", np.array([-1, 1, d.vocab_size], np.int64))
+    unflatten = edit.consumers(gemm.output[0])[0]  # Reshape to (B, n, V)
+    shape = [edit.initializer("last.batch", np.array([-1], np.int64)), io_names.LOGITS_TO_KEEP]
+    (unflatten.input[1],) = edit.add(
+        "Concat", [*shape, edit.initializer("last.vocab", np.array([d.vocab_size], np.int64))], axis=0
+    )
     for out in edit.graph.output:
         if out.name == io_names.LOGITS:
-            out.type.tensor_type.shape.dim[1].dim_value = 1
+            out.type.tensor_type.shape.dim[1].dim_param = io_names.LOGITS_TO_KEEP
 
 
 def untie_lm_head(edit: GraphEdit) -> tuple[str, str]:

@@ -8,6 +8,7 @@ import numpy as np
 import onnxruntime as ort
 
 from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.runtime import manifest as io_names
 from prefixdeploy.runtime.backends.base import Backend, TensorSpec
 
 _DTYPES = {
@@ -60,21 +61,25 @@ class OrtBackend(Backend):
 class OrtBinding:
     """Runs the session with some inputs bound to caller-owned buffers that are also outputs (updated in place).
 
-    The KV cache buffers stay bound across steps; only the small per-step inputs are rebound. When the output's
-    shape is fixed but for the batch (last-token logits, (B, 1, V)), it is bound to a buffer of ours after the first
-    run: reading it back through `get_outputs()` would wrap every bound output (61 for 30 layers) on every step.
+    The KV cache buffers stay bound across steps; only the small per-step inputs are rebound. The output (logits,
+    (B, n, V): n = 1, or `logits_to_keep` when the graph takes it) is bound to a buffer of ours, one per shape:
+    reading it back through `get_outputs()` would wrap every bound output (61 for 30 layers) on every step.
+    `logits_to_keep` defaults to 1, so callers that want last-token logits need not feed it.
     """
 
-    def __init__(self, backend: OrtBackend, output: str = "logits"):
+    def __init__(self, backend: OrtBackend, output: str = io_names.LOGITS):
         self.backend, self.output = backend, output
         self.io = backend.session.io_binding()
         self.io.bind_output(output)  # bound first: get_outputs()[0]
         self._shared: dict[str, np.ndarray] = {}
         self._values = []  # keep the OrtValues (and so the buffers) alive while bound
         self._checked = False
-        spec = next(s for s in backend.outputs if s.name == output)
-        self._fixed = all(isinstance(d, int) for d in spec.shape[1:])  # only the batch varies (and it is bound)
-        self._out: np.ndarray | None = None  # the bound output buffer, once its shape is known
+        self._spec = next(s for s in backend.outputs if s.name == output)
+        self._defaults = (
+            {io_names.LOGITS_TO_KEEP: np.ones(1, np.int64)} if io_names.LOGITS_TO_KEEP in backend.input_names() else {}
+        )
+        self._outs: dict[tuple[int, ...], tuple[np.ndarray, ort.OrtValue]] = {}  # shape -> a buffer for it
+        self._bound: tuple[int, ...] | None = None
 
     def share(self, input_name: str, output_name: str, buffer: np.ndarray) -> None:
         value = ort.OrtValue.ortvalue_from_numpy(buffer)  # wraps the numpy memory, no copy
@@ -84,18 +89,33 @@ class OrtBinding:
         self._shared[input_name] = buffer
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        feeds = {**self._defaults, **feeds}
         if not self._checked:
             self.backend.check_feeds({**feeds, **self._shared})
             self._checked = True
         for name, value in feeds.items():
             self.io.bind_cpu_input(name, value)
+        shape = self._output_shape(feeds)
+        if shape is not None and shape != self._bound:
+            if shape not in self._outs:
+                buffer = np.empty(shape, np.float32)  # (B, n, V)
+                self._outs[shape] = buffer, ort.OrtValue.ortvalue_from_numpy(buffer)
+            self.io.bind_ortvalue_output(self.output, self._outs[shape][1])
+            self._bound = shape
         self.backend.session.run_with_iobinding(self.io)
-        if self._out is not None:
-            return self._out.copy()  # ORT writes the next step's output into the same buffer
-        out = self.io.get_outputs()[0].numpy().copy()
-        if self._fixed:
-            self._out = np.empty_like(out)
-            value = ort.OrtValue.ortvalue_from_numpy(self._out)
-            self.io.bind_ortvalue_output(self.output, value)
-            self._values.append(value)
-        return out
+        if shape is not None:
+            return self._outs[shape][0].copy()  # ORT writes the next step's output into the same buffer
+        return self.io.get_outputs()[0].numpy().copy()
+
+    def _output_shape(self, feeds: dict[str, np.ndarray]) -> tuple[int, ...] | None:
+        """(B, n, V) when the feeds fix it (B from input_ids, n fixed or fed as logits_to_keep); else None."""
+        spec = self._spec.shape
+        if len(spec) != 3 or not isinstance(spec[2], int) or io_names.INPUT_IDS not in feeds:
+            return None
+        if isinstance(spec[1], int):
+            rows = spec[1]
+        elif io_names.LOGITS_TO_KEEP in feeds:
+            rows = int(feeds[io_names.LOGITS_TO_KEEP][0])
+        else:
+            return None
+        return (len(feeds[io_names.INPUT_IDS]), rows, spec[2])

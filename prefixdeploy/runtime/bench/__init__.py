@@ -12,11 +12,14 @@ Scenarios (`--scenarios`, comma list; the first four by default):
                with the longest prefix only, and that prefix at batch 1
   text-prefix  an instruction block of `--text-prefix-length` tokens (400) stored as a prefix made from text, against
                the same block placed before the prompt (no prefix); switchable bundles only
+  prompt-lookup  decode tokens/s with and without `--prompt-lookup K` (10) on the prompts of `--inputs FILE` (the
+               first chosen prefix; greedy, up to `--output-length` tokens, stopping at EOS), interleaved
 
 JSON (`--json FILE`), schema "prefixdeploy.bench" version 1:
   schema, schema_version, bundle, mode, graph {file, precision, kind},
   config {prompt_length, output_length, batch_size, mixed_batch_size, concurrency, warmup, repetitions,
-          scenarios, prefixes, text_prefix_length, provider},
+          scenarios, prefixes, text_prefix_length, provider, prompt_lookup,
+          inputs},
   machine {cpu, logical_cores, physical_cores, memory_bytes, platform, python, onnxruntime, date},
   load {bundle_load_s, load_to_first_token_s},
   memory {method: "psutil" | "getrusage", process_peak_rss_bytes},
@@ -31,6 +34,8 @@ JSON (`--json FILE`), schema "prefixdeploy.bench" version 1:
   ratios {prefix_vs_no_prefix_latency: {prefix: ratio} | null, alternating_vs_single_prefix_latency,
           mixed_vs_single_prefix_batch_throughput, batch_vs_batch1_throughput,
           text_prefix_vs_in_prompt_ttft}: see `report.ratios`.
+  prompt_lookup: null, or {prefix, k, inputs, plain_decode_tokens_per_s, lookup_decode_tokens_per_s, speedup,
+          acceptance, drafted, accepted, verifies, plain_steps, mismatches}
 """
 
 from prefixdeploy.runtime.bench.config import SCENARIOS, BenchConfig

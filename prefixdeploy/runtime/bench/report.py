@@ -46,12 +46,15 @@ def to_json(run: BenchRun) -> dict:
             "prefixes": list(c.prefixes),
             "provider": c.provider,
             "text_prefix_length": c.text_prefix_length,
+            "prompt_lookup": c.prompt_lookup,
+            "inputs": str(c.inputs) if c.inputs else None,
         },
         "machine": run.machine,
         "load": {"bundle_load_s": run.load_s, "load_to_first_token_s": run.load_to_first_token_s},
         "memory": {"method": run.rss_method, "process_peak_rss_bytes": run.process_peak_rss},
         "results": [_row(r, run) for r in run.rows],
         "ratios": ratios(run),
+        "prompt_lookup": run.lookup.to_json() if run.lookup else None,
     }
 
 
@@ -167,6 +170,7 @@ def format_report(run: BenchRun) -> str:
         *format_table(run),
         "",
         *format_ratios(run),
+        *(run.lookup.format() if run.lookup else []),
     ]
     for option, path in (("json", c.json), ("plot", c.plot)):
         if path is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prefixdeploy.runtime.bench.config import BenchConfig
+from prefixdeploy.runtime.bench.lookup import LookupComparison
 from prefixdeploy.runtime.bench.measure import RequestTiming
 from prefixdeploy.runtime.bench.scenarios import Skipped, Workload
 from prefixdeploy.runtime.manifest import GraphEntry
@@ -38,3 +39,4 @@ class BenchRun:
     rows: list[Measurement | Skipped]
     rss_method: str
     process_peak_rss: int
+    lookup: LookupComparison | None = None  # the prompt-lookup scenario, when chosen

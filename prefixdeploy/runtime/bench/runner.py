@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from tqdm import tqdm
 
 from prefixdeploy.errors import PrefixDeployError
-from prefixdeploy.runtime.bench.config import BenchConfig
+from prefixdeploy.runtime.bench.config import PROMPT_LOOKUP, BenchConfig
+from prefixdeploy.runtime.bench.lookup import LookupComparison, compare_lookup, read_inputs
 from prefixdeploy.runtime.bench.measure import RequestTiming, RssSampler, machine_info, process_peak_rss, time_request
 from prefixdeploy.runtime.bench.report import write_outputs
 from prefixdeploy.runtime.bench.results import BenchRun, Measurement
@@ -21,6 +22,7 @@ from prefixdeploy.runtime.bench.scenarios import (
     Skipped,
     Workload,
     check_context,
+    chosen_prefixes,
     plan_workloads,
     prefix_length,
     synthetic_prompts,
@@ -39,7 +41,8 @@ def run_bench(config: BenchConfig) -> BenchRun:
     load_s = time.perf_counter() - start
     with bundle:
         plan = plan_workloads(bundle, config)
-        if not any(isinstance(w, Workload) for w in plan):
+        lookup = _compare_lookup(bundle, config)
+        if not any(isinstance(w, Workload) for w in plan) and lookup is None:
             reasons = "; ".join(f"{w.name}: {w.reason}" for w in plan)
             raise PrefixDeployError(f"nothing to measure: every scenario was skipped ({reasons})")
         check_context(bundle, plan, config)
@@ -60,9 +63,18 @@ def run_bench(config: BenchConfig) -> BenchRun:
             rows=rows,
             rss_method=method,
             process_peak_rss=process_peak_rss(),
+            lookup=lookup,
         )
     write_outputs(run)
     return run
+
+
+def _compare_lookup(bundle, config: BenchConfig) -> LookupComparison | None:
+    if PROMPT_LOOKUP not in config.scenarios:
+        return None
+    names = chosen_prefixes(bundle, config.prefixes)
+    prefix = names[0] if names else None
+    return compare_lookup(bundle, prefix, read_inputs(config.inputs), config)
 
 
 def _run_plan(bundle, plan, prompts, config: BenchConfig) -> tuple[list[Measurement | Skipped], str]:

@@ -7,7 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prefixdeploy.errors import PrefixDeployError
-from prefixdeploy.runtime.bench.config import ALTERNATING, MIXED_BATCH, NO_PREFIX, PREFIX, TEXT_PREFIX, BenchConfig
+from prefixdeploy.runtime.bench.config import (
+    ALTERNATING,
+    MIXED_BATCH,
+    NO_PREFIX,
+    PREFIX,
+    PROMPT_LOOKUP,
+    TEXT_PREFIX,
+    BenchConfig,
+)
 from prefixdeploy.runtime.generate import check_context as check_context_length
 
 # Real text, tokenized and then repeated or trimmed to exactly the requested prompt length.
@@ -56,6 +64,7 @@ def plan_workloads(bundle, config: BenchConfig) -> list[Workload | Skipped]:
         ALTERNATING: _alternating,
         MIXED_BATCH: _mixed_batch,
         TEXT_PREFIX: _text_prefix,
+        PROMPT_LOOKUP: lambda *_: [],  # not a timed workload: see bench/lookup.py
     }
     plan: list[Workload | Skipped] = []
     for scenario in config.scenarios:

@@ -1,0 +1,119 @@
+"""The prompt-lookup scenario: decode tokens/s with and without `--prompt-lookup K` on given inputs. No torch.
+
+Each input runs plain and with lookup, interleaved (the order alternates per repetition) so that a busy machine
+slows both alike; the outputs must be identical (greedy), and the acceptance rate is summed over the timed runs.
+Decode time is first token -> last token (prefill excluded: lookup does not change it); a run that ends at its first
+token adds no decode time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.runtime.generate import GenerationConfig, generate_steps
+from prefixdeploy.runtime.lookup import LookupStats
+
+
+@dataclass
+class DecodeTotals:
+    tokens: int = 0  # tokens after each run's first
+    seconds: float = 0.0  # first token -> last token, summed
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class LookupComparison:
+    prefix: str | None
+    k: int
+    inputs: int
+    plain: DecodeTotals = field(default_factory=DecodeTotals)
+    lookup: DecodeTotals = field(default_factory=DecodeTotals)
+    stats: LookupStats = field(default_factory=LookupStats)
+    mismatches: int = 0  # runs whose lookup output differed from plain decoding (must be 0)
+
+    @property
+    def speedup(self) -> float:
+        return self.lookup.tokens_per_s / self.plain.tokens_per_s if self.plain.tokens_per_s else 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "prefix": self.prefix,
+            "k": self.k,
+            "inputs": self.inputs,
+            "plain_decode_tokens_per_s": self.plain.tokens_per_s,
+            "lookup_decode_tokens_per_s": self.lookup.tokens_per_s,
+            "speedup": self.speedup,
+            "acceptance": self.stats.acceptance,
+            "drafted": self.stats.drafted,
+            "accepted": self.stats.accepted,
+            "verifies": self.stats.verifies,
+            "plain_steps": self.stats.steps,
+            "mismatches": self.mismatches,
+        }
+
+    def format(self) -> list[str]:
+        name = self.prefix or "(no prefix)"
+        return [
+            f"prompt lookup (K = {self.k}, prefix {name}, {self.inputs} inputs): decode "
+            f"{self.lookup.tokens_per_s:.1f} tok/s with, {self.plain.tokens_per_s:.1f} without: ×{self.speedup:.2f}; "
+            f"acceptance {self.stats.acceptance:.0%} ({self.stats.accepted}/{self.stats.drafted} drafted tokens, "
+            f"{self.stats.verifies} verifies, {self.stats.steps} plain steps); output mismatches: {self.mismatches}"
+        ]
+
+
+def read_inputs(path: Path) -> list[str]:
+    """Prompts from a file: JSONL records with an "input" field (the samples' data), else one prompt per line."""
+    try:
+        lines = [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    except OSError as e:
+        raise PrefixDeployError(f"cannot read --inputs {path}: {e.strerror}") from None
+    if not lines:
+        raise PrefixDeployError(f"--inputs {path} has no prompts")
+    if lines[0].lstrip().startswith("{"):
+        try:
+            return [json.loads(line)["input"] for line in lines]
+        except (ValueError, KeyError, TypeError):
+            raise PrefixDeployError(f'--inputs {path}: each JSON line needs an "input" string') from None
+    return lines
+
+
+def compare_lookup(bundle, prefix: str | None, prompts: list[str], config) -> LookupComparison:
+    """Time every prompt plain and with lookup, `config.warmup` untimed + `config.repetitions` timed rounds."""
+    ids = [bundle.encode(p, prefix=prefix) for p in prompts]
+    plain = GenerationConfig(max_new_tokens=config.output_length)
+    looked = GenerationConfig(max_new_tokens=config.output_length, prompt_lookup=config.prompt_lookup)
+    result = LookupComparison(prefix, config.prompt_lookup, len(prompts))
+    for round_ in range(config.warmup + config.repetitions):
+        timed = round_ >= config.warmup
+        for row in ids:
+            order = (plain, looked) if round_ % 2 == 0 else (looked, plain)
+            outputs = {}
+            for gen in order:
+                stats = LookupStats()
+                tokens, seconds = _decode(bundle, row, prefix, gen, stats)
+                outputs[gen.prompt_lookup] = tokens
+                if timed:
+                    totals = result.lookup if gen.prompt_lookup else result.plain
+                    totals.tokens, totals.seconds = totals.tokens + len(tokens) - 1, totals.seconds + seconds
+                    result.stats.add(stats)
+            result.mismatches += timed and outputs[0] != outputs[config.prompt_lookup]
+    return result
+
+
+def _decode(bundle, ids: list[int], prefix: str | None, gen: GenerationConfig, stats: LookupStats):
+    """(tokens, seconds from the first token to the last) of one greedy run."""
+    rows = [bundle.resolve(prefix)]
+    steps = generate_steps(bundle.backend, bundle.manifest, [ids], rows, gen, bundle.graph.kind == "ort", stats)
+    tokens, first = [], 0.0
+    for step in steps:
+        if not tokens:
+            first = time.perf_counter()
+        tokens.append(int(step.tokens[0]))
+    return tokens, time.perf_counter() - first

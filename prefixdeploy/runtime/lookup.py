@@ -1,0 +1,127 @@
+"""Exact prompt-lookup decoding: draft tokens by copying from the sequence, verify them in one forward. No torch.
+
+At batch 1 and greedy, the next tokens of an extraction or data-to-text answer often copy the input. The last n-gram
+of the sequence so far (n = 3, 2, 1, longest first) is looked up in the sequence (the prompt and what was generated);
+the tokens that followed its most recent earlier occurrence are the draft. One forward over [pending token, draft]
+gives the model's greedy choice after each of them; the longest run of the draft that equals those choices is kept,
+plus the model's own next token, and the rejected slots are forgotten (`cache.rewind`). Every kept token is the
+model's greedy choice given the tokens before it, so the output is plain greedy decoding's, token for token (the
+logits come from a forward over several tokens: equal up to fp32 summation order, see tests/runtime/test_lookup.py).
+
+Drafting stops where it does not pay (`DraftPolicy`): the draft starts short and doubles while fully accepted, halves
+when cut, and after drafts rejected outright it waits 1, 2, 4 … 16 plain steps before drafting again.
+
+Shape letters as in `generate.py`: T tokens fed in one forward, V vocab.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+NGRAM_SIZES = (3, 2, 1)  # longest first: a longer match predicts better
+FIRST_DRAFT = 2  # tokens in the first draft; grows while drafts are accepted
+MAX_WAIT = 16  # most plain steps between drafts after repeated outright rejections
+
+
+@dataclass
+class LookupStats:
+    """What prompt lookup did during one generation (or summed over several)."""
+
+    drafted: int = 0  # draft tokens verified
+    accepted: int = 0  # of those, equal to the model's greedy choice (and so kept)
+    verifies: int = 0  # forwards over a draft
+    steps: int = 0  # plain one-token steps
+
+    @property
+    def acceptance(self) -> float:
+        return self.accepted / self.drafted if self.drafted else 0.0
+
+    def add(self, other: LookupStats) -> None:
+        for name in ("drafted", "accepted", "verifies", "steps"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class DraftPolicy:
+    """How many tokens to draft next: grows while drafts are accepted, backs off after misses."""
+
+    limit: int  # --prompt-lookup K: the longest draft
+    size: int = field(default=FIRST_DRAFT)
+    wait: int = 0  # plain steps left before the next draft
+    misses: int = 0  # drafts rejected outright in a row
+
+    def __post_init__(self):
+        self.size = min(self.size, self.limit)
+
+    def next_size(self, room: int) -> int:
+        """The next draft's length (0: do not draft this step), at most `room`."""
+        if self.wait:
+            self.wait -= 1
+            return 0
+        return min(self.size, room)
+
+    def record(self, drafted: int, accepted: int) -> None:
+        if accepted == drafted:
+            self.size, self.misses = min(self.limit, 2 * self.size), 0
+        elif accepted == 0:
+            self.misses += 1
+            self.size, self.wait = max(1, self.size // 2), min(MAX_WAIT, 2 ** (self.misses - 1))
+        else:
+            self.size, self.misses = max(1, accepted + 1), 0
+
+
+def find_draft(seq: np.ndarray, k: int) -> np.ndarray:
+    """Up to k tokens that followed the most recent earlier occurrence of seq's last n-gram (n = 3, 2, 1).
+
+    seq: (N,) int64, the sequence so far. Returns (≤ k,) int64; empty when nothing matches.
+    """
+    for n in NGRAM_SIZES:
+        if len(seq) <= n:
+            continue
+        windows = np.lib.stride_tricks.sliding_window_view(seq[:-1], n)  # (N − n, n): each has a successor
+        starts = np.flatnonzero((windows == seq[-n:]).all(axis=1))
+        if len(starts):
+            begin = starts[-1] + n
+            return seq[begin : begin + k]
+    return seq[:0]
+
+
+def lookup_greedy(
+    cache, logits: np.ndarray, prompt: list[int], max_new: int, eos: set[int], limit: int, stats: LookupStats
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Greedy tokens of one row after its prefill, with prompt lookup: yields (token, the (V,) logits it came from).
+
+    cache: a batch-1 cache whose last fed token is the prompt's (`step`, `extend`, `rewind`); logits: (1, V) after
+    it. Stops after max_new tokens or at a token in `eos` (yielded).
+    """
+    seq = np.empty(len(prompt) + max_new, np.int64)  # (N_max,) the prompt, then every token yielded
+    seq[: len(prompt)] = prompt
+    n, policy = len(prompt), DraftPolicy(limit)
+    rows = logits  # (T, V): the logits after each token fed last
+    while True:
+        token = int(rows[-1].argmax())
+        seq[n], n = token, n + 1
+        yield token, rows[-1]
+        if token in eos or n - len(prompt) == max_new:
+            return
+        room = max_new - (n - len(prompt)) - 1  # draft tokens that fit: every one kept still leaves the model's own
+        draft = find_draft(seq[:n], policy.next_size(room)) if room else seq[:0]
+        if not len(draft):
+            rows = cache.step(np.array([token], np.int64))  # (1, V)
+            stats.steps += 1
+            continue
+        rows = cache.extend(np.concatenate([[token], draft]))  # (1 + k, V): after the token, after each draft token
+        choices = rows[:-1].argmax(axis=-1)  # (k,) the model's choice where each draft token stands
+        accepted = int(np.cumprod(choices == draft).sum())
+        cache.rewind(len(draft) - accepted)  # rejected slots: overwritten by the next forward
+        policy.record(len(draft), accepted)
+        stats.add(LookupStats(drafted=len(draft), accepted=accepted, verifies=1))
+        for i in range(accepted):
+            seq[n], n = int(draft[i]), n + 1
+            yield int(draft[i]), rows[i]
+            if int(draft[i]) in eos:
+                return
+        rows = rows[accepted : accepted + 1]  # (1, V): after the last kept token, the model's next choice

@@ -1,0 +1,161 @@
+"""Prompt-lookup decoding equals plain greedy decoding: tokens exactly, logits within 1e-4, on every family and mode.
+
+Tiny random models do not copy from their input, so besides repetitive prompts (natural drafts, mostly rejected) the
+draft source is replaced by an oracle that proposes plain decoding's own continuation, whole or with a wrong token
+at a chosen place: that drives long accepted drafts, partial acceptance, EOS inside a draft and drafts that reach
+max_new_tokens through the real graphs and caches. Only the drafter is replaced; verifying is the code under test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import FAMILIES
+from user_errors import assert_user_error
+
+from prefixdeploy.cli import main
+from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.exporter.export import ExportConfig, export_bundle
+from prefixdeploy.runtime import lookup
+from prefixdeploy.runtime.bundle import load_bundle
+from prefixdeploy.runtime.generate import GenerationConfig, generate_steps
+from prefixdeploy.runtime.lookup import DraftPolicy, LookupStats, find_draft
+
+ATOL = 1e-4
+N_NEW = 24
+K = 6
+REPETITIVE = "the cat sat on the mat. the cat sat on the mat. the cat sat on the mat. the cat sat on"
+GRAPHS = {"portable": "model.onnx", "ort": "model.ort.fp32.onnx"}
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def bundles(request, tiny_model_dir, peft_adapter, tmp_path_factory):
+    kind = request.param
+    specs = (str(peft_adapter(kind, 5, seed=1, name="short")), str(peft_adapter(kind, 9, True, 2, "long")))
+    out, model = tmp_path_factory.mktemp(f"lookup-{kind}"), str(tiny_model_dir(kind))
+    return {
+        "switchable": export_bundle(ExportConfig(model, specs, out / "switchable")),
+        "baked": export_bundle(ExportConfig(model, specs[:1], out / "baked", mode="baked")),
+        "bank": export_bundle(ExportConfig(model, specs, out / "bank", mode="baked")),
+    }
+
+
+def run(bundle, ids, prefix, config, stats=None):
+    """(tokens, logits (N, V)) of one row through the bundle's graph."""
+    rows = [bundle.resolve(prefix)]
+    inplace = bundle.graph.kind == "ort"
+    steps = list(generate_steps(bundle.backend, bundle.manifest, [ids], rows, config, inplace, stats))
+    return [int(s.tokens[0]) for s in steps], np.stack([s.logits[0] for s in steps])
+
+
+def oracle(monkeypatch, prompt_len: int, truth: list[int], wrong_at: int | None = None):
+    """Replace the drafter: propose `truth`'s next tokens, the one at index `wrong_at` of `truth` made wrong."""
+
+    def draft(seq, k):
+        start = len(seq) - prompt_len
+        out = np.array(truth[start : start + k], np.int64)
+        if wrong_at is not None and start <= wrong_at < start + len(out):
+            out[wrong_at - start] = (out[wrong_at - start] + 1) % 50
+        return out
+
+    monkeypatch.setattr(lookup, "find_draft", draft)
+
+
+def assert_same(plain, looked):
+    assert looked[0] == plain[0]
+    np.testing.assert_allclose(looked[1], plain[1], atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("graph", GRAPHS)
+@pytest.mark.parametrize("mode", ["switchable", "baked", "bank"])
+def test_lookup_equals_plain_greedy(bundles, mode, graph, monkeypatch):
+    prefixes = {"switchable": ["short", None], "baked": [None], "bank": ["long"]}[mode]
+    plain_config = GenerationConfig(max_new_tokens=N_NEW, ignore_eos=True)
+    config = dataclasses.replace(plain_config, prompt_lookup=K)
+    with load_bundle(bundles[mode], graph=GRAPHS[graph]) as bundle:
+        for prefix in prefixes:
+            ids = bundle.encode(REPETITIVE, prefix=prefix)
+            plain = run(bundle, ids, prefix, plain_config)
+            assert_same(plain, run(bundle, ids, prefix, config))  # natural drafts (if the output repeats the input)
+            for wrong_at in (None, 5, 12):  # 5, 12: inside the 2nd and 3rd draft
+                with monkeypatch.context() as patch:
+                    oracle(patch, len(ids), plain[0], wrong_at)
+                    stats = LookupStats()
+                    assert_same(plain, run(bundle, ids, prefix, config, stats))
+                assert stats.accepted >= (N_NEW - 2) // 2
+                assert (stats.accepted == stats.drafted) == (wrong_at is None)
+
+
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_drafts_stop_at_max_new_tokens_and_at_eos_inside_a_draft(tiny_bundle, graph, monkeypatch):
+    with load_bundle(tiny_bundle("switchable"), graph=GRAPHS[graph]) as bundle:
+        ids = bundle.encode(REPETITIVE)
+        truth = run(bundle, ids, "qa", GenerationConfig(max_new_tokens=N_NEW, ignore_eos=True))[0]
+        oracle(monkeypatch, len(ids), truth)
+        for n in range(1, N_NEW + 1):  # every length: some drafts are cut to fit, some end exactly at n
+            config = GenerationConfig(max_new_tokens=n, ignore_eos=True, prompt_lookup=K)
+            assert run(bundle, ids, "qa", config)[0] == truth[:n]
+        eos_at = next(i for i in range(8, N_NEW) if truth[i] not in truth[:i])  # well inside a fully accepted draft
+        bundle.manifest = dataclasses.replace(bundle.manifest, eos_token_ids=[truth[eos_at]])
+        stats = LookupStats()
+        got = run(bundle, ids, "qa", GenerationConfig(max_new_tokens=N_NEW, prompt_lookup=K), stats)[0]
+    assert got == truth[: eos_at + 1] and stats.steps == 0  # every token came from a verified draft
+
+
+def test_batches_decode_plainly_and_sampling_refuses_lookup(tiny_bundle):
+    with load_bundle(tiny_bundle("switchable")) as bundle:
+        ids = [bundle.encode(REPETITIVE), bundle.encode("hello there")]
+        plain = bundle.generate_ids(ids, ["qa", "summ"], GenerationConfig(max_new_tokens=12, ignore_eos=True))
+        looked = bundle.generate_ids(ids, ["qa", "summ"], GenerationConfig(12, ignore_eos=True, prompt_lookup=4))
+    assert looked == plain
+    with pytest.raises(PrefixDeployError, match="--temperature 0"):
+        GenerationConfig(temperature=0.7, prompt_lookup=4)
+    with pytest.raises(PrefixDeployError, match="--prompt-lookup must be"):
+        GenerationConfig(prompt_lookup=-1)
+
+
+def test_cli_run_with_prompt_lookup(tiny_bundle):
+    base = ["run", str(tiny_bundle("switchable")), "--prefix", "qa", "--max-new-tokens", "10", "--ignore-eos"]
+    plain = CliRunner().invoke(main, [*base, "--json", REPETITIVE])
+    looked = CliRunner().invoke(main, [*base, "--prompt-lookup", "5", "--json", REPETITIVE])
+    assert plain.exit_code == 0 and looked.output == plain.output
+    bad = CliRunner().invoke(main, [*base, "--prompt-lookup", "5", "--temperature", "0.5", REPETITIVE])
+    assert_user_error(bad.exit_code, bad.stderr, "--temperature 0")
+
+
+def test_find_draft_prefers_the_longest_most_recent_match():
+    seq = np.array([1, 2, 3, 9, 1, 2, 3, 7, 8, 5, 2, 3, 4, 4, 1, 2, 3])
+    assert find_draft(seq, 3).tolist() == [7, 8, 5]  # 3-gram 1 2 3: its most recent earlier occurrence
+    assert find_draft(np.array([5, 6, 7, 6, 8, 6]), 4).tolist() == [8, 6]  # 1-gram 6, cut at the end
+    assert find_draft(np.array([1, 2, 3]), 4).tolist() == []
+
+
+def test_policy_grows_on_acceptance_and_backs_off_after_misses():
+    policy = DraftPolicy(limit=8)
+    assert policy.next_size(10) == 2
+    policy.record(2, 2)
+    assert policy.next_size(10) == 4 and policy.next_size(3) == 3
+    policy.record(4, 0)
+    assert policy.next_size(10) == 0 and policy.next_size(10) == 2  # one plain step, then a halved draft
+    policy.record(2, 0)
+    assert [policy.next_size(10) for _ in range(3)] == [0, 0, 1]  # two plain steps after a second miss
+
+
+def test_bench_prompt_lookup_scenario(tiny_bundle, tmp_path):
+    from prefixdeploy.runtime.bench import BenchConfig, format_report, run_bench, to_json
+
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text("".join(json.dumps({"input": t}) + "\n" for t in (REPETITIVE, "hello there")))
+    config = BenchConfig(
+        tiny_bundle("switchable"), scenarios="prompt-lookup", inputs=inputs, output_length=8, warmup=0, repetitions=1
+    )
+    run = run_bench(config)
+    result = to_json(run)["prompt_lookup"]
+    assert result["mismatches"] == 0 and result["inputs"] == 2 and result["plain_decode_tokens_per_s"] > 0
+    assert "prompt lookup (K = 10, prefix summ, 2 inputs)" in format_report(run)
+    with pytest.raises(PrefixDeployError, match="needs --inputs"):
+        BenchConfig(tiny_bundle("switchable"), scenarios="prompt-lookup")
