@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from prefixdeploy import __version__
+from prefixdeploy.cli.prefixes import PREFIX_COMMANDS, read_text_file
 from prefixdeploy.errors import PrefixDeployError
 
 
@@ -185,71 +186,6 @@ def import_prefix(source, model, output, name):
     )
 
 
-@main.command("prefix-from-text")
-@click.argument("bundle", type=click.Path(path_type=Path))
-@click.option("--text", "text_file", required=True, type=click.Path(path_type=Path), help="The text (a file).")
-@click.option("--name", required=True, help="Name of the new prefix.")
-@click.option("--on", default=None, metavar="PREFIX", help="Run the text on top of this prefix of the bundle.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Prefix .safetensors to write.")
-@click.option("--add", is_flag=True, help="Also add the prefix to BUNDLE on disk.")
-@click.option("--chat-system", is_flag=True, help="The text is a system message for the model's chat template.")
-@click.option(
-    "--precision",
-    type=click.Choice(["fp32", "fp16", "int8", "int4"]),
-    default=None,
-    help="Compute it with the bundle's graph of this precision (default: its first, as run uses).",
-)
-def prefix_from_text(bundle, text_file, name, on, output, add, chat_system, precision):
-    """Store a text (instructions, a system message, examples) as a prefix: its keys and values, computed once."""
-    from prefixdeploy.runtime.text_prefix import TextPrefixConfig, make_text_prefix
-
-    config = TextPrefixConfig(
-        bundle=bundle,
-        text=_read_text(text_file),
-        name=name,
-        on=on,
-        output=output,
-        add=add,
-        chat_system=chat_system,
-        precision=precision,
-    )
-    prefix = make_text_prefix(config)
-    where = " and ".join(x for x in (str(output) if output else "", f"bundle {bundle}" if add else "") if x)
-    click.echo(f"wrote prefix {prefix.name!r} ({prefix.num_virtual_tokens} positions; {prefix.source}) to {where}")
-
-
-@main.command("add-prefix")
-@click.argument("bundle", type=click.Path(path_type=Path))
-@click.argument("file", type=click.Path(path_type=Path))
-@click.option("--name", default=None, help="Name in the bundle (default: the name the file records).")
-def add_prefix(bundle, file, name):
-    """Add a prefix file (trained, imported or made from text) to a switchable bundle, without re-export."""
-    from prefixdeploy.runtime.bundle_prefixes import add_prefix_file
-
-    entry = add_prefix_file(bundle, file, name)
-    click.echo(f"added prefix {entry.name!r} ({entry.num_virtual_tokens} positions) to {bundle}")
-
-
-@main.command("remove-prefix")
-@click.argument("bundle", type=click.Path(path_type=Path))
-@click.argument("name")
-def remove_prefix(bundle, name):
-    """Remove prefix NAME from BUNDLE on disk."""
-    from prefixdeploy.runtime.bundle_prefixes import remove_prefix
-
-    remove_prefix(bundle, name)
-    click.echo(f"removed prefix {name!r} from {bundle}")
-
-
-@main.command()
-@click.argument("bundle", type=click.Path(path_type=Path))
-def prefixes(bundle):
-    """List BUNDLE's prefixes: name, length, source, sha256."""
-    from prefixdeploy.runtime.bundle_prefixes import format_prefix_table, list_prefixes
-
-    click.echo(format_prefix_table(list_prefixes(bundle)))
-
-
 @main.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--model", required=True, help="The model the bundle was exported from.")
@@ -267,7 +203,7 @@ def verify(bundle, model, prompts, new_tokens, atol, text_file):
     from prefixdeploy.exporter.verify import VerifyConfig, format_rows, verify_bundle
     from prefixdeploy.exporter.verify_data import DEFAULT_PROMPTS
 
-    text = {"text": _read_text(text_file)} if text_file else {}
+    text = {"text": read_text_file(text_file)} if text_file else {}
     config = VerifyConfig(
         bundle, model, prompts=tuple(prompts) or DEFAULT_PROMPTS, new_tokens=new_tokens, atol=atol, **text
     )
@@ -335,13 +271,6 @@ def train(**options):
     from prefixdeploy.training.loop import train_prefix
 
     click.echo(train_prefix(TrainConfig(**options)).summary())
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise PrefixDeployError(f"cannot read --text {path}: {e.strerror}") from None
 
 
 @main.command()
@@ -437,5 +366,5 @@ def serve(bundle, **options):
     run_server(config)
 
 
-if __name__ == "__main__":
-    main()
+for _command in PREFIX_COMMANDS:
+    main.add_command(_command)
