@@ -25,6 +25,7 @@ import numpy as np
 
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
+from prefixdeploy.serving.config import DEFAULT_MAX_PREFILL_TOKENS
 from prefixdeploy.serving.loadgen import LoadConfig, format_sweep, one_request, sweep
 from prefixdeploy.serving.loadgen_plot import write_sweep_plot
 
@@ -37,9 +38,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(bundle: Path, precision: str, port: int, max_num_seqs: int) -> subprocess.Popen:
+def start_server(bundle: Path, precision: str, port: int, args) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "prefixdeploy.cli", "serve", str(bundle), "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--precision", precision, "--max-num-seqs", str(max_num_seqs)]
+    cmd += ["--precision", precision, "--max-num-seqs", str(args.max_num_seqs)]
+    cmd += ["--max-prefill-tokens", str(args.max_prefill_tokens)]
     server = subprocess.Popen(cmd, env={**os.environ, "PREFIXDEPLOY_API_KEY": ""})
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -88,9 +90,14 @@ def targets(report: dict, cost: dict) -> dict:
 
 def bench_precision(args, precision: str) -> dict:
     port = free_port()
-    server = start_server(args.bundle, precision, port, args.max_num_seqs)
+    server = start_server(args.bundle, precision, port, args)
     try:
-        config = LoadConfig(url=f"http://127.0.0.1:{port}", max_tokens=args.output_length, seed=args.seed)
+        config = LoadConfig(
+            url=f"http://127.0.0.1:{port}",
+            max_tokens=args.output_length,
+            seed=args.seed,
+            concurrencies=args.concurrency,
+        )
         with load_bundle(args.bundle, precision=precision) as bundle:
             model = bundle.manifest.prefix_names[0]
             cost = asyncio.run(overhead(config, bundle, model, args.rounds))
@@ -119,6 +126,10 @@ def main() -> None:
     parser.add_argument("--precision", action="append", default=None)
     parser.add_argument("--output-length", type=int, default=32)
     parser.add_argument("--max-num-seqs", type=int, default=16)
+    parser.add_argument("--max-prefill-tokens", type=int, default=DEFAULT_MAX_PREFILL_TOKENS)
+    parser.add_argument("--concurrency", type=lambda s: tuple(map(int, s.split(","))), default=(1, 2, 4, 8, 16))
+    parser.add_argument("--requests", type=int, default=0, help="per level (0: max(16, 4 × concurrency))")
+    parser.add_argument("--sweep-rounds", type=int, default=2, help="levels take turns in this many parts")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds of the overhead measurement")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=HERE / "SERVING.md")

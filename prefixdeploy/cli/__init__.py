@@ -14,6 +14,9 @@ from pathlib import Path
 import click
 
 from prefixdeploy import __version__
+from prefixdeploy.cli.bench import bench
+from prefixdeploy.cli.options import PRECISION_CHOICE as _precision_choice
+from prefixdeploy.cli.options import provider_option as _provider_option
 from prefixdeploy.cli.prefixes import PREFIX_COMMANDS, read_text_file
 from prefixdeploy.errors import PrefixDeployError
 
@@ -27,16 +30,6 @@ class _Group(click.Group):
                 raise
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
-
-
-_provider_option = click.option(
-    "--provider",
-    type=click.Choice(["cpu", "cuda", "tensorrt"]),
-    default="cpu",
-    show_default=True,
-    help="ONNX Runtime execution provider (cuda, tensorrt: onnxruntime-gpu); TensorRT takes the portable graph.",
-)
-_precision_choice = click.Choice(["fp32", "fp16", "int8", "int4"])
 
 
 @click.group(cls=_Group)
@@ -273,53 +266,6 @@ def train(**options):
     click.echo(train_prefix(TrainConfig(**options)).summary())
 
 
-@main.command()
-@click.argument("bundle", type=click.Path(path_type=Path))
-@click.option("--prompt-length", type=int, default=56, show_default=True, help="Input tokens per row (ISL).")
-@click.option("--output-length", type=int, default=32, show_default=True, help="New tokens per row (OSL).")
-@click.option("--batch-size", type=int, default=1, show_default=True, help="Rows per request (mixed batches: 8 if 1).")
-@click.option("--concurrency", type=int, default=1, show_default=True, help="Threads issuing requests at once.")
-@click.option("--warmup", type=int, default=2, show_default=True, help="Untimed requests per thread per row.")
-@click.option("--repetitions", type=int, default=10, show_default=True, help="Timed requests per thread per row.")
-@click.option("--graph", default=None, metavar="FILE", help="Which of the bundle's graphs (default: its first).")
-@_provider_option
-@click.option("--prefix", "prefixes", multiple=True, metavar="NAME", help="Only these prefixes; repeat for more.")
-@click.option(
-    "--scenarios",
-    default="prefix,no-prefix,alternating,mixed-batch",
-    show_default=True,
-    help="Comma list of scenarios to run (also: text-prefix, prompt-lookup).",
-)
-@click.option(
-    "--text-prefix-length",
-    type=int,
-    default=400,
-    show_default=True,
-    help="text-prefix scenario: tokens of the instruction block stored as a prefix vs placed in the prompt.",
-)
-@click.option(
-    "--prompt-lookup",
-    type=int,
-    default=10,
-    show_default=True,
-    metavar="K",
-    help="prompt-lookup scenario: longest draft.",
-)
-@click.option(
-    "--inputs",
-    type=click.Path(path_type=Path),
-    default=None,
-    help='prompt-lookup scenario: prompts (JSONL with an "input" field, or one per line).',
-)
-@click.option("--json", "json", type=click.Path(path_type=Path), default=None, help="Write the results as JSON.")
-@click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write a PNG of latency per prefix.")
-def bench(**options):
-    """Time BUNDLE per prefix, without a prefix, alternating prefixes and in mixed batches."""
-    from prefixdeploy.runtime.bench import BenchConfig, format_report, run_bench
-
-    click.echo(format_report(run_bench(BenchConfig(**options))))
-
-
 SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "jinja2", "pydantic"}
 
 
@@ -336,6 +282,13 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
 @click.option("--api-key", envvar="PREFIXDEPLOY_API_KEY", default=None, help="Require 'Authorization: Bearer KEY'.")
 @click.option("--max-num-seqs", type=int, default=8, show_default=True, help="Rows decoding at once.")
 @click.option("--max-queue", type=int, default=64, show_default=True, help="Requests waiting for a row (then 429).")
+@click.option(
+    "--max-prefill-tokens",
+    type=int,
+    default=32,
+    show_default=True,
+    help="Prompt tokens prefilled per step while other rows decode (bounds their stall).",
+)
 @click.option("--max-model-len", type=int, default=None, help="Tokens per row: prefix + prompt + new tokens.")
 @click.option("--max-tokens-limit", type=int, default=2048, show_default=True, help="Largest max_tokens accepted.")
 @click.option("--request-timeout", type=float, default=600.0, show_default=True, help="Seconds; then 'abort'.")
@@ -366,5 +319,5 @@ def serve(bundle, **options):
     run_server(config)
 
 
-for _command in PREFIX_COMMANDS:
+for _command in (bench, *PREFIX_COMMANDS):
     main.add_command(_command)

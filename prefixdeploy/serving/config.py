@@ -12,6 +12,7 @@ from pathlib import Path
 from prefixdeploy.errors import PrefixDeployError
 
 API_KEY_ENV = "PREFIXDEPLOY_API_KEY"
+DEFAULT_MAX_PREFILL_TOKENS = 32  # benchmarks/SERVING.md: decoding rows' stall against time to first token
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,6 +24,9 @@ class ServeConfig:
     api_key: str | None = None  # None: no key needed; else `Authorization: Bearer KEY` on every route but /health
     max_num_seqs: int = 8  # rows decoding at once
     max_queue: int = 64  # requests waiting for a row; one more is 429
+    max_prefill_tokens: int = (
+        DEFAULT_MAX_PREFILL_TOKENS  # prompt tokens prefilled per step while other rows decode (their stall)
+    )
     max_model_len: int | None = None  # KV slot length (prefix + prompt + new tokens); None: the engine's default
     max_tokens_limit: int = 2048  # a request's max_tokens above this is 400
     request_timeout: float = 600.0  # seconds from arrival; then the request ends with finish_reason "abort"
@@ -38,6 +42,7 @@ class ServeConfig:
             raise PrefixDeployError(f"--port must be at most 65535, got {self.port}")
         _at_least("--max-num-seqs", self.max_num_seqs, 1)
         _at_least("--max-queue", self.max_queue, 1)
+        _at_least("--max-prefill-tokens", self.max_prefill_tokens, 1)
         _at_least("--max-tokens-limit", self.max_tokens_limit, 1)
         _at_least("--max-body-bytes", self.max_body_bytes, 1024)
         if self.max_model_len is not None:

@@ -1,9 +1,10 @@
 """The serving engine: one thread owns the KV slots and runs continuous mixed-prefix batching; requests stream back.
 
-Each engine step drops aborted rows, prefills queued prompts within `max_prefill_tokens` (one row at a time,
-chunked), and decodes every running row in one batched call; requests join at the next step and leave when they
-finish, and their slots are reused. `submit` validates synchronously and returns a `RequestStream` (async); events
-reach the caller's asyncio loop through `call_soon_threadsafe`. Must not import torch or an HTTP framework.
+Each engine step drops aborted rows, prefills queued prompts (one row at a time: while other rows decode, one chunk
+of at most `max_prefill_tokens`; while none does, a whole prompt), and decodes every running row in one batched call;
+requests join at the next step and leave when they finish, and their slots are reused. `submit` validates
+synchronously and returns a `RequestStream` (async); events reach the caller's asyncio loop through
+`call_soon_threadsafe`. Must not import torch or an HTTP framework.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from prefixdeploy.errors import ContextLengthError, PrefixDeployError
 from prefixdeploy.runtime.bundle import Bundle
 from prefixdeploy.runtime.prefix import Prefix
+from prefixdeploy.serving.config import DEFAULT_MAX_PREFILL_TOKENS
 from prefixdeploy.serving.requests import (
     Request,
     RequestStream,
@@ -61,7 +63,9 @@ class EngineConfig:
     max_num_seqs: int = 8  # rows decoding at once (KV slots)
     max_queue: int = 64  # requests waiting for a slot; one more -> QueueFullError
     max_model_len: int | None = None  # slot length (prefix + prompt + new tokens); None: min(max_context, 4096)
-    max_prefill_tokens: int = 256  # prompt tokens prefilled per engine step (bounds the stall of decoding rows)
+    max_prefill_tokens: int = (
+        DEFAULT_MAX_PREFILL_TOKENS  # prompt tokens per step while rows decode (bounds their stall)
+    )
 
     def __post_init__(self):
         for name in ("max_num_seqs", "max_prefill_tokens", "max_model_len"):

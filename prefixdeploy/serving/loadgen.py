@@ -34,6 +34,7 @@ class LoadConfig:
     models: tuple[str, ...] = ()  # model ids to draw from per request; empty: every id the server lists
     api_key: str | None = None
     seed: int = 0  # the draw of models per request
+    rounds: int = 1  # each level's requests in this many parts, the levels taking turns (ratios robust to drift)
     timeout: float = 120.0  # seconds per request
 
     def __post_init__(self):
@@ -41,6 +42,10 @@ class LoadConfig:
             raise PrefixDeployError(f"--url must start with http:// or https://, got {self.url!r}")
         if not self.concurrencies or min(self.concurrencies) < 1:
             raise PrefixDeployError(f"--concurrency levels must be ≥ 1, got {self.concurrencies}")
+        if self.rounds < 1:
+            raise PrefixDeployError(f"--rounds must be ≥ 1, got {self.rounds}")
+        if self.requests_per_level < 0:
+            raise PrefixDeployError(f"--requests must be ≥ 0 (0: the default), got {self.requests_per_level}")
         if self.max_tokens < 2:
             raise PrefixDeployError("--output-length must be ≥ 2 (TPOT needs a second token)")
 
@@ -105,7 +110,9 @@ class LevelResult:
 
 async def list_models(client, config: LoadConfig) -> list[str]:
     response = await client.get("/v1/models")
-    response.raise_for_status()
+    if response.status_code != 200:
+        message = await _error_message(response)
+        raise PrefixDeployError(f"could not list the models of {config.url}: HTTP {response.status_code}: {message}")
     return [m["id"] for m in response.json()["data"]]
 
 
@@ -123,13 +130,22 @@ async def one_request(client, config: LoadConfig, model: str) -> RequestRecord:
     try:
         async with client.stream("POST", "/v1/completions", json=body, timeout=config.timeout) as response:
             if response.status_code != 200:
-                record.error = f"HTTP {response.status_code}"
+                record.error = f"HTTP {response.status_code}: {await _error_message(response)}"
                 return record
             async for line in response.aiter_lines():
                 _take_event(record, line)
     except Exception as e:  # a benchmark records failures and goes on
         record.error = type(e).__name__
     return record
+
+
+async def _error_message(response) -> str:
+    """The OpenAI error envelope's message, or the start of the body."""
+    body = (await response.aread()).decode("utf-8", "replace")
+    try:
+        return str(json.loads(body)["error"]["message"])[:200]
+    except (ValueError, KeyError, TypeError):
+        return body[:200]
 
 
 def _take_event(record: RequestRecord, line: str) -> None:
@@ -144,9 +160,9 @@ def _take_event(record: RequestRecord, line: str) -> None:
         record.output_tokens = event["usage"]["completion_tokens"]
 
 
-async def run_level(client, config: LoadConfig, models: list[str], concurrency: int, rng: random.Random):
-    """`requests_at(concurrency)` requests, at most `concurrency` in flight, each for a model drawn at random."""
-    draws = [rng.choice(models) for _ in range(config.requests_at(concurrency))]
+async def run_level(client, config: LoadConfig, models: list[str], concurrency: int, requests: int, rng: random.Random):
+    """`requests` requests, at most `concurrency` in flight, each for a model drawn at random."""
+    draws = [rng.choice(models) for _ in range(requests)]
     queue: asyncio.Queue[str] = asyncio.Queue()
     for model in draws:
         queue.put_nowait(model)
@@ -159,6 +175,19 @@ async def run_level(client, config: LoadConfig, models: list[str], concurrency: 
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return LevelResult(concurrency, time.perf_counter() - start, records)
+
+
+async def run_rounds(client, config: LoadConfig, models: list[str]) -> list[LevelResult]:
+    """Every level in `config.rounds` parts, round-robin (1, 8, 1, 8, ...): a slow spell of a shared machine then
+    hits every level alike. A level's duration is the sum of its parts' (each part runs alone)."""
+    rng = random.Random(config.seed)
+    parts: dict[int, list[LevelResult]] = {c: [] for c in config.concurrencies}
+    for round_ in range(config.rounds):
+        for c in config.concurrencies:
+            total = config.requests_at(c)
+            n = total // config.rounds + (round_ < total % config.rounds)
+            parts[c].append(await run_level(client, config, models, c, n, rng))
+    return [LevelResult(c, sum(p.duration for p in ps), [r for p in ps for r in p.records]) for c, ps in parts.items()]
 
 
 async def sweep(config: LoadConfig) -> dict:
@@ -174,12 +203,12 @@ async def sweep(config: LoadConfig) -> dict:
             raise PrefixDeployError(f"could not list the models of {config.url}: {e}") from None
         for model in models:  # warm-up, untimed
             await one_request(client, config, model)
-        rng = random.Random(config.seed)
-        levels = [await run_level(client, config, models, c, rng) for c in config.concurrencies]
+        levels = await run_rounds(client, config, models)
     return {
         "url": config.url,
         "models": models,
         "max_tokens": config.max_tokens,
+        "rounds": config.rounds,
         "levels": [level.to_json() for level in levels],
     }
 

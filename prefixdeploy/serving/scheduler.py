@@ -1,7 +1,8 @@
 """One engine step over the KV slots: drop aborted rows, prefill within a token budget, decode every running row.
 
 Engine thread only. Rows live in slots in order: rows[:ready] have their whole prompt in the cache and decode
-together; rows[ready] (at most one) is still being prefilled, chunk by chunk. When a row leaves, the last ready row
+together; rows[ready] (at most one) is still being prefilled, chunk by chunk: one short chunk per step while others
+decode (a prefill stalls them), a whole prompt while none does. When a row leaves, the last ready row
 moves into its slot (and the prefilling row after it), so the decoding rows stay contiguous at the front.
 """
 
@@ -19,11 +20,14 @@ from prefixdeploy.serving.slots import SlotCache
 
 log = logging.getLogger(__name__)
 
+IDLE_PREFILL_TOKENS = 512  # prompt tokens per step while no row decodes (bounds one call's attention memory too)
+
 
 @dataclass(frozen=True)
 class StepStats:
     rows: int  # rows decoded this step
     prefill_tokens: int  # prompt tokens prefilled this step
+    stalled: int = 0  # rows that were decoding while this step prefilled (they waited on it)
 
 
 @dataclass
@@ -36,8 +40,16 @@ class Row:
 
 
 class Scheduler:
-    def __init__(self, cache: SlotCache, num_slots: int, max_prefill_tokens: int, eos_token_ids: list[int]):
+    def __init__(
+        self,
+        cache: SlotCache,
+        num_slots: int,
+        max_prefill_tokens: int,
+        eos_token_ids: list[int],
+        idle_prefill_tokens: int = IDLE_PREFILL_TOKENS,
+    ):
         self.cache, self.num_slots, self.max_prefill_tokens = cache, num_slots, max_prefill_tokens
+        self.idle_prefill_tokens = max(idle_prefill_tokens, max_prefill_tokens)
         self.eos = set(eos_token_ids)
         self.rows: list[Row] = []  # rows[i] lives in slot i
         self.ready = 0  # rows[:ready] decode; rows[ready:] (at most one) is mid-prefill
@@ -45,8 +57,9 @@ class Scheduler:
     def step(self, take_waiting: Callable[[], Request | None]) -> StepStats:
         """One engine step; `take_waiting` hands over the next queued request (or None) when a slot is free."""
         self._drop_aborted()
+        stalled = self.ready
         prefilled = self._prefill(take_waiting)
-        return StepStats(self._decode(), prefilled)
+        return StepStats(self._decode(), prefilled, stalled if prefilled else 0)
 
     def abort_all(self) -> None:
         rows, self.rows, self.ready = self.rows, [], 0
@@ -68,22 +81,39 @@ class Scheduler:
                 request.deliver(abort_event())
 
     def _prefill(self, take_waiting: Callable[[], Request | None]) -> int:
-        """Prefill prompt chunks, admitting queued requests into free slots, until `max_prefill_tokens` are fed."""
-        budget = self.max_prefill_tokens
-        while budget > 0:
-            if len(self.rows) == self.ready:  # nobody mid-prefill: admit the next request if a slot is free
-                request = take_waiting() if len(self.rows) < self.num_slots else None
-                if request is None:
-                    break
-                slot = len(self.rows)
-                self.rows.append(Row(request, length=self.cache.seed(slot, request.prefix)))
-            budget -= self._prefill_chunk(len(self.rows) - 1, budget)
-        return self.max_prefill_tokens - budget
+        """Feed prompt tokens, admitting queued requests into free slots; returns how many were fed.
+
+        Once a row has its first token it waits on every prefill of a step, so while any row decodes a step feeds one
+        chunk of at most `max_prefill_tokens`. While none does, the next prompt goes in whole (up to
+        `idle_prefill_tokens`); the requests behind it follow in chunks while it decodes.
+        """
+        if self.ready > 0:
+            return self._prefill_next(take_waiting, self.max_prefill_tokens)
+        fed = 0
+        while self.ready == 0 and fed < self.idle_prefill_tokens:
+            chunk = self._prefill_next(take_waiting, self.idle_prefill_tokens - fed)
+            if chunk == 0:
+                break
+            fed += chunk
+        return fed
+
+    def _prefill_next(self, take_waiting: Callable[[], Request | None], budget: int) -> int:
+        """One chunk of the row mid-prefill, or of the next queued request if a slot is free; 0 if there is none."""
+        if len(self.rows) == self.ready:  # nobody mid-prefill: admit the next request if a slot is free
+            request = take_waiting() if len(self.rows) < self.num_slots else None
+            if request is None:
+                return 0
+            slot = len(self.rows)
+            self.rows.append(Row(request, length=self.cache.seed(slot, request.prefix)))
+        return self._prefill_chunk(len(self.rows) - 1, budget)
 
     def _prefill_chunk(self, slot: int, budget: int) -> int:
-        """Feed up to `budget` prompt tokens of the row in `slot`; once its prompt is in, it picks its first token."""
+        """Feed the next chunk (at most `budget` tokens, the rest split evenly) of the row in `slot`; once its prompt is
+        in, it picks its first token. Even chunks: 33 tokens at a budget of 16 go as 11 + 11 + 11, not 16 + 16 + 1."""
         row = self.rows[slot]
-        chunk = row.request.prompt_ids[row.fed : row.fed + budget]
+        remaining = len(row.request.prompt_ids) - row.fed
+        size = -(-remaining // -(-remaining // budget))  # ceil(remaining / number of chunks)
+        chunk = row.request.prompt_ids[row.fed : row.fed + size]
         try:
             logits = self.cache.prefill(slot, row.length, chunk)  # (V,)
         except Exception as e:  # an internal error: fail this request, keep serving the others

@@ -54,7 +54,10 @@ class ServerState:
         self.registry = PrefixRegistry(self.bundle, base_id, config.allow_runtime_prefixes)
         self.chat = ChatTemplate(self.bundle.manifest, self.bundle.codec)
         engine_config = EngineConfig(
-            max_num_seqs=config.max_num_seqs, max_queue=config.max_queue, max_model_len=config.max_model_len
+            max_num_seqs=config.max_num_seqs,
+            max_queue=config.max_queue,
+            max_prefill_tokens=config.max_prefill_tokens,
+            max_model_len=config.max_model_len,
         )
         self.engine = Engine(self.bundle, engine_config, on_step=self.metrics.on_step)
         self.metrics.track(

@@ -1,0 +1,15 @@
+"""Click options that several `prefixdeploy` commands share."""
+
+from __future__ import annotations
+
+import click
+
+PRECISION_CHOICE = click.Choice(["fp32", "fp16", "int8", "int4"])
+
+provider_option = click.option(
+    "--provider",
+    type=click.Choice(["cpu", "cuda", "tensorrt"]),
+    default="cpu",
+    show_default=True,
+    help="ONNX Runtime execution provider (cuda, tensorrt: onnxruntime-gpu); TensorRT takes the portable graph.",
+)
