@@ -109,8 +109,19 @@ def bench_precision(args, precision: str) -> dict:
     return report
 
 
-def write_markdown(reports: list[dict], path: Path) -> None:
-    lines = ["# Serving benchmark", "", f"`python benchmarks/serving.py`, {time.strftime('%Y-%m-%d')}.", ""]
+def write_markdown(reports: list[dict], path: Path, args) -> None:
+    lines = [
+        "# Serving benchmark",
+        "",
+        f"`python benchmarks/serving.py {' '.join(sys.argv[1:])}`, {time.strftime('%Y-%m-%d')}.",
+        "",
+    ]
+    lines += [
+        f"Server: `--max-num-seqs {args.max_num_seqs} --max-prefill-tokens {args.max_prefill_tokens}`. Load: "
+        f"{args.output_length} new tokens per request (ignore_eos, greedy), a random model per request, each level "
+        f"in {args.sweep_rounds} parts taking turns with the others. Overhead: {args.rounds} interleaved rounds.",
+        "",
+    ]
     for r in reports:
         lines += [f"## {r['precision']}", "", "```", format_sweep(r), "```", ""]
         o = r["overhead"]
@@ -139,7 +150,7 @@ def main() -> None:
         print(f"[{r['precision']}]\n{format_sweep(r)}\n{json.dumps(r['targets'], indent=1)}")
         write_sweep_plot(r, args.out.with_name(f"{args.out.stem}-{r['precision']}.png"))
     args.out.with_suffix(".json").write_text(json.dumps(reports, indent=2) + "\n")
-    write_markdown(reports, args.out)
+    write_markdown(reports, args.out, args)
 
 
 if __name__ == "__main__":

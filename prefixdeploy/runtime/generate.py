@@ -16,6 +16,7 @@ from prefixdeploy.runtime import manifest as io_names  # the graph's input and o
 from prefixdeploy.runtime.backends import Backend
 from prefixdeploy.runtime.lookup import LookupStats, lookup_greedy
 from prefixdeploy.runtime.manifest import Manifest
+from prefixdeploy.runtime.memory import zeros_in_small_pages
 from prefixdeploy.runtime.prefix import Prefix
 from prefixdeploy.runtime.sampling import log_softmax, sample_next
 
@@ -227,7 +228,8 @@ class InPlaceCache:
         _check_fits(manifest, prompts, self.lengths, max_new)
         s_max = int(max(self.lengths + [len(p) for p in prompts])) + max_new
         B, L = len(prompts), m.num_layers
-        self.kv = np.zeros((L, 2, B, m.num_key_value_heads, s_max, m.head_dim), np.float32)  # (L, 2, B, H_kv, S, D)
+        shape = (L, 2, B, m.num_key_value_heads, s_max, m.head_dim)
+        self.kv = zeros_in_small_pages(shape, np.float32)  # (L, 2, B, H_kv, S, D); see runtime.memory
         for r, p in enumerate(prefixes):
             if p is not None:
                 self.kv[:, 0, r, :, : p.num_virtual_tokens] = p.key  # prefix keys carry no position encoding

@@ -13,6 +13,7 @@ import numpy as np
 from prefixdeploy.runtime import manifest as io_names
 from prefixdeploy.runtime.generate import bind_kv, decode_feeds, prompt_feeds
 from prefixdeploy.runtime.manifest import Manifest
+from prefixdeploy.runtime.memory import zeros_in_small_pages
 from prefixdeploy.runtime.prefix import Prefix
 
 
@@ -20,7 +21,7 @@ class SlotCache:
     def __init__(self, backend, manifest: Manifest, num_slots: int, slot_length: int):
         m = manifest.model
         shape = (m.num_layers, 2, num_slots, m.num_key_value_heads, slot_length, m.head_dim)
-        self.kv = np.zeros(shape, np.float32)  # (L, 2, N, H_kv, S, D)
+        self.kv = zeros_in_small_pages(shape, np.float32)  # (L, 2, N, H_kv, S, D); see runtime.memory
         self.backend = backend
         self.positions = io_names.POSITION_IDS in backend.input_names()  # learned positions (GPT-2) need them
         self._one: dict[int, object] = {}  # slot -> binding over that slot alone (prefill)
