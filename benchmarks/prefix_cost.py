@@ -3,7 +3,7 @@ bundle graph, so both see the same machine; prints the medians and the per-pair 
 
 `prefixdeploy bench --scenarios prefix,no-prefix` measures the same in two blocks; this is the paired check.
 
-    python benchmarks/prefix_cost.py BUNDLE --prefix NAME [--graph FILE ...] [--rounds 30] [--warmup 3]
+    python benchmarks/prefix_cost.py BUNDLE --prefix NAME [--graph FILE ...] [--rounds 30] [--warmup 3] [--threads N]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=3, help="untimed pairs first")
     p.add_argument("--prompt-length", type=int, default=56)
     p.add_argument("--output-length", type=int, default=32)
+    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: one per core)")
     args = p.parse_args(argv)
     if args.rounds < 2 or args.warmup < 0 or args.prompt_length < 1 or args.output_length < 2:
         p.error("--rounds ≥ 2, --warmup ≥ 0, --prompt-length ≥ 1, --output-length ≥ 2")
@@ -36,7 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def measure_graph(bundle_dir: Path, graph: str, prefix: str, args) -> dict:
     """Median TTFT and TPOT with and without the prefix, and the medians of the per-pair ratios (on ÷ off)."""
     config = GenerationConfig(max_new_tokens=args.output_length, ignore_eos=True)  # greedy
-    with load_bundle(bundle_dir, graph=graph) as bundle:
+    with load_bundle(bundle_dir, graph=graph, threads=args.threads) as bundle:
         prompt = synthetic_prompts(bundle, args.prompt_length, 1)
         pairs = []
         for i in range(args.warmup + args.rounds):
