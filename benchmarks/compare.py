@@ -74,9 +74,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--adapter", type=Path, default=None, help="PEFT prefix-tuning adapter (default: random, P=16)")
     p.add_argument("--cache", type=Path, default=None, help="where GenAI models and GGUF files are built once")
     p.add_argument("--work", type=Path, default=None, help="where bundles are exported (default: a temp dir)")
+    p.add_argument(
+        "--reuse-export",
+        action="store_true",
+        help="time the bundles an earlier run exported into --work (export first, time later under a lock)",
+    )
     args = p.parse_args(argv)
     args.precisions = [s.strip() for s in args.precisions.split(",") if s.strip()]
     bad = [s for s in args.precisions if s not in ALL_PRECISIONS]
+    if args.reuse_export and args.work is None:
+        p.error("--reuse-export needs --work (where the earlier run exported)")
     if bad or not args.precisions or args.repetitions < 1 or args.warmup < 0:
         p.error(f"--precisions takes a comma list of {', '.join(ALL_PRECISIONS)}; --repetitions ≥ 1, --warmup ≥ 0")
     args.new_tokens, args.bandwidth_gib, args.bandwidth_rounds = NEW_TOKENS, 1.0, 10
@@ -96,7 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="prefixdeploy-compare-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        adapter = args.adapter or make_adapter(model_dir, work / "demo", PREFIX_LENGTH)
+        reused = args.reuse_export and (work / "demo" / "adapter_config.json").is_file()
+        adapter = args.adapter or (work / "demo" if reused else make_adapter(model_dir, work / "demo", PREFIX_LENGTH))
         prompt = make_prompt(model_dir, PROMPT_LENGTH)
         load_before = _load_average()
         before = measure_bandwidth(args)
@@ -175,7 +183,7 @@ def load_systems(args, model_dir: Path, adapter: Path, prompt: list[int], cache:
             entries.append(Entry("ONNX Runtime GenAI", precision, 0, GenAI(path, prompt, args.new_tokens), path.name))
     if not args.skip_llamacpp and llamacpp.available():
         entries += llamacpp_entries(args, model_dir, prompt, cache)
-    bundles, skipped = export_bundles(model_dir, adapter, args.precisions, work)
+    bundles, skipped = export_bundles(model_dir, adapter, args.precisions, work, reuse=args.reuse_export)
     notes += skipped
     for precision, (bundle, graph) in bundles.items():
         runner = Prefixdeploy(bundle, graph, "demo", prompt, args.new_tokens)

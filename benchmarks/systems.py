@@ -175,12 +175,18 @@ class Prefixdeploy:
         self.bundle.close()
 
 
-def export_bundles(model_dir: Path, adapter: Path, precisions: list[str], work: Path) -> tuple[dict, list[str]]:
+def export_bundles(
+    model_dir: Path, adapter: Path, precisions: list[str], work: Path, reuse: bool = False
+) -> tuple[dict, list[str]]:
     """Export with `prefixdeploy export --precision ...`: {precision: (bundle, graph file)} and notes on the ones
     skipped. One export for all precisions; if the CLI refuses that, one per precision, skipping those it refuses.
+    reuse: take the one export an earlier call left in `work` if it is there.
     """
     notes: list[str] = []
     bundle = work / "bundle-all"
+    if reuse and (bundle / "manifest.json").is_file():
+        log.info("reusing the bundle exported earlier: %s", bundle)
+        return {p: (bundle, g) for p in precisions if (g := _graph_for(bundle, p))}, notes
     done = _export(model_dir, adapter, precisions, bundle)
     if done.returncode == 0:
         exported = {p: bundle for p in precisions}
