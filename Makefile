@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint format demo bench edge-check clean
+.PHONY: test lint format demo bench bench-llamacpp edge-check clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,6 +28,24 @@ demo: $(STAMP)
 	$(PY) samples/demo.py
 
 bench: $(STAMP)
+	$(PY) benchmarks/compare.py
+
+# llama.cpp in the comparison: llama-cpp-python (the `llamacpp` extra) compiled for this CPU, then `make bench` with it
+# (compare.py makes the GGUF files once). ggml's AMX kernels are compiled out on CPUs that have AMX: they died with
+# an illegal instruction on the first prompt here. The flags are kept next to the venv for RESULTS.md.
+LLAMA_CPP_VERSION := 0.3.36
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=ON$(if $(shell grep -m1 -o -w amx_tile /proc/cpuinfo 2>/dev/null), \
+	-DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)')
+LLAMA_STAMP := $(VENV)/.llama-cpp-$(LLAMA_CPP_VERSION)
+
+$(LLAMA_STAMP): $(STAMP)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --no-cache-dir llama-cpp-python==$(LLAMA_CPP_VERSION) \
+		'sentencepiece>=0.2'
+	echo "$(LLAMA_CMAKE_ARGS)" > $(VENV)/llama-cpp-build-flags.txt
+	touch $@
+
+bench-llamacpp: $(LLAMA_STAMP)
 	$(PY) benchmarks/compare.py
 
 # Needs root, mmdebstrap and qemu-user-static; the arm64 root is cached in ~/.cache/prefixdeploy/edge.

@@ -1,9 +1,10 @@
-"""Time prefixdeploy against PyTorch + PEFT (eager) and ONNX Runtime GenAI on one model, interleaved, and write
-RESULTS.md: request latency, TTFT, time per output token, the ratios the "Speed" issue targets, and decode time per
-token against the memory-bandwidth floor. See benchmarks/README.md.
+"""Time prefixdeploy against PyTorch + PEFT (eager), ONNX Runtime GenAI and (when llama-cpp-python is installed)
+llama.cpp on one model, interleaved, and write RESULTS.md: request latency, TTFT, time per output token, the ratios
+the "Speed" issue targets, and decode time per token against the memory-bandwidth floor. See benchmarks/README.md.
 
     python benchmarks/compare.py [--repetitions 10] [--precisions fp32,fp16,int8,int4] [--out benchmarks/RESULTS.md]
-                                 [--skip-torch] [--skip-genai] [--quick] [--model HF_DIR] [--adapter PEFT_DIR]
+                                 [--skip-torch] [--skip-genai] [--skip-llamacpp] [--quick] [--model HF_DIR]
+                                 [--adapter PEFT_DIR]
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import llamacpp
+from compare_report import render_markdown
 from membw import measure_bandwidth_subprocess
-from systems import GenAI, Prefixdeploy, TorchPeft, build_genai, export_bundles
+from systems import GenAI, Prefixdeploy, TorchPeft, build_genai, export_bundles, model_key, token_agreement
 from tqdm import tqdm
 
 from prefixdeploy.runtime.bench.measure import RequestTiming, machine_info, summarize
@@ -36,8 +39,8 @@ GENAI_PRECISIONS = ("fp32", "int4")
 class Entry:
     """One system at one precision: its runner and every timed request."""
 
-    system: str  # "PyTorch + PEFT eager" | "ONNX Runtime GenAI" | "prefixdeploy"
-    precision: str
+    system: str  # "PyTorch + PEFT eager" | "ONNX Runtime GenAI" | "llama.cpp" | "prefixdeploy"
+    precision: str  # llama.cpp: its GGUF format (F32, Q8_0, Q4_1, Q4_0)
     prefix_length: int  # 0: no prefix
     runner: object
     detail: str = ""  # e.g. the graph file
@@ -65,14 +68,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON here")
     p.add_argument("--skip-torch", action="store_true", help="leave out PyTorch + PEFT")
     p.add_argument("--skip-genai", action="store_true", help="leave out ONNX Runtime GenAI")
+    p.add_argument("--skip-llamacpp", action="store_true", help="leave out llama.cpp (left out if not installed)")
     p.add_argument("--quick", action="store_true", help="a tiny smoke run: 1 round, no warmup, 8 tokens, 128 MiB")
     p.add_argument("--model", type=Path, default=None, help="HF model directory (default: SmolLM2-135M-Instruct)")
     p.add_argument("--adapter", type=Path, default=None, help="PEFT prefix-tuning adapter (default: random, P=16)")
-    p.add_argument("--cache", type=Path, default=None, help="where GenAI models are built once")
+    p.add_argument("--cache", type=Path, default=None, help="where GenAI models and GGUF files are built once")
     p.add_argument("--work", type=Path, default=None, help="where bundles are exported (default: a temp dir)")
+    p.add_argument(
+        "--reuse-export",
+        action="store_true",
+        help="time the bundles an earlier run exported into --work (export first, time later under a lock)",
+    )
     args = p.parse_args(argv)
     args.precisions = [s.strip() for s in args.precisions.split(",") if s.strip()]
     bad = [s for s in args.precisions if s not in ALL_PRECISIONS]
+    if args.reuse_export and args.work is None:
+        p.error("--reuse-export needs --work (where the earlier run exported)")
     if bad or not args.precisions or args.repetitions < 1 or args.warmup < 0:
         p.error(f"--precisions takes a comma list of {', '.join(ALL_PRECISIONS)}; --repetitions ≥ 1, --warmup ≥ 0")
     args.new_tokens, args.bandwidth_gib, args.bandwidth_rounds = NEW_TOKENS, 1.0, 10
@@ -92,7 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="prefixdeploy-compare-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        adapter = args.adapter or make_adapter(model_dir, work / "demo", PREFIX_LENGTH)
+        reused = args.reuse_export and (work / "demo" / "adapter_config.json").is_file()
+        adapter = args.adapter or (work / "demo" if reused else make_adapter(model_dir, work / "demo", PREFIX_LENGTH))
         prompt = make_prompt(model_dir, PROMPT_LENGTH)
         load_before = _load_average()
         before = measure_bandwidth(args)
@@ -169,12 +181,25 @@ def load_systems(args, model_dir: Path, adapter: Path, prompt: list[int], cache:
         for precision in GENAI_PRECISIONS:
             path = build_genai(model_dir, precision, cache)
             entries.append(Entry("ONNX Runtime GenAI", precision, 0, GenAI(path, prompt, args.new_tokens), path.name))
-    bundles, skipped = export_bundles(model_dir, adapter, args.precisions, work)
+    if not args.skip_llamacpp and llamacpp.available():
+        entries += llamacpp_entries(args, model_dir, prompt, cache)
+    bundles, skipped = export_bundles(model_dir, adapter, args.precisions, work, reuse=args.reuse_export)
     notes += skipped
     for precision, (bundle, graph) in bundles.items():
         runner = Prefixdeploy(bundle, graph, "demo", prompt, args.new_tokens)
         entries.append(Entry("prefixdeploy", precision, P, runner, graph))
     return entries, notes
+
+
+def llamacpp_entries(args, model_dir: Path, prompt: list[int], cache: Path) -> list[Entry]:
+    """llama.cpp on a GGUF of every format paired with one of --precisions (bare model, as GenAI)."""
+    from prefixdeploy.exporter.fetch import fetch_smollm2
+
+    formats = [fmt for p in args.precisions for fmt in llamacpp.PAIRS.get(p, ())]
+    shipped = None if args.model else fetch_smollm2()  # SmolLM2's own Q4_1 file
+    files = llamacpp.gguf_files(model_dir, formats, cache / "llamacpp", model_key(model_dir), shipped)
+    runners = {fmt: llamacpp.LlamaCpp(path, prompt, args.new_tokens) for fmt, path in files.items()}
+    return [Entry(llamacpp.SYSTEM, fmt, 0, runner, files[fmt].name) for fmt, runner in runners.items()]
 
 
 def _adapter_length(adapter: Path) -> int:
@@ -227,7 +252,8 @@ def build_report(args, model_dir: Path, adapter: Path, entries: list[Entry], not
         "bandwidth": bandwidth,
         "results": rows,
         "ratios": ratios(entries),
-        "notes": notes,
+        "llamacpp": llamacpp.report(entries),
+        "notes": notes + llamacpp.token_notes(entries),
     }
 
 
@@ -241,9 +267,7 @@ def token_notes(entries: list[Entry]) -> list[str]:
             continue
         ref, ref_name = (torch_e, "PyTorch + PEFT") if e.precision == "fp32" else (fp32, "prefixdeploy fp32")
         if ref is not None and ref.tokens and e.tokens:
-            n = len(ref.tokens)
-            common = next((i for i, (a, b) in enumerate(zip(e.tokens, ref.tokens)) if a != b), n)
-            same = sum(a == b for a, b in zip(e.tokens, ref.tokens))
+            common, same, n = token_agreement(e.tokens, ref.tokens)
             out.append(
                 f"prefixdeploy {e.precision}: the first {common} of {n} greedy tokens equal {ref_name}'s "
                 f"({same}/{n} positions equal)."
@@ -289,96 +313,12 @@ def ratios(entries: list[Entry]) -> dict:
 
 def versions() -> dict:
     info = machine_info()
-    for name in ("onnxruntime_genai", "torch", "transformers", "peft", "prefixdeploy"):
+    for name in ("onnxruntime_genai", "llama_cpp", "torch", "transformers", "peft", "prefixdeploy"):
         try:
             info[name] = __import__(name).__version__
         except ImportError:
             info[name] = None
     return info
-
-
-def render_markdown(r: dict) -> str:
-    m, bw = r["machine"], r["bandwidth"]
-    lines = [
-        "# prefixdeploy vs PyTorch + PEFT vs ONNX Runtime GenAI (CPU)",
-        "",
-        "Written by `benchmarks/compare.py`"
-        + (" **--quick (smoke run: not a measurement)**" if r["quick"] else "")
-        + f", {m['date']}.",
-        "",
-        f"Model: {r['model']}; prefix: {r['adapter']}. One prompt of {r['prompt_tokens']} tokens, "
-        f"{r['new_tokens']} new tokens, greedy, EOS ignored, batch 1. {r['warmup']} warmup + {r['repetitions']} "
-        "timed rounds, each running every system once in turn (interleaved); medians over the timed rounds. "
-        "GenAI has no prefix, so it runs the bare model.",
-        "",
-        "| system | weights | prefix P | request latency ms (median) | p90 ms | TTFT ms | TPOT ms | "
-        "weights read / token MB | floor ms / token | TPOT ÷ floor |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in r["results"]:
-        detail = f" (`{row['detail']}`)" if row["detail"] and row["system"] == "prefixdeploy" else ""
-        lines.append(
-            f"| {row['system']}{detail} | {row['precision']} | {row['prefix_length']} | "
-            f"{row['request_latency_s'] * 1e3:.1f} | {row['request_latency_p90_s'] * 1e3:.1f} | "
-            f"{row['time_to_first_token_s'] * 1e3:.1f} | {row['time_per_output_token_s'] * 1e3:.2f} | "
-            f"{row['weight_bytes_per_token'] / 1e6:.3g} | {row['memory_floor_s_per_token'] * 1e3:.3g} | "
-            f"{row['tpot_over_floor']:.2f}× |"
-        )
-    lines += ["", "## Ratios the issue targets", "", "| ratio | value | target | met |", "|---|---:|---:|---|"]
-    for ratio in r["ratios"].values():
-        value = "n/a (skipped)" if ratio["value"] is None else f"{ratio['value']:.2f}"
-        if "ttft_ratio" in ratio:
-            value += f" (TTFT {ratio['ttft_ratio']:.2f}, TPOT {ratio['tpot_ratio']:.2f})"
-        sense = "≤" if ratio["sense"] == "le" else "≥"
-        met = {True: "yes", False: "**no**", None: "–"}[ratio["met"]]
-        lines.append(f"| {ratio['description']} | {value} | {sense} {ratio['target']} | {met} |")
-    unset = ", ".join(bw.get("unset", [])) or "none were set"
-    tried = "; ".join(f"{x['method']} {x['gb_per_s']:.1f}" for x in bw["all"])
-    lines += [
-        "",
-        "## Memory floor",
-        "",
-        f"Memory read bandwidth: **{bw['gb_per_s']:.1f} GB/s**, the best of {bw['rounds']} passes over a "
-        f"{bw['bytes'] / (1 << 30):.3g} GiB float32 buffer per method, measured before loading the systems "
-        f"({bw['before_gb_per_s']:.1f} GB/s) and after timing them ({bw['after_gb_per_s']:.1f} GB/s); best "
-        f"method: {bw['method']} (tried, in the better measurement: {tried}). Measured in a separate process with "
-        f"OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset ({unset}).",
-        "",
-        "The floor is the time to read every weight a decode step multiplies by once: the bytes of all "
-        "MatMul/Gemm(-like) weight initializers of the ONNX graph actually run (block scales and zero points "
-        "included; a tied embedding counted once, for the lm_head; the Gather's embedding table not counted), or "
-        "of every nn.Linear weight for PyTorch, divided by the bandwidth. KV-cache reads are not included.",
-        *(
-            [
-                "",
-                "A TPOT below its floor (TPOT ÷ floor < 1) means the bandwidth was under-measured (a busy neighbour "
-                "during both measurements) or part of the weights stayed in cache: read that row's floor with care.",
-            ]
-            if any(row["tpot_over_floor"] < 1 for row in r["results"])
-            else []
-        ),
-        "",
-        "## Machine",
-        "",
-        f"- CPU: {m['cpu']}; {m['logical_cores']} logical cores ({m['physical_cores']} physical); "
-        f"memory {(m['memory_bytes'] or 0) / (1 << 30):.1f} GiB",
-        f"- {m['platform']}, Python {m['python']}",
-        f"- load average (1, 5, 15 min) at the start: {_loads(r['load_average']['start'])}; at the end: "
-        f"{_loads(r['load_average']['end'])}",
-        f"- onnxruntime {m['onnxruntime']}, onnxruntime-genai {m['onnxruntime_genai']}, torch {m['torch']}, "
-        f"transformers {m['transformers']}, peft {m['peft']}, prefixdeploy {m['prefixdeploy']}",
-        "",
-        "## Notes",
-        "",
-        *(f"- {n}" for n in r["notes"]),
-        "- TTFT: from the request's first call (GenAI: creating its og.Generator, which every request needs) to "
-        "the first token; TPOT: (latency − TTFT) / (new tokens − 1).",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _loads(values: list[float] | None) -> str:
-    return ", ".join(f"{v:.2f}" for v in values) if values else "n/a"
 
 
 if __name__ == "__main__":

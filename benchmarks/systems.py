@@ -113,16 +113,22 @@ class GenAI:
         return matmul_weight_bytes(self.dir / "model.onnx")
 
 
+def model_key(model_dir: Path) -> str:
+    """A short key of the model directory's files (names, sizes, modification times): what is built from it is
+    cached under this key."""
+    key = hashlib.sha256()
+    for f in sorted(model_dir.iterdir()):
+        if f.is_file():
+            key.update(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}".encode())
+    return key.hexdigest()[:12]
+
+
 def build_genai(model_dir: Path, precision: str, cache: Path) -> Path:
     """GenAI's model for `model_dir` at `precision`, built once with its builder into `cache` (keyed by the model's
     files and the GenAI version)."""
     import onnxruntime_genai as og
 
-    key = hashlib.sha256()
-    for f in sorted(model_dir.iterdir()):
-        if f.is_file():
-            key.update(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}".encode())
-    out = cache / f"genai-{og.__version__}-{model_dir.name}-{key.hexdigest()[:12]}-{precision}"
+    out = cache / f"genai-{og.__version__}-{model_dir.name}-{model_key(model_dir)}-{precision}"
     if (out / "genai_config.json").is_file():
         return out
     cache.mkdir(parents=True, exist_ok=True)
@@ -169,12 +175,18 @@ class Prefixdeploy:
         self.bundle.close()
 
 
-def export_bundles(model_dir: Path, adapter: Path, precisions: list[str], work: Path) -> tuple[dict, list[str]]:
+def export_bundles(
+    model_dir: Path, adapter: Path, precisions: list[str], work: Path, reuse: bool = False
+) -> tuple[dict, list[str]]:
     """Export with `prefixdeploy export --precision ...`: {precision: (bundle, graph file)} and notes on the ones
     skipped. One export for all precisions; if the CLI refuses that, one per precision, skipping those it refuses.
+    reuse: take the one export an earlier call left in `work` if it is there.
     """
     notes: list[str] = []
     bundle = work / "bundle-all"
+    if reuse and (bundle / "manifest.json").is_file():
+        log.info("reusing the bundle exported earlier: %s", bundle)
+        return {p: (bundle, g) for p in precisions if (g := _graph_for(bundle, p))}, notes
     done = _export(model_dir, adapter, precisions, bundle)
     if done.returncode == 0:
         exported = {p: bundle for p in precisions}
@@ -219,3 +231,10 @@ def _graph_for(bundle: Path, precision: str) -> str | None:
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else "(no message)"
+
+
+def token_agreement(tokens: list[int], ref: list[int]) -> tuple[int, int, int]:
+    """(length of the common start, positions equal, len(ref)) of two greedy token sequences."""
+    n = len(ref)
+    common = next((i for i, (a, b) in enumerate(zip(tokens, ref)) if a != b), n)
+    return common, sum(a == b for a, b in zip(tokens, ref)), n

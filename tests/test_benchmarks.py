@@ -19,7 +19,7 @@ def test_compare_quick_writes_a_results_report(tiny_model_dir, peft_adapter, tmp
     cmd = [sys.executable, str(ROOT / "benchmarks" / "compare.py"), "--quick", "--precisions", "fp32,int4"]
     cmd += ["--model", str(tiny_model_dir("llama")), "--adapter", str(peft_adapter("llama", 16))]
     cmd += ["--cache", str(tmp_path / "cache"), "--work", str(tmp_path / "work"), "--out", str(out)]
-    cmd += ["--json", str(data)]
+    cmd += ["--json", str(data), "--skip-llamacpp"]  # tests/test_benchmarks_llamacpp.py covers llama.cpp
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
 
