@@ -66,6 +66,10 @@ class PrefixRegistry:
             404, f"model {model!r} does not exist; served: {', '.join(choices)}{hint}", "model", "model_not_found"
         )
 
+    async def lookup(self, model: str) -> Prefix | None:
+        """`resolve` for the routes; a registry that loads prefixes on demand (serving.ray) overrides it."""
+        return self.resolve(model)
+
     def models(self) -> list[dict]:
         """OpenAI model objects: the base model (switchable bundles), then one per prefix with parent = base."""
         base = [self._entry(self.base_id, self._created, None)] if self.switchable else []
