@@ -32,7 +32,7 @@ class ServerState:
         on_fatal: Callable[[str], None] | None = None,
         make_registry: Callable[[Bundle, str], PrefixRegistry] | None = None,
     ):
-        """make_registry(bundle, base_id): the prefixes to serve (default: the bundle's and --allow-runtime-prefixes)."""
+        """make_registry(bundle, base_id): the prefixes to serve (default: the bundle's, and runtime-loaded ones)."""
         self.config, self.address, self.on_fatal = config, address, on_fatal
         self.make_registry = make_registry or (
             lambda bundle, base: PrefixRegistry(bundle, base, config.allow_runtime_prefixes)
