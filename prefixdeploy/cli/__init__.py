@@ -15,6 +15,7 @@ import click
 
 from prefixdeploy import __version__
 from prefixdeploy.cli.prefixes import PREFIX_COMMANDS, read_text_file
+from prefixdeploy.cli.scale import SCALE_COMMANDS, pop_ray_options, ray_options, serve_on_ray
 from prefixdeploy.errors import PrefixDeployError
 
 
@@ -350,11 +351,16 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
 )
 @click.option("--served-model-name", default=None, help="The base model's id (default: from the bundle's manifest).")
 @_provider_option
+@ray_options
 def serve(bundle, **options):
     """Serve BUNDLE over an OpenAI-compatible HTTP API; `model` picks the prefix per request."""
     from prefixdeploy.serving.config import ServeConfig
 
+    on_ray, ray_address, ray_fields = pop_ray_options(options)
     config = ServeConfig(bundle=bundle, **options)
+    if on_ray:
+        serve_on_ray(config, ray_address, ray_fields)
+        return
     try:
         from prefixdeploy.serving.server import serve as run_server
     except ImportError as e:
@@ -366,5 +372,5 @@ def serve(bundle, **options):
     run_server(config)
 
 
-for _command in PREFIX_COMMANDS:
+for _command in PREFIX_COMMANDS + SCALE_COMMANDS:
     main.add_command(_command)

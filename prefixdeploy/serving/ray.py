@@ -20,7 +20,11 @@ how many store prefixes it holds (`x-prefixdeploy-prefixes-held`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
+import socket
+import threading
 
 from ray import serve
 from ray.serve import Application
@@ -124,3 +128,40 @@ def build_app(config: RayServeConfig) -> Application:
 def app_builder(args: dict) -> Application:
     """Ray's application builder: `serve run prefixdeploy.serving.ray:app_builder bundle=PATH key=value ...`."""
     return build_app(from_args(args))
+
+
+def run_until_signal(config: RayServeConfig, address: str | None) -> None:
+    """`prefixdeploy serve --ray`: start Ray here (or join `address`), run the app on Ray's HTTP proxy at the
+    config's host and port, and serve until SIGINT/SIGTERM; then delete the app (and stop the Ray we started)."""
+    import ray
+
+    app = build_app(config)  # a bad bundle fails before Ray starts
+    ray.init(address=address or "local", include_dashboard=False, log_to_driver=False)
+    try:
+        host, port = config.serve.host, config.serve.port or _free_port(config.serve.host)
+        serve.start(http_options={"host": host, "port": port})
+        serve.run(app, name=config.app_name, route_prefix="/")
+        shown = f"[{host}]" if ":" in host else host
+        log.warning(
+            "prefixdeploy serve --ray: listening on http://%s:%d (Ray Serve app %r)", shown, port, config.app_name
+        )
+        _wait_for_signal()
+    finally:
+        with contextlib.suppress(Exception):
+            serve.delete(config.app_name) if address else serve.shutdown()
+        ray.shutdown()
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+
+
+def _free_port(host: str) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
