@@ -72,6 +72,7 @@ def test_a_baked_bundle_takes_no_prefix_store(tiny_bundle, tmp_path):
 
 
 def test_without_ray_serve_ray_names_the_extra(served_bundle):
-    code = f"import sys\nsys.modules['ray'] = None\nfrom prefixdeploy.cli import main\nmain(['serve', {str(served_bundle)!r}, '--ray'])"
+    run = f"main(['serve', {str(served_bundle)!r}, '--ray'])"
+    code = f"import sys\nsys.modules['ray'] = None\nfrom prefixdeploy.cli import main\n{run}"
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert_user_error(done.returncode, done.stderr, "pip install 'prefixdeploy[ray]'")
