@@ -136,28 +136,28 @@ def run_until_signal(config: RayServeConfig, address: str | None) -> None:
     import ray
 
     app = build_app(config)  # a bad bundle fails before Ray starts
+    log.setLevel(logging.INFO)  # the startup line shows without -v, as `prefixdeploy serve`'s does
     ray.init(address=address or "local", include_dashboard=False, log_to_driver=False)
+    stop = _stop_on_signal()  # after ray.init, which installs its own SIGTERM handler; before the slow start
     try:
         host, port = config.serve.host, config.serve.port or _free_port(config.serve.host)
         serve.start(http_options={"host": host, "port": port})
         serve.run(app, name=config.app_name, route_prefix="/")
         shown = f"[{host}]" if ":" in host else host
-        log.warning(
-            "prefixdeploy serve --ray: listening on http://%s:%d (Ray Serve app %r)", shown, port, config.app_name
-        )
-        _wait_for_signal()
+        log.info("prefixdeploy serve --ray: listening on http://%s:%d (Ray Serve app %r)", shown, port, config.app_name)
+        while not stop.wait(1.0):
+            pass
     finally:
         with contextlib.suppress(Exception):
             serve.delete(config.app_name) if address else serve.shutdown()
         ray.shutdown()
 
 
-def _wait_for_signal() -> None:
+def _stop_on_signal() -> threading.Event:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(1.0):
-        pass
+    return stop
 
 
 def _free_port(host: str) -> int:
