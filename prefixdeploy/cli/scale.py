@@ -37,26 +37,13 @@ _RAY_OPTIONS = (
         metavar="DIR",
         help="--ray: serve every NAME.safetensors prefix in DIR too (loaded on first use, per replica).",
     ),
-    click.option(
-        "--max-prefixes-per-replica",
-        type=int,
-        default=RAY_DEFAULTS["max_prefixes_per_replica"],
-        show_default=True,
-        help="--ray: store prefixes a replica keeps in memory (least recently used out).",
-    ),
-    click.option(
-        "--max-ongoing-requests",
-        type=int,
-        default=RAY_DEFAULTS["max_ongoing_requests"],
-        show_default=True,
-        help="--ray: requests one replica runs at once.",
-    ),
-    click.option(
-        "--max-queued-requests",
-        type=int,
-        default=RAY_DEFAULTS["max_queued_requests"],
-        show_default=True,
-        help="--ray: requests waiting for a replica; more are 503 (-1: no limit).",
+    *(
+        click.option(f"--{name.replace('_', '-')}", type=int, default=RAY_DEFAULTS[name], show_default=True, help=text)
+        for name, text in (
+            ("max_prefixes_per_replica", "--ray: store prefixes a replica keeps in memory (least recently used out)."),
+            ("max_ongoing_requests", "--ray: requests one replica runs at once."),
+            ("max_queued_requests", "--ray: requests waiting for a replica; more are 503 (-1: no limit)."),
+        )
     ),
 )
 

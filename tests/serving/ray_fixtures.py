@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,12 +118,3 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False

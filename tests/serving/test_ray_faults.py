@@ -12,7 +12,8 @@ import openai
 import pytest
 import ray
 from ray import serve
-from ray_fixtures import MAX_ONGOING, MAX_QUEUED, REPLICA, ROUTE, wait_until
+from ray_fixtures import MAX_ONGOING, MAX_QUEUED, REPLICA, ROUTE
+from server_process import wait_until
 
 pytestmark = pytest.mark.ray
 LONG = {"prompt": "once upon a time", "max_tokens": 64, "temperature": 0, "extra_body": {"ignore_eos": True}}
@@ -127,6 +128,6 @@ def test_a_replica_killed_under_load_is_replaced_and_no_request_is_lost(ray_serv
     )
     assert load.probe.startswith("cut")  # the kill landed mid-request (a cut stream cannot be retried)
     assert load.failed == [] and len(load.done) == 40
-    assert wait_until(lambda: running_replicas(ray_server.app_name) == 2, timeout=90.0)
+    assert wait_until(lambda: running_replicas(ray_server.app_name) == 2, timeout=90.0, interval=0.2)
     with pytest.raises(ValueError):  # the killed actor is gone; Ray started another
         replica_actor(ray_server.app_name, load.victim)
