@@ -24,7 +24,7 @@ class RayServeConfig:
     replicas: int | None = None  # a fixed number of replicas (None: 1 unless min/max are given)
     min_replicas: int | None = None  # autoscaling on ongoing requests, between these two
     max_replicas: int | None = None
-    max_ongoing_requests: int = 8  # requests a replica runs at once (Ray's limit; the engine's rows follow it)
+    max_ongoing_requests: int = 8  # requests a replica runs at once (Ray's limit; the engine's queue is sized from it)
     max_queued_requests: int = 64  # requests waiting for a replica; more get 503 from Ray's proxy (-1: no limit)
     prefix_store: Path | None = None  # a directory of NAME.safetensors prefixes, shared by the replicas
     max_prefixes_per_replica: int = 64  # store prefixes one replica keeps in memory (least recently used out)
@@ -106,7 +106,7 @@ def with_engine_queue(config: RayServeConfig) -> RayServeConfig:
 
 
 def _coerce(name: str, hint, value):
-    """A `serve run` string (or a YAML value) as the field's type: int, float, str or Path, or None for "none"."""
+    """A `serve run` string (or a YAML value) as the field's type (int, float, str or Path), or None for "none"."""
     if value is None or (isinstance(value, str) and value.lower() in ("", "none", "null")):
         if type(None) in typing.get_args(hint):
             return None
@@ -114,8 +114,6 @@ def _coerce(name: str, hint, value):
     kinds = [t for t in (typing.get_args(hint) or (hint,)) if t is not type(None)]
     kind = kinds[0]
     try:
-        if kind is bool:
-            return str(value).lower() in ("1", "true", "yes")
         return kind(value)
     except (TypeError, ValueError):
         raise PrefixDeployError(f"argument {name}={value!r} is not a valid {kind.__name__}") from None
