@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/tiny_models.py
 
 from tiny_models import make_peft_adapter, make_tiny_model  # noqa: E402
 
-pytest_plugins = ["serving.http_fixtures"]  # the HTTP server fixtures (tests/serving/http_fixtures.py)
+pytest_plugins = ["serving.http_fixtures", "serving.ray_fixtures"]  # tests/serving/: HTTP server and Ray fixtures
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = ("gpt2", "llama", "mistral", "qwen2")

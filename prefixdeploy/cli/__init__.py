@@ -18,6 +18,7 @@ from prefixdeploy.cli.bench import bench
 from prefixdeploy.cli.options import PRECISION_CHOICE as _precision_choice
 from prefixdeploy.cli.options import provider_option as _provider_option
 from prefixdeploy.cli.prefixes import PREFIX_COMMANDS, read_text_file
+from prefixdeploy.cli.scale import SCALE_COMMANDS, pop_ray_options, ray_options, serve_on_ray
 from prefixdeploy.errors import PrefixDeployError
 
 
@@ -303,11 +304,16 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
 )
 @click.option("--served-model-name", default=None, help="The base model's id (default: from the bundle's manifest).")
 @_provider_option
+@ray_options
 def serve(bundle, **options):
     """Serve BUNDLE over an OpenAI-compatible HTTP API; `model` picks the prefix per request."""
     from prefixdeploy.serving.config import ServeConfig
 
+    on_ray, ray_address, ray_fields = pop_ray_options(options)
     config = ServeConfig(bundle=bundle, **options)
+    if on_ray:
+        serve_on_ray(config, ray_address, ray_fields)
+        return
     try:
         from prefixdeploy.serving.server import serve as run_server
     except ImportError as e:
@@ -319,5 +325,5 @@ def serve(bundle, **options):
     run_server(config)
 
 
-for _command in (bench, *PREFIX_COMMANDS):
+for _command in (bench, *PREFIX_COMMANDS, *SCALE_COMMANDS):
     main.add_command(_command)

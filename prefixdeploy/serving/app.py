@@ -71,7 +71,7 @@ def _generation_routes(app: FastAPI, state: ServerState) -> None:
     async def completions(request: Request):
         body = await _checked_body(request, state)
         req = parse_body(CompletionRequest, body)
-        prefix = state.registry.resolve(req.model)
+        prefix = await state.registry.lookup(req.model)
         params = sampling_params(req, config.max_tokens_limit, req.logprobs)
         prompts = await completion_prompts(req.prompt, state.bundle, prefix)
         job = Job(req.model, prefix, prompts, params, req.stop_strings, config.request_timeout)
@@ -84,7 +84,7 @@ def _generation_routes(app: FastAPI, state: ServerState) -> None:
     async def chat_completions(request: Request):
         body = await _checked_body(request, state)
         req = parse_body(ChatRequest, body)
-        prefix = state.registry.resolve(req.model)
+        prefix = await state.registry.lookup(req.model)
         params = sampling_params(req, config.max_tokens_limit, (req.top_logprobs or 0) if req.logprobs else None)
         prompt = await asyncio.to_thread(state.chat.encode, req.messages, prefix)
         job = Job(req.model, prefix, [prompt], params, req.stop_strings, config.request_timeout, "messages")

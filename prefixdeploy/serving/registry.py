@@ -18,7 +18,7 @@ import numpy as np
 
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.bundle import Bundle
-from prefixdeploy.runtime.prefix import Prefix, check_prefix_name, load_prefix
+from prefixdeploy.runtime.prefix import ModelFacts, Prefix, check_prefix_name, load_prefix
 from prefixdeploy.serving.errors import APIError, bad_request
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,10 @@ class PrefixRegistry:
         raise APIError(
             404, f"model {model!r} does not exist; served: {', '.join(choices)}{hint}", "model", "model_not_found"
         )
+
+    async def lookup(self, model: str) -> Prefix | None:
+        """`resolve` for the routes; a registry that loads prefixes on demand (serving.ray) overrides it."""
+        return self.resolve(model)
 
     def models(self) -> list[dict]:
         """OpenAI model objects: the base model (switchable bundles), then one per prefix with parent = base."""
@@ -129,18 +133,23 @@ class PrefixRegistry:
         return path
 
     def _read_valid(self, path: Path, name: str) -> Prefix:
-        """Format, geometry for this model, room in the context, finite values: any failure is a 400."""
-        try:
-            prefix = load_prefix(path, name=name)
-            prefix.check_fits(self.bundle.manifest.model, f"model {self.base_id!r}")
-        except (PrefixDeployError, ValueError, KeyError, TypeError, OSError) as e:  # malformed metadata too
-            raise bad_request(f"file: {path.name} is not a usable prefix: {e}", "file") from None
-        if prefix.num_virtual_tokens >= self.bundle.manifest.max_context:
-            raise bad_request(
-                f"file: prefix has {prefix.num_virtual_tokens} virtual tokens; the model's context is "
-                f"{self.bundle.manifest.max_context}, leaving no room for a prompt",
-                "file",
-            )
-        if not (np.isfinite(prefix.key).all() and np.isfinite(prefix.value).all()):
-            raise bad_request(f"file: {path.name} holds NaN or infinite values", "file")
-        return prefix
+        manifest = self.bundle.manifest
+        return read_valid_prefix(path, name, manifest.model, manifest.max_context, f"model {self.base_id!r}")
+
+
+def read_valid_prefix(path: Path, name: str, model: ModelFacts, max_context: int, model_label: str) -> Prefix:
+    """Read a prefix file for `model`: format, geometry, room in the context, finite values; any failure is a 400."""
+    try:
+        prefix = load_prefix(path, name=name)
+        prefix.check_fits(model, model_label)
+    except (PrefixDeployError, ValueError, KeyError, TypeError, OSError) as e:  # malformed metadata too
+        raise bad_request(f"file: {path.name} is not a usable prefix: {e}", "file") from None
+    if prefix.num_virtual_tokens >= max_context:
+        raise bad_request(
+            f"file: prefix has {prefix.num_virtual_tokens} virtual tokens; the model's context is "
+            f"{max_context}, leaving no room for a prompt",
+            "file",
+        )
+    if not (np.isfinite(prefix.key).all() and np.isfinite(prefix.value).all()):
+        raise bad_request(f"file: {path.name} holds NaN or infinite values", "file")
+    return prefix

@@ -25,8 +25,18 @@ LOADING, READY, DRAINING = "loading", "ready", "draining"
 
 
 class ServerState:
-    def __init__(self, config: ServeConfig, address: str = "", on_fatal: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        config: ServeConfig,
+        address: str = "",
+        on_fatal: Callable[[str], None] | None = None,
+        make_registry: Callable[[Bundle, str], PrefixRegistry] | None = None,
+    ):
+        """make_registry(bundle, base_id): the prefixes to serve (default: the bundle's, and runtime-loaded ones)."""
         self.config, self.address, self.on_fatal = config, address, on_fatal
+        self.make_registry = make_registry or (
+            lambda bundle, base: PrefixRegistry(bundle, base, config.allow_runtime_prefixes)
+        )
         self.metrics = ServerMetrics()
         self.phase = LOADING
         self.bundle: Bundle | None = None
@@ -36,7 +46,9 @@ class ServerState:
         self.active = 0  # HTTP requests being answered (the drain waits for their last bytes)
 
     async def start(self) -> None:
-        """Load in a thread, then start the engine; a bad bundle ends the server through `on_fatal`."""
+        """Load in a thread, then start the engine; a bad bundle ends the server through `on_fatal`. Idempotent."""
+        if self.phase != LOADING:  # Ray Serve starts it in the replica's constructor, before the app's lifespan
+            return
         try:
             await asyncio.to_thread(self._load)
         except PrefixDeployError as e:
@@ -51,7 +63,7 @@ class ServerState:
         config = self.config
         self.bundle = load_bundle(config.bundle, precision=config.precision, provider=config.provider)
         base_id = config.served_model_name or base_model_id(self.bundle)
-        self.registry = PrefixRegistry(self.bundle, base_id, config.allow_runtime_prefixes)
+        self.registry = self.make_registry(self.bundle, base_id)
         self.chat = ChatTemplate(self.bundle.manifest, self.bundle.codec)
         engine_config = EngineConfig(
             max_num_seqs=config.max_num_seqs,

@@ -53,6 +53,16 @@ class ServerProcess:
         return self.proc.wait(timeout)
 
 
+def wait_until(condition, timeout: float = 20.0, interval: float = 0.05) -> bool:
+    """Poll `condition()` until it is true (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return False
+
+
 @contextlib.contextmanager
 def running_server(bundle: Path, *args: str, key: str | None = KEY, env: dict | None = None):
     command = [sys.executable, "-m", "prefixdeploy.cli", "serve", str(bundle), "--port", "0", *args]

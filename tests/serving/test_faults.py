@@ -6,25 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import time
 
 import httpx
 import numpy as np
 import pytest
-from server_process import KEY, app_in_process, running_server
+from server_process import KEY, app_in_process, running_server, wait_until
 
 from prefixdeploy.runtime.prefix import ModelFacts, Prefix, load_prefix, save_prefix
 
 LONG = {"prompt": "once upon a time", "max_tokens": 100, "temperature": 0, "ignore_eos": True}
-
-
-def wait_until(condition, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 async def clients_leave(server) -> int:
