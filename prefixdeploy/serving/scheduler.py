@@ -20,7 +20,7 @@ from prefixdeploy.serving.slots import SlotCache
 
 log = logging.getLogger(__name__)
 
-IDLE_PREFILL_TOKENS = 512  # prompt tokens per step while no row decodes (bounds one call's attention memory too)
+IDLE_PREFILL_TOKENS = 512  # the chunk bound while no row decodes (one call's attention memory grows with it squared)
 
 
 @dataclass(frozen=True)
@@ -81,21 +81,11 @@ class Scheduler:
                 request.deliver(abort_event())
 
     def _prefill(self, take_waiting: Callable[[], Request | None]) -> int:
-        """Feed prompt tokens, admitting queued requests into free slots; returns how many were fed.
-
-        Once a row has its first token it waits on every prefill of a step, so while any row decodes a step feeds one
-        chunk of at most `max_prefill_tokens`. While none does, the next prompt goes in whole (up to
-        `idle_prefill_tokens`); the requests behind it follow in chunks while it decodes.
-        """
-        if self.ready > 0:
-            return self._prefill_next(take_waiting, self.max_prefill_tokens)
-        fed = 0
-        while self.ready == 0 and fed < self.idle_prefill_tokens:
-            chunk = self._prefill_next(take_waiting, self.idle_prefill_tokens - fed)
-            if chunk == 0:
-                break
-            fed += chunk
-        return fed
+        """Feed one prompt chunk, admitting a queued request into a free slot if nobody is mid-prefill; returns its
+        length. Once a row has its first token it waits on every prefill, so while any row decodes the chunk is at
+        most `max_prefill_tokens`; while none does, up to `idle_prefill_tokens` (a short prompt goes in whole)."""
+        budget = self.max_prefill_tokens if self.ready > 0 else self.idle_prefill_tokens
+        return self._prefill_next(take_waiting, budget)
 
     def _prefill_next(self, take_waiting: Callable[[], Request | None], budget: int) -> int:
         """One chunk of the row mid-prefill, or of the next queued request if a slot is free; 0 if there is none."""
