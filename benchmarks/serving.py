@@ -97,6 +97,8 @@ def bench_precision(args, precision: str) -> dict:
             max_tokens=args.output_length,
             seed=args.seed,
             concurrencies=args.concurrency,
+            requests_per_level=args.requests,
+            rounds=args.sweep_rounds,
         )
         with load_bundle(args.bundle, precision=precision) as bundle:
             model = bundle.manifest.prefix_names[0]
