@@ -290,6 +290,14 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
     show_default=True,
     help="Prompt tokens prefilled per step while other rows decode (bounds their stall).",
 )
+@click.option(
+    "--prompt-lookup",
+    type=int,
+    default=0,
+    show_default=True,
+    metavar="K",
+    help="Greedy requests alone in the batch draft up to K tokens per step by prompt lookup (exact; 0: off).",
+)
 @click.option("--max-model-len", type=int, default=None, help="Tokens per row: prefix + prompt + new tokens.")
 @click.option("--max-tokens-limit", type=int, default=2048, show_default=True, help="Largest max_tokens accepted.")
 @click.option("--request-timeout", type=float, default=600.0, show_default=True, help="Seconds; then 'abort'.")

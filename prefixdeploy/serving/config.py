@@ -27,6 +27,7 @@ class ServeConfig:
     max_prefill_tokens: int = (
         DEFAULT_MAX_PREFILL_TOKENS  # prompt tokens prefilled per step while other rows decode (their stall)
     )
+    prompt_lookup: int = 0  # K > 0: greedy rows alone in the batch draft up to K tokens per step (exact)
     max_model_len: int | None = None  # KV slot length (prefix + prompt + new tokens); None: the engine's default
     max_tokens_limit: int = 2048  # a request's max_tokens above this is 400
     request_timeout: float = 600.0  # seconds from arrival; then the request ends with finish_reason "abort"
@@ -43,6 +44,7 @@ class ServeConfig:
         _at_least("--max-num-seqs", self.max_num_seqs, 1)
         _at_least("--max-queue", self.max_queue, 1)
         _at_least("--max-prefill-tokens", self.max_prefill_tokens, 1)
+        _at_least("--prompt-lookup", self.prompt_lookup, 0)
         _at_least("--max-tokens-limit", self.max_tokens_limit, 1)
         _at_least("--max-body-bytes", self.max_body_bytes, 1024)
         if self.max_model_len is not None:

@@ -66,12 +66,15 @@ class EngineConfig:
     max_prefill_tokens: int = (
         DEFAULT_MAX_PREFILL_TOKENS  # prompt tokens per step while rows decode (bounds their stall)
     )
+    prompt_lookup: int = 0  # K > 0: a greedy row alone in the batch drafts up to K tokens per step (exact)
 
     def __post_init__(self):
         for name in ("max_num_seqs", "max_prefill_tokens", "max_model_len"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise PrefixDeployError(f"{name} must be at least 1, got {value}")
+        if self.prompt_lookup < 0:
+            raise PrefixDeployError(f"prompt_lookup must be ≥ 0 (0: off), got {self.prompt_lookup}")
         if self.max_queue < 0:
             raise PrefixDeployError(f"max_queue must be ≥ 0, got {self.max_queue}")
 
@@ -98,7 +101,18 @@ class Engine:
             self.max_model_len,
             cache.kv.nbytes / 1e6,
         )
-        self._scheduler = Scheduler(cache, config.max_num_seqs, config.max_prefill_tokens, manifest.eos_token_ids)
+        if config.prompt_lookup and not cache.extends:
+            raise PrefixDeployError(
+                f"prompt lookup needs an ONNX Runtime graph that takes logits_to_keep; {bundle.graph.file} was "
+                "exported before it: re-export the bundle, or serve without --prompt-lookup"
+            )
+        self._scheduler = Scheduler(
+            cache,
+            config.max_num_seqs,
+            config.max_prefill_tokens,
+            manifest.eos_token_ids,
+            prompt_lookup=config.prompt_lookup,
+        )
         self._cv = threading.Condition()  # guards _waiting and the flags; wakes the engine thread and shutdown
         self._waiting: deque[Request] = deque()
         self._draining = self._stopping = False

@@ -60,6 +60,13 @@ class ServerMetrics:
             registry=r,
         )
 
+        self.draft_tokens = Counter(
+            f"{NS}_lookup_draft_tokens", "Prompt-lookup draft tokens verified (--prompt-lookup).", registry=r
+        )
+        self.accepted_tokens = Counter(
+            f"{NS}_lookup_accepted_tokens", "Prompt-lookup draft tokens accepted (kept).", registry=r
+        )
+
     def track(self, running: Callable[[], int], waiting: Callable[[], int], prefixes: Callable[[], int]) -> None:
         """Read the gauges from their owners at scrape time."""
         self.running.set_function(running)
@@ -72,6 +79,9 @@ class ServerMetrics:
             self.rows_per_step.observe(stats.rows)
         if stats.prefill_tokens:
             self.prefill_per_step.observe(stats.prefill_tokens)
+        if stats.drafted:
+            self.draft_tokens.inc(stats.drafted)
+            self.accepted_tokens.inc(stats.accepted)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

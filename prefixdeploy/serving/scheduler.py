@@ -4,16 +4,22 @@ Engine thread only. Rows live in slots in order: rows[:ready] have their whole p
 together; rows[ready] (at most one) is still being prefilled, chunk by chunk: one short chunk per step while others
 decode (a prefill stalls them), a whole prompt while none does. When a row leaves, the last ready row
 moves into its slot (and the prefilling row after it), so the decoding rows stay contiguous at the front.
+
+Prompt lookup (`prompt_lookup` K > 0): a greedy row that is alone (no other row decodes or prefills) drafts up to K
+tokens from its own prompt and output (`runtime.lookup`) and verifies them in one forward over its slot; the longest
+agreeing run is kept plus the model's own next token, so its tokens are plain greedy decoding's. Rows in a batch decode
+one token per step: the fused attention takes several new tokens over a past only at batch 1.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from prefixdeploy.runtime.lookup import DraftPolicy, find_draft
 from prefixdeploy.serving.requests import Request, abort_event
 from prefixdeploy.serving.sampler import choose_tokens, token_event
 from prefixdeploy.serving.slots import SlotCache
@@ -28,6 +34,8 @@ class StepStats:
     rows: int  # rows decoded this step
     prefill_tokens: int  # prompt tokens prefilled this step
     stalled: int = 0  # rows that were decoding while this step prefilled (they waited on it)
+    drafted: int = 0  # prompt-lookup draft tokens verified this step
+    accepted: int = 0  # of those, kept
 
 
 @dataclass
@@ -37,6 +45,8 @@ class Row:
     fed: int = 0  # prompt tokens prefilled so far
     token: int = 0  # the last chosen token, fed at the next decode
     generated: int = 0
+    output: list[int] = field(default_factory=list)  # the tokens chosen so far (prompt lookup drafts from them)
+    policy: DraftPolicy | None = None  # prompt lookup's draft sizes, made at the row's first draft
 
 
 class Scheduler:
@@ -47,8 +57,11 @@ class Scheduler:
         max_prefill_tokens: int,
         eos_token_ids: list[int],
         idle_prefill_tokens: int = IDLE_PREFILL_TOKENS,
+        prompt_lookup: int = 0,
     ):
+        """prompt_lookup: K > 0 lets a greedy row that is alone draft up to K tokens a step (needs `cache.extends`)."""
         self.cache, self.num_slots, self.max_prefill_tokens = cache, num_slots, max_prefill_tokens
+        self.prompt_lookup = prompt_lookup
         self.idle_prefill_tokens = max(idle_prefill_tokens, max_prefill_tokens)
         self.eos = set(eos_token_ids)
         self.rows: list[Row] = []  # rows[i] lives in slot i
@@ -59,6 +72,9 @@ class Scheduler:
         self._drop_aborted()
         stalled = self.ready
         prefilled = self._prefill(take_waiting)
+        draft = self._lone_row_draft()
+        if draft is not None:
+            return StepStats(1, prefilled, stalled if prefilled else 0, *self._verify(draft))
         return StepStats(self._decode(), prefilled, stalled if prefilled else 0)
 
     def abort_all(self) -> None:
@@ -138,6 +154,42 @@ class Scheduler:
         self._advance(list(range(n)), logits)
         return n
 
+    def _lone_row_draft(self) -> np.ndarray | None:
+        """A prompt-lookup draft (k,) for the only row, if it is greedy, alone and its sequence offers one."""
+        if not self.prompt_lookup or self.ready != 1 or len(self.rows) != 1:
+            return None
+        row = self.rows[0]
+        if row.request.params.temperature > 0:
+            return None
+        if row.policy is None:
+            row.policy = DraftPolicy(self.prompt_lookup)
+        room = row.request.params.max_tokens - row.generated - 1  # the model's own token must still fit after it
+        size = row.policy.next_size(room) if room > 0 else 0
+        if not size:
+            return None
+        draft = find_draft(np.array(row.request.prompt_ids + row.output, np.int64), size)  # (≤ size,)
+        return draft if len(draft) else None
+
+    def _verify(self, draft: np.ndarray) -> tuple[int, int]:
+        """Feed the lone row's pending token and `draft` (k,) in one forward; keep the agreeing run and the model's
+        next token. Returns (drafted, accepted)."""
+        row = self.rows[0]
+        try:
+            logits = self.cache.extend(0, row.length, np.concatenate([[row.token], draft]))  # (1 + k, V)
+        except Exception as e:  # an internal error: fail this request, keep serving
+            log.exception("prompt-lookup verify of request %s failed", row.request.id)
+            self._free(0)
+            row.request.deliver(e)
+            return len(draft), 0
+        accepted = int(np.cumprod(logits[:-1].argmax(axis=-1) == draft).sum())
+        row.policy.record(len(draft), accepted)
+        row.length += 1 + accepted  # the rejected positions are overwritten by the next forward
+        for i in range(accepted + 1):  # greedy: the choice from logits[i] is draft[i] while i < accepted
+            self._advance([0], logits[i : i + 1])
+            if not self.rows or self.rows[0] is not row:  # it finished (EOS or max_tokens)
+                break
+        return len(draft), accepted
+
     def _advance(self, slots: list[int], logits: np.ndarray) -> None:
         """Choose, deliver and record the next token of the rows in `slots` from logits (len(slots), V)."""
         requests = [self.rows[s].request for s in slots]
@@ -146,6 +198,7 @@ class Scheduler:
         for s, z, token in zip(slots, logits, tokens.tolist()):
             row = self.rows[s]
             row.token, row.generated = token, row.generated + 1
+            row.output.append(token)
             reason = self._finish_reason(row, token)
             events.append((row.request, token_event(row.request, z, token, reason)))
             if reason is not None:

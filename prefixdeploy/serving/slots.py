@@ -24,6 +24,7 @@ class SlotCache:
         self.kv = zeros_in_small_pages(shape, np.float32)  # (L, 2, N, H_kv, S, D); see runtime.memory
         self.backend = backend
         self.positions = io_names.POSITION_IDS in backend.input_names()  # learned positions (GPT-2) need them
+        self.extends = io_names.LOGITS_TO_KEEP in backend.input_names()  # graphs exported before it: no `extend`
         self._one: dict[int, object] = {}  # slot -> binding over that slot alone (prefill)
         self._first: dict[int, object] = {}  # n -> binding over slots [0, n) (decode)
 
@@ -38,9 +39,14 @@ class SlotCache:
 
     def prefill(self, slot: int, past: int, ids: list[int]) -> np.ndarray:
         """Feed prompt tokens `ids` to slot `slot` after its `past` filled positions; the last token's logits (V,)."""
-        if slot not in self._one:
-            self._one[slot] = bind_kv(self.backend, self.kv[:, :, slot : slot + 1])
-        return self._one[slot].run(prompt_feeds(ids, past, self.positions))[0, -1]  # (V,)
+        return self._slot(slot).run(prompt_feeds(ids, past, self.positions))[0, -1]  # (V,)
+
+    def extend(self, slot: int, past: int, ids: np.ndarray) -> np.ndarray:
+        """Feed tokens `ids` (T,) to slot `slot` after its `past` filled positions; the logits after each, (T, V).
+        For prompt lookup's verify: positions past + T onward may later be overwritten (a rejected draft)."""
+        feeds = prompt_feeds(ids.tolist(), past, self.positions)
+        feeds[io_names.LOGITS_TO_KEEP] = np.array([len(ids)], np.int64)  # (1,)
+        return self._slot(slot).run(feeds)[0]  # (T, V)
 
     def decode(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """One token per running row: tokens (n,) int64 into slots [0, n) of lengths (n,); logits (n, V)."""
@@ -48,6 +54,12 @@ class SlotCache:
         if n not in self._first:
             self._first[n] = bind_kv(self.backend, self.kv[:, :, :n])
         return self._first[n].run(decode_feeds(tokens, lengths, self.positions))[:, -1]  # (n, V)
+
+    def _slot(self, slot: int):
+        """The binding over `slot` alone (made once)."""
+        if slot not in self._one:
+            self._one[slot] = bind_kv(self.backend, self.kv[:, :, slot : slot + 1])
+        return self._one[slot]
 
     def move(self, source: int, target: int, length: int) -> None:
         """Copy the first `length` positions of slot `source` into slot `target` (a row changing slots)."""

@@ -69,6 +69,7 @@ class ServerState:
             max_num_seqs=config.max_num_seqs,
             max_queue=config.max_queue,
             max_prefill_tokens=config.max_prefill_tokens,
+            prompt_lookup=config.prompt_lookup,
             max_model_len=config.max_model_len,
         )
         self.engine = Engine(self.bundle, engine_config, on_step=self.metrics.on_step)

@@ -35,6 +35,7 @@ def test_runtime_only_install_helps_and_names_the_extra(served_bundle):
         (["--max-num-seqs", "0"], "--max-num-seqs"),
         (["--max-queue", "0"], "--max-queue"),
         (["--max-prefill-tokens", "0"], "--max-prefill-tokens"),
+        (["--prompt-lookup", "-1"], "--prompt-lookup"),
         (["--request-timeout", "-1"], "--request-timeout"),
         (["--port", "70000"], "--port"),
         (["--max-body-bytes", "10"], "--max-body-bytes"),
@@ -72,10 +73,12 @@ def test_options_map_one_to_one_onto_the_config(served_bundle, monkeypatch):
             "2.5",
             "--max-prefill-tokens",
             "5",
+            "--prompt-lookup",
+            "8",
         ],
     )
     assert result.exit_code == 0, result.output
     config: ServeConfig = seen["config"]
     assert (config.host, config.port, config.max_num_seqs, config.max_tokens_limit) == ("127.0.0.1", 0, 3, 9)
     assert (config.api_key, config.shutdown_timeout, config.max_body_bytes) == ("from-env", 2.5, 2 * 1024 * 1024)
-    assert config.max_prefill_tokens == 5
+    assert (config.max_prefill_tokens, config.prompt_lookup) == (5, 8)

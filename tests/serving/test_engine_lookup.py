@@ -1,0 +1,124 @@
+"""Prompt lookup in the serving engine: a greedy row alone drafts and verifies, and its tokens are `run`'s exactly.
+
+As in tests/runtime/test_lookup.py, tiny random models rarely copy their input, so besides a repetitive prompt
+(natural drafts) the drafter is replaced by an oracle proposing plain decoding's own continuation, whole or with a
+wrong token: long accepted drafts, partial acceptance, EOS inside a draft, drafts cut by max_tokens. Only the drafter
+is replaced; the verify over the engine's KV slot is the code under test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import numpy as np
+import pytest
+from conftest import FAMILIES
+from engine_cases import GREEDY, collect, mixed_cases, serving, single, submit_staggered
+
+from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.runtime import manifest as io_names
+from prefixdeploy.runtime.bundle import load_bundle
+from prefixdeploy.serving import scheduler
+from prefixdeploy.serving.engine import SamplingParams, StepStats
+
+K = 6
+N_NEW = 24
+REPETITIVE = "the cat sat on the mat. the cat sat on the mat. the cat sat on the mat. the cat sat on"
+
+
+def oracle(monkeypatch, prompt_len: int, truth: list[int], wrong_at: int | None = None):
+    """Replace the engine's drafter: propose `truth`'s next tokens, the one at index `wrong_at` made wrong."""
+
+    def draft(seq, k):
+        start = len(seq) - prompt_len
+        out = np.array(truth[start : start + k], np.int64)
+        if wrong_at is not None and start <= wrong_at < start + len(out):
+            out[wrong_at - start] = (out[wrong_at - start] + 1) % 50
+        return out
+
+    monkeypatch.setattr(scheduler, "find_draft", draft)
+
+
+def one_by_one(engine, requests: list[tuple[list[int], object, SamplingParams]]) -> list[tuple]:
+    """Each request alone: submitted after the previous one finished."""
+
+    async def run():
+        return [await collect(engine.submit(ids, prefix, params)) for ids, prefix, params in requests]
+
+    return asyncio.run(run())
+
+
+def drafts(steps: list[StepStats]) -> tuple[int, int]:
+    return sum(s.drafted for s in steps), sum(s.accepted for s in steps)
+
+
+@pytest.mark.parametrize("kind", FAMILIES)
+def test_a_lone_greedy_row_drafts_and_returns_run_s_tokens(tiny_bundle, kind, monkeypatch):
+    with load_bundle(tiny_bundle("switchable", kind)) as b:
+        ids = b.encode(REPETITIVE)
+        truths = {name: single(b, ids, name, N_NEW, ignore_eos=True) for name in ("qa", None)}
+        steps: list[StepStats] = []
+        with serving(b, max_num_seqs=4, prompt_lookup=K) as engine:
+            engine.on_step = steps.append
+            for name, truth in truths.items():
+                params = SamplingParams(max_tokens=N_NEW, **GREEDY)
+                assert one_by_one(engine, [(ids, b.prefixes.get(name), params)])[0][0] == truth  # natural drafts
+                for wrong_at in (None, 5, 12):  # 5, 12: inside the 2nd and 3rd draft
+                    steps.clear()
+                    with monkeypatch.context() as patch:
+                        oracle(patch, len(ids), truth, wrong_at)
+                        assert one_by_one(engine, [(ids, b.prefixes.get(name), params)])[0][0] == truth
+                    drafted, accepted = drafts(steps)
+                    assert accepted >= (N_NEW - 2) // 2 and (accepted == drafted) == (wrong_at is None)
+
+
+def test_drafts_stop_at_max_tokens_and_at_eos_inside_a_draft(tiny_bundle, monkeypatch):
+    with load_bundle(tiny_bundle("switchable")) as b:
+        ids, qa = b.encode(REPETITIVE), b.prefixes["qa"]
+        truth = single(b, ids, "qa", N_NEW, ignore_eos=True)
+        oracle(monkeypatch, len(ids), truth)
+        with serving(b, max_num_seqs=2, prompt_lookup=K) as engine:
+            every_length = [(ids, qa, SamplingParams(max_tokens=n, **GREEDY)) for n in range(1, N_NEW + 1)]
+            for n, (tokens, reason, _) in enumerate(one_by_one(engine, every_length), start=1):
+                assert tokens == truth[:n] and reason == "length"  # some drafts cut to fit, some end exactly at n
+        eos_at = next(i for i in range(8, N_NEW) if truth[i] not in truth[:i])  # inside a fully accepted draft
+        b.manifest = dataclasses.replace(b.manifest, eos_token_ids=[truth[eos_at]])
+        steps: list[StepStats] = []
+        with serving(b, max_num_seqs=2, prompt_lookup=K) as engine:
+            engine.on_step = steps.append
+            [(tokens, reason, _)] = one_by_one(engine, [(ids, qa, SamplingParams(max_tokens=N_NEW, temperature=0))])
+    assert tokens == truth[: eos_at + 1] and reason == "stop"
+    assert all(s.drafted for s in steps if not s.prefill_tokens)  # every decode step verified a draft
+
+
+def test_busy_batches_and_sampled_rows_decode_plainly_with_the_same_tokens(tiny_bundle):
+    """Lookup on: 18 staggered requests (repetitive prompts among them) equal `run`'s greedy output; a sampled
+    request alone gives the same tokens as with lookup off (it never drafts)."""
+    with load_bundle(tiny_bundle("switchable")) as b:
+        cases = mixed_cases(b, 16, seed=4) + [(b.encode(REPETITIVE), "qa", 30), (b.encode(REPETITIVE), None, 30)]
+        want = [single(b, ids, name, n, ignore_eos=True) for ids, name, n in cases]
+        sampled = (b.encode(REPETITIVE), b.prefixes["qa"], SamplingParams(max_tokens=16, temperature=0.8, seed=3))
+        steps: list[StepStats] = []
+        with serving(b, max_num_seqs=4, prompt_lookup=K) as engine:
+            engine.on_step = steps.append
+            got = asyncio.run(submit_staggered(engine, b, cases, GREEDY))
+            steps.clear()
+            looked = one_by_one(engine, [sampled])[0][0]
+            assert drafts(steps) == (0, 0)
+        with serving(b, max_num_seqs=4) as engine:
+            plain = one_by_one(engine, [sampled])[0][0]
+    assert [tokens for tokens, _, _ in got] == want
+    assert looked == plain
+
+
+def test_prompt_lookup_refuses_a_graph_without_logits_to_keep_and_a_negative_k(tiny_bundle, monkeypatch):
+    with load_bundle(tiny_bundle("switchable")) as b:
+        with pytest.raises(PrefixDeployError, match="prompt_lookup must be ≥ 0"):
+            with serving(b, prompt_lookup=-1):
+                pass
+        names = [n for n in b.backend.input_names() if n != io_names.LOGITS_TO_KEEP]  # as bundles exported before it
+        monkeypatch.setattr(b.backend, "input_names", lambda: names)
+        with pytest.raises(PrefixDeployError, match="exported before it: re-export the bundle"):
+            with serving(b, prompt_lookup=K):
+                pass
