@@ -6,7 +6,7 @@ H_kv kv heads, D head dim, V vocab. Rows are left-padded: padding slots carry at
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
@@ -64,12 +64,14 @@ def generate_steps(
     config: GenerationConfig,
     inplace: bool = False,
     lookup_stats: LookupStats | None = None,
+    lookup_earlier: Sequence[np.ndarray] = (),
 ) -> Iterator[Step]:
     """Yield one Step per new token for a batch of prompts, row r continuing prefix `prefixes[r]`.
 
     inplace: the graph is the ONNX Runtime variant (fused attention over preallocated KV buffers); otherwise the
     portable graph, whose cache grows by concatenation. config.prompt_lookup applies to a batch of one row (larger
-    batches decode one token per step); lookup_stats, if given, receives what it did.
+    batches decode one token per step); lookup_stats, if given, receives what it did; lookup_earlier: more draft
+    sources than the sequence itself (e.g. earlier answers of the same task, `lookup.EarlierOutputs`).
     """
     cache = (InPlaceCache if inplace else ConcatCache)(backend, manifest, prompts, prefixes, config.max_new_tokens)
     logits = cache.prefill()  # (B, V)
@@ -77,7 +79,7 @@ def generate_steps(
         eos = set() if config.ignore_eos else set(manifest.eos_token_ids)
         stats = lookup_stats if lookup_stats is not None else LookupStats()
         for token, row in lookup_greedy(
-            cache, logits, prompts[0], config.max_new_tokens, eos, config.prompt_lookup, stats
+            cache, logits, prompts[0], config.max_new_tokens, eos, config.prompt_lookup, stats, lookup_earlier
         ):
             yield Step(np.array([token]), row[None], np.zeros(1, bool))  # (1,), (1, V), (1,)
         return

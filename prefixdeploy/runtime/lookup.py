@@ -8,6 +8,11 @@ plus the model's own next token, and the rejected slots are forgotten (`cache.re
 model's greedy choice given the tokens before it, so the output is plain greedy decoding's, token for token (the
 logits come from a forward over several tokens: equal up to fp32 summation order, see tests/runtime/test_lookup.py).
 
+Earlier outputs: a task's answers share their form (an extraction's JSON keys, a data-to-text answer's phrases), which
+is in none of the prompts. `earlier` sequences (e.g. the answers to other requests with the same prefix) are a second
+source: for each n, the sequence is searched first, then they, most recent first. Drafts are verified all the same,
+so what they propose never changes the output, only how many tokens a forward keeps.
+
 Drafting stops where it does not pay (`DraftPolicy`): the draft starts short and doubles while fully accepted, halves
 when cut, and after drafts rejected outright it waits 1, 2, 4 … 16 plain steps before drafting again.
 
@@ -16,7 +21,8 @@ Shape letters as in `generate.py`: T tokens fed in one forward, V vocab.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,29 +79,65 @@ class DraftPolicy:
             self.size, self.misses = max(1, accepted + 1), 0
 
 
-def find_draft(seq: np.ndarray, k: int) -> np.ndarray:
-    """Up to k tokens that followed the most recent earlier occurrence of seq's last n-gram (n = 3, 2, 1).
+def find_draft(seq: np.ndarray, k: int, earlier: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """Up to k tokens that followed the most recent earlier occurrence of seq's last n-gram (n = 3, 2, 1, longest
+    first): in seq itself, else in the `earlier` sequences (most recent first).
 
-    seq: (N,) int64, the sequence so far. Returns (≤ k,) int64; empty when nothing matches.
+    seq: (N,) int64, the sequence so far; earlier: (M_i,) int64 each. Returns (≤ k,) int64; empty if nothing matches.
     """
     for n in NGRAM_SIZES:
         if len(seq) <= n:
             continue
-        windows = np.lib.stride_tricks.sliding_window_view(seq[:-1], n)  # (N − n, n): each has a successor
-        starts = np.flatnonzero((windows == seq[-n:]).all(axis=1))
-        if len(starts):
-            begin = starts[-1] + n
-            return seq[begin : begin + k]
+        for source in (seq, *earlier):
+            draft = _follow(source, seq[-n:], k)
+            if len(draft):
+                return draft
     return seq[:0]
 
 
+def _follow(source: np.ndarray, gram: np.ndarray, k: int) -> np.ndarray:
+    """Up to k tokens after the last occurrence of `gram` (n,) in `source` (M,) that has a successor; else empty."""
+    n = len(gram)
+    if len(source) <= n:
+        return source[:0]
+    windows = np.lib.stride_tricks.sliding_window_view(source[:-1], n)  # (M − n, n): each has a successor
+    starts = np.flatnonzero((windows == gram).all(axis=1))
+    if not len(starts):
+        return source[:0]
+    begin = starts[-1] + n
+    return source[begin : begin + k]
+
+
+class EarlierOutputs:
+    """The last `size` outputs per key (a prefix's name): draft sources for later requests of the same task."""
+
+    def __init__(self, size: int = 16):
+        self.size = size
+        self._outputs: dict[object, deque[np.ndarray]] = {}
+
+    def add(self, key, tokens: Sequence[int]) -> None:
+        if self.size and len(tokens) > 1:
+            self._outputs.setdefault(key, deque(maxlen=self.size)).appendleft(np.asarray(tokens, np.int64))
+
+    def get(self, key) -> list[np.ndarray]:
+        """Most recent first."""
+        return list(self._outputs.get(key, ()))
+
+
 def lookup_greedy(
-    cache, logits: np.ndarray, prompt: list[int], max_new: int, eos: set[int], limit: int, stats: LookupStats
+    cache,
+    logits: np.ndarray,
+    prompt: list[int],
+    max_new: int,
+    eos: set[int],
+    limit: int,
+    stats: LookupStats,
+    earlier: Sequence[np.ndarray] = (),
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Greedy tokens of one row after its prefill, with prompt lookup: yields (token, the (V,) logits it came from).
 
     cache: a batch-1 cache whose last fed token is the prompt's (`step`, `extend`, `rewind`); logits: (1, V) after
-    it. Stops after max_new tokens or at a token in `eos` (yielded).
+    it; earlier: more draft sources (`find_draft`). Stops after max_new tokens or at a token in `eos` (yielded).
     """
     seq = np.empty(len(prompt) + max_new, np.int64)  # (N_max,) the prompt, then every token yielded
     seq[: len(prompt)] = prompt
@@ -108,7 +150,7 @@ def lookup_greedy(
         if token in eos or n - len(prompt) == max_new:
             return
         room = max_new - (n - len(prompt)) - 1  # draft tokens that fit: every one kept still leaves the model's own
-        draft = find_draft(seq[:n], policy.next_size(room)) if room else seq[:0]
+        draft = find_draft(seq[:n], policy.next_size(room), earlier) if room else seq[:0]
         if not len(draft):
             rows = cache.step(np.array([token], np.int64))  # (1, V)
             stats.steps += 1

@@ -23,7 +23,7 @@ from prefixdeploy.exporter.export import ExportConfig, export_bundle
 from prefixdeploy.runtime import lookup
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig, generate_steps
-from prefixdeploy.runtime.lookup import DraftPolicy, LookupStats, find_draft
+from prefixdeploy.runtime.lookup import DraftPolicy, EarlierOutputs, LookupStats, find_draft
 
 ATOL = 1e-4
 N_NEW = 24
@@ -55,7 +55,7 @@ def run(bundle, ids, prefix, config, stats=None):
 def oracle(monkeypatch, prompt_len: int, truth: list[int], wrong_at: int | None = None):
     """Replace the drafter: propose `truth`'s next tokens, the one at index `wrong_at` of `truth` made wrong."""
 
-    def draft(seq, k):
+    def draft(seq, k, earlier=()):
         start = len(seq) - prompt_len
         out = np.array(truth[start : start + k], np.int64)
         if wrong_at is not None and start <= wrong_at < start + len(out):
@@ -134,6 +134,35 @@ def test_find_draft_prefers_the_longest_most_recent_match():
     assert find_draft(np.array([1, 2, 3]), 4).tolist() == []
 
 
+def test_find_draft_searches_earlier_outputs_after_the_sequence_for_each_n_gram_size():
+    seq = np.array([7, 1, 2, 3])
+    earlier = [np.array([9, 2, 3, 5, 6]), np.array([1, 2, 3, 8, 8])]  # most recent first
+    assert find_draft(seq, 2, earlier).tolist() == [8, 8]  # the 3-gram 1 2 3, found in the older output
+    assert find_draft(seq, 2, earlier[:1]).tolist() == [5, 6]  # else the 2-gram 2 3
+    assert find_draft(np.array([1, 2, 3, 4, 1, 2, 3]), 2, earlier).tolist() == [4, 1]  # seq first for each n
+    assert find_draft(seq, 2, [np.array([3])]).tolist() == []  # no successor: nothing
+    history = EarlierOutputs(size=2)
+    for tokens in ([1, 2], [3, 4], [5], [6, 7]):  # a one-token output offers nothing to follow: not kept
+        history.add("qa", tokens)
+    assert [a.tolist() for a in history.get("qa")] == [[6, 7], [3, 4]] and history.get(None) == []
+
+
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_drafting_from_earlier_outputs_keeps_plain_greedy_tokens(tiny_bundle, graph):
+    """An earlier output that is the answer itself is accepted nearly whole; an unrelated one changes nothing."""
+    with load_bundle(tiny_bundle("switchable"), graph=GRAPHS[graph]) as bundle:
+        ids = bundle.encode("hello there")
+        plain = run(bundle, ids, "qa", GenerationConfig(max_new_tokens=N_NEW, ignore_eos=True))
+        config = GenerationConfig(max_new_tokens=N_NEW, ignore_eos=True, prompt_lookup=K)
+        for earlier, accepted_at_least in (([np.array(plain[0])], N_NEW // 2), ([np.arange(3, 40)], 0)):
+            stats = LookupStats()
+            steps = generate_steps(
+                bundle.backend, bundle.manifest, [ids], [bundle.resolve("qa")], config, graph == "ort", stats, earlier
+            )
+            tokens = [int(s.tokens[0]) for s in steps]
+            assert tokens == plain[0] and stats.accepted >= accepted_at_least
+
+
 def test_policy_grows_on_acceptance_and_backs_off_after_misses():
     policy = DraftPolicy(limit=8)
     assert policy.next_size(10) == 2
@@ -156,6 +185,7 @@ def test_bench_prompt_lookup_scenario(tiny_bundle, tmp_path):
     run = run_bench(config)
     result = to_json(run)["prompt_lookup"]
     assert result["mismatches"] == 0 and result["inputs"] == 2 and result["plain_decode_tokens_per_s"] > 0
+    assert result["with_earlier_outputs"]["lookup_decode_tokens_per_s"] > 0
     assert "prompt lookup (K = 10, prefix summ, 2 inputs)" in format_report(run)
     with pytest.raises(PrefixDeployError, match="needs --inputs"):
         BenchConfig(tiny_bundle("switchable"), scenarios="prompt-lookup")

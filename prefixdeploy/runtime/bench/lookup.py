@@ -1,9 +1,10 @@
 """The prompt-lookup scenario: decode tokens/s with and without `--prompt-lookup K` on given inputs. No torch.
 
-Each input runs plain and with lookup, interleaved (the order alternates per repetition) so that a busy machine
-slows both alike; the outputs must be identical (greedy), and the acceptance rate is summed over the timed runs.
-Decode time is first token -> last token (prefill excluded: lookup does not change it); a run that ends at its first
-token adds no decode time.
+Three ways per input, interleaved (the order rotates per repetition) so that a busy machine slows all alike: plain
+decoding; lookup drafting from the sequence only (prompt and output); and lookup also drafting from earlier outputs
+of the task, namely the other inputs' answers (never the input's own: that would be its answer). The outputs must be
+identical (greedy), and acceptance rates are summed over the timed runs. Decode time is first token -> last token
+(prefill excluded: lookup does not change it); a run that ends at its first token adds no decode time.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.generate import GenerationConfig, generate_steps
@@ -36,11 +39,17 @@ class LookupComparison:
     plain: DecodeTotals = field(default_factory=DecodeTotals)
     lookup: DecodeTotals = field(default_factory=DecodeTotals)
     stats: LookupStats = field(default_factory=LookupStats)
+    earlier: DecodeTotals = field(default_factory=DecodeTotals)  # also drafting from the other inputs' answers
+    earlier_stats: LookupStats = field(default_factory=LookupStats)
     mismatches: int = 0  # runs whose lookup output differed from plain decoding (must be 0)
 
     @property
     def speedup(self) -> float:
         return self.lookup.tokens_per_s / self.plain.tokens_per_s if self.plain.tokens_per_s else 0.0
+
+    @property
+    def earlier_speedup(self) -> float:
+        return self.earlier.tokens_per_s / self.plain.tokens_per_s if self.plain.tokens_per_s else 0.0
 
     def to_json(self) -> dict:
         return {
@@ -55,6 +64,15 @@ class LookupComparison:
             "accepted": self.stats.accepted,
             "verifies": self.stats.verifies,
             "plain_steps": self.stats.steps,
+            "with_earlier_outputs": {
+                "lookup_decode_tokens_per_s": self.earlier.tokens_per_s,
+                "speedup": self.earlier_speedup,
+                "acceptance": self.earlier_stats.acceptance,
+                "drafted": self.earlier_stats.drafted,
+                "accepted": self.earlier_stats.accepted,
+                "verifies": self.earlier_stats.verifies,
+                "plain_steps": self.earlier_stats.steps,
+            },
             "mismatches": self.mismatches,
         }
 
@@ -64,7 +82,11 @@ class LookupComparison:
             f"prompt lookup (K = {self.k}, prefix {name}, {self.inputs} inputs): decode "
             f"{self.lookup.tokens_per_s:.1f} tok/s with, {self.plain.tokens_per_s:.1f} without: ×{self.speedup:.2f}; "
             f"acceptance {self.stats.acceptance:.0%} ({self.stats.accepted}/{self.stats.drafted} drafted tokens, "
-            f"{self.stats.verifies} verifies, {self.stats.steps} plain steps); output mismatches: {self.mismatches}"
+            f"{self.stats.verifies} verifies, {self.stats.steps} plain steps); output mismatches: {self.mismatches}",
+            f"  also drafting from the other inputs' answers: {self.earlier.tokens_per_s:.1f} tok/s: "
+            f"×{self.earlier_speedup:.2f}; acceptance {self.earlier_stats.acceptance:.0%} "
+            f"({self.earlier_stats.accepted}/{self.earlier_stats.drafted}, {self.earlier_stats.verifies} verifies, "
+            f"{self.earlier_stats.steps} plain steps)",
         ]
 
 
@@ -85,32 +107,36 @@ def read_inputs(path: Path) -> list[str]:
 
 
 def compare_lookup(bundle, prefix: str | None, prompts: list[str], config) -> LookupComparison:
-    """Time every prompt plain and with lookup, `config.warmup` untimed + `config.repetitions` timed rounds."""
+    """Time every prompt plain, with lookup, and with lookup and the other prompts' answers as earlier outputs:
+    `config.warmup` untimed + `config.repetitions` timed rounds."""
     ids = [bundle.encode(p, prefix=prefix) for p in prompts]
     plain = GenerationConfig(max_new_tokens=config.output_length)
     looked = GenerationConfig(max_new_tokens=config.output_length, prompt_lookup=config.prompt_lookup)
+    answers = [_decode(bundle, row, prefix, plain, LookupStats())[0] for row in ids]  # untimed
     result = LookupComparison(prefix, config.prompt_lookup, len(prompts))
+    ways = [
+        (plain, (), result.plain, LookupStats()),
+        (looked, (), result.lookup, result.stats),
+        (looked, None, result.earlier, result.earlier_stats),  # None: the other inputs' answers
+    ]
     for round_ in range(config.warmup + config.repetitions):
         timed = round_ >= config.warmup
-        for row in ids:
-            order = (plain, looked) if round_ % 2 == 0 else (looked, plain)
-            outputs = {}
-            for gen in order:
-                stats = LookupStats()
-                tokens, seconds = _decode(bundle, row, prefix, gen, stats)
-                outputs[gen.prompt_lookup] = tokens
+        for i, row in enumerate(ids):
+            earlier = [np.asarray(a, np.int64) for j, a in enumerate(answers) if j != i][::-1]
+            for gen, source, totals, stats in ways[round_ % 3 :] + ways[: round_ % 3]:
+                run_stats = LookupStats()
+                tokens, seconds = _decode(bundle, row, prefix, gen, run_stats, earlier if source is None else ())
+                result.mismatches += timed and tokens != answers[i]
                 if timed:
-                    totals = result.lookup if gen.prompt_lookup else result.plain
                     totals.tokens, totals.seconds = totals.tokens + len(tokens) - 1, totals.seconds + seconds
-                    result.stats.add(stats)
-            result.mismatches += timed and outputs[0] != outputs[config.prompt_lookup]
+                    stats.add(run_stats)
     return result
 
 
-def _decode(bundle, ids: list[int], prefix: str | None, gen: GenerationConfig, stats: LookupStats):
+def _decode(bundle, ids: list[int], prefix: str | None, gen: GenerationConfig, stats: LookupStats, earlier=()):
     """(tokens, seconds from the first token to the last) of one greedy run."""
-    rows = [bundle.resolve(prefix)]
-    steps = generate_steps(bundle.backend, bundle.manifest, [ids], rows, gen, bundle.graph.kind == "ort", stats)
+    rows, inplace = [bundle.resolve(prefix)], bundle.graph.kind == "ort"
+    steps = generate_steps(bundle.backend, bundle.manifest, [ids], rows, gen, inplace, stats, earlier)
     tokens, first = [], 0.0
     for step in steps:
         if not tokens:
