@@ -298,6 +298,14 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
     metavar="K",
     help="Greedy requests alone in the batch draft up to K tokens per step by prompt lookup (exact; 0: off).",
 )
+@click.option(
+    "--lookup-history",
+    type=int,
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="With --prompt-lookup: also draft from the last N greedy answers of the same model (prefix).",
+)
 @click.option("--max-model-len", type=int, default=None, help="Tokens per row: prefix + prompt + new tokens.")
 @click.option("--max-tokens-limit", type=int, default=2048, show_default=True, help="Largest max_tokens accepted.")
 @click.option("--request-timeout", type=float, default=600.0, show_default=True, help="Seconds; then 'abort'.")

@@ -28,6 +28,7 @@ class ServeConfig:
         DEFAULT_MAX_PREFILL_TOKENS  # prompt tokens prefilled per step while other rows decode (their stall)
     )
     prompt_lookup: int = 0  # K > 0: greedy rows alone in the batch draft up to K tokens per step (exact)
+    lookup_history: int = 0  # with --prompt-lookup: the last N greedy answers per prefix are draft sources too
     max_model_len: int | None = None  # KV slot length (prefix + prompt + new tokens); None: the engine's default
     max_tokens_limit: int = 2048  # a request's max_tokens above this is 400
     request_timeout: float = 600.0  # seconds from arrival; then the request ends with finish_reason "abort"
@@ -45,6 +46,9 @@ class ServeConfig:
         _at_least("--max-queue", self.max_queue, 1)
         _at_least("--max-prefill-tokens", self.max_prefill_tokens, 1)
         _at_least("--prompt-lookup", self.prompt_lookup, 0)
+        _at_least("--lookup-history", self.lookup_history, 0)
+        if self.lookup_history and not self.prompt_lookup:
+            raise PrefixDeployError("--lookup-history drafts for --prompt-lookup; give --prompt-lookup K too")
         _at_least("--max-tokens-limit", self.max_tokens_limit, 1)
         _at_least("--max-body-bytes", self.max_body_bytes, 1024)
         if self.max_model_len is not None:

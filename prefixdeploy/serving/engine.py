@@ -67,14 +67,16 @@ class EngineConfig:
         DEFAULT_MAX_PREFILL_TOKENS  # prompt tokens per step while rows decode (bounds their stall)
     )
     prompt_lookup: int = 0  # K > 0: a greedy row alone in the batch drafts up to K tokens per step (exact)
+    lookup_history: int = 0  # with prompt_lookup: the last N greedy answers per prefix are draft sources too
 
     def __post_init__(self):
         for name in ("max_num_seqs", "max_prefill_tokens", "max_model_len"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise PrefixDeployError(f"{name} must be at least 1, got {value}")
-        if self.prompt_lookup < 0:
-            raise PrefixDeployError(f"prompt_lookup must be ≥ 0 (0: off), got {self.prompt_lookup}")
+        for name in ("prompt_lookup", "lookup_history"):
+            if getattr(self, name) < 0:
+                raise PrefixDeployError(f"{name} must be ≥ 0 (0: off), got {getattr(self, name)}")
         if self.max_queue < 0:
             raise PrefixDeployError(f"max_queue must be ≥ 0, got {self.max_queue}")
 
@@ -112,6 +114,7 @@ class Engine:
             config.max_prefill_tokens,
             manifest.eos_token_ids,
             prompt_lookup=config.prompt_lookup,
+            lookup_history=config.lookup_history,
         )
         self._cv = threading.Condition()  # guards _waiting and the flags; wakes the engine thread and shutdown
         self._waiting: deque[Request] = deque()

@@ -8,7 +8,8 @@ moves into its slot (and the prefilling row after it), so the decoding rows stay
 Prompt lookup (`prompt_lookup` K > 0): a greedy row that is alone (no other row decodes or prefills) drafts up to K
 tokens from its own prompt and output (`runtime.lookup`) and verifies them in one forward over its slot; the longest
 agreeing run is kept plus the model's own next token, so its tokens are plain greedy decoding's. Rows in a batch decode
-one token per step: the fused attention takes several new tokens over a past only at batch 1.
+one token per step: the fused attention takes several new tokens over a past only at batch 1. With `lookup_history`
+N > 0 the last N greedy answers of each prefix are draft sources too (`lookup.EarlierOutputs`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from prefixdeploy.runtime.lookup import DraftPolicy, find_draft
+from prefixdeploy.runtime.lookup import DraftPolicy, EarlierOutputs, find_draft
 from prefixdeploy.serving.requests import Request, abort_event
 from prefixdeploy.serving.sampler import choose_tokens, token_event
 from prefixdeploy.serving.slots import SlotCache
@@ -58,10 +59,13 @@ class Scheduler:
         eos_token_ids: list[int],
         idle_prefill_tokens: int = IDLE_PREFILL_TOKENS,
         prompt_lookup: int = 0,
+        lookup_history: int = 0,
     ):
-        """prompt_lookup: K > 0 lets a greedy row that is alone draft up to K tokens a step (needs `cache.extends`)."""
+        """prompt_lookup: K > 0 lets a greedy row that is alone draft up to K tokens a step (needs `cache.extends`);
+        lookup_history: how many greedy answers per prefix it may also draft from."""
         self.cache, self.num_slots, self.max_prefill_tokens = cache, num_slots, max_prefill_tokens
         self.prompt_lookup = prompt_lookup
+        self.earlier = EarlierOutputs(lookup_history if prompt_lookup else 0)
         self.idle_prefill_tokens = max(idle_prefill_tokens, max_prefill_tokens)
         self.eos = set(eos_token_ids)
         self.rows: list[Row] = []  # rows[i] lives in slot i
@@ -167,7 +171,8 @@ class Scheduler:
         size = row.policy.next_size(room) if room > 0 else 0
         if not size:
             return None
-        draft = find_draft(np.array(row.request.prompt_ids + row.output, np.int64), size)  # (≤ size,)
+        seq = np.array(row.request.prompt_ids + row.output, np.int64)  # (N,)
+        draft = find_draft(seq, size, self.earlier.get(_task(row.request)))  # (≤ size,)
         return draft if len(draft) else None
 
     def _verify(self, draft: np.ndarray) -> tuple[int, int]:
@@ -203,6 +208,8 @@ class Scheduler:
             events.append((row.request, token_event(row.request, z, token, reason)))
             if reason is not None:
                 done.append(s)
+                if row.request.params.temperature == 0:
+                    self.earlier.add(_task(row.request), row.output)
         for s in sorted(done, reverse=True):  # from the back: a moved row never lands on a slot still to free
             self._free(s)
         for request, event in events:  # after freeing: whoever sees a last event sees its slot free
@@ -229,3 +236,8 @@ class Scheduler:
         if source != target:
             self.cache.move(source, target, self.rows[source].length)
             self.rows[target] = self.rows[source]
+
+
+def _task(request: Request) -> str | None:
+    """Whose earlier answers a request may draft from: its prefix's (by name), or the base model's."""
+    return request.prefix.name if request.prefix is not None else None

@@ -70,6 +70,7 @@ class ServerState:
             max_queue=config.max_queue,
             max_prefill_tokens=config.max_prefill_tokens,
             prompt_lookup=config.prompt_lookup,
+            lookup_history=config.lookup_history,
             max_model_len=config.max_model_len,
         )
         self.engine = Engine(self.bundle, engine_config, on_step=self.metrics.on_step)

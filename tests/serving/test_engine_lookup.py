@@ -30,7 +30,7 @@ REPETITIVE = "the cat sat on the mat. the cat sat on the mat. the cat sat on the
 def oracle(monkeypatch, prompt_len: int, truth: list[int], wrong_at: int | None = None):
     """Replace the engine's drafter: propose `truth`'s next tokens, the one at index `wrong_at` made wrong."""
 
-    def draft(seq, k):
+    def draft(seq, k, earlier=()):
         start = len(seq) - prompt_len
         out = np.array(truth[start : start + k], np.int64)
         if wrong_at is not None and start <= wrong_at < start + len(out):
@@ -110,6 +110,26 @@ def test_busy_batches_and_sampled_rows_decode_plainly_with_the_same_tokens(tiny_
             plain = one_by_one(engine, [sampled])[0][0]
     assert [tokens for tokens, _, _ in got] == want
     assert looked == plain
+
+
+def test_lookup_history_drafts_from_a_prefix_s_earlier_greedy_answers(tiny_bundle):
+    """The same request twice, alone: the second drafts from the first's answer (most of it accepted); the base model
+    and sampled requests add nothing to the prefix's history."""
+    with load_bundle(tiny_bundle("switchable")) as b:
+        ids = b.encode("hello there")
+        truth, base = (single(b, ids, name, N_NEW, ignore_eos=True) for name in ("qa", None))
+        greedy, sampled = SamplingParams(max_tokens=N_NEW, **GREEDY), SamplingParams(max_tokens=N_NEW, temperature=1.0)
+        steps: list[StepStats] = []
+        with serving(b, max_num_seqs=2, prompt_lookup=K, lookup_history=4) as engine:
+            engine.on_step = steps.append
+            first = one_by_one(engine, [(ids, None, greedy), (ids, b.prefixes["qa"], sampled)])
+            steps.clear()
+            [(tokens, _, _)] = one_by_one(engine, [(ids, b.prefixes["qa"], greedy)])
+            alone = drafts(steps)
+            steps.clear()
+            [(again, _, _)] = one_by_one(engine, [(ids, b.prefixes["qa"], greedy)])
+    assert first[0][0] == base and tokens == again == truth
+    assert drafts(steps)[1] >= N_NEW // 2 > alone[1]
 
 
 def test_prompt_lookup_refuses_a_graph_without_logits_to_keep_and_a_negative_k(tiny_bundle, monkeypatch):

@@ -13,7 +13,8 @@ Scenarios (`--scenarios`, comma list; the first four by default):
   text-prefix  an instruction block of `--text-prefix-length` tokens (400) stored as a prefix made from text, against
                the same block placed before the prompt (no prefix); switchable bundles only
   prompt-lookup  decode tokens/s with and without `--prompt-lookup K` (10) on the prompts of `--inputs FILE` (the
-               first chosen prefix; greedy, up to `--output-length` tokens, stopping at EOS), interleaved
+               first chosen prefix; greedy, up to `--output-length` tokens, stopping at EOS), interleaved; also
+               with the other inputs' answers as earlier outputs to draft from
 
 JSON (`--json FILE`), schema "prefixdeploy.bench" version 1:
   schema, schema_version, bundle, mode, graph {file, precision, kind},
@@ -35,7 +36,8 @@ JSON (`--json FILE`), schema "prefixdeploy.bench" version 1:
           mixed_vs_single_prefix_batch_throughput, batch_vs_batch1_throughput,
           text_prefix_vs_in_prompt_ttft}: see `report.ratios`.
   prompt_lookup: null, or {prefix, k, inputs, plain_decode_tokens_per_s, lookup_decode_tokens_per_s, speedup,
-          acceptance, drafted, accepted, verifies, plain_steps, mismatches}
+          acceptance, drafted, accepted, verifies, plain_steps, with_earlier_outputs {lookup_decode_tokens_per_s,
+          speedup, acceptance, drafted, accepted, verifies, plain_steps}, mismatches}
 """
 
 from prefixdeploy.runtime.bench.config import SCENARIOS, BenchConfig
