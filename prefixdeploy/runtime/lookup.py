@@ -108,6 +108,13 @@ def _follow(source: np.ndarray, gram: np.ndarray, k: int) -> np.ndarray:
     return source[begin : begin + k]
 
 
+def before_eos(draft: np.ndarray, eos: set[int]) -> np.ndarray:
+    """The draft up to its first EOS token (excluded): a forward over an EOS is never needed (generation ends there,
+    and the step that would choose it chooses it all the same), so drafting it only makes the verify wider."""
+    stops = [i for i, token in enumerate(draft.tolist()) if token in eos]
+    return draft[: stops[0]] if stops else draft
+
+
 class EarlierOutputs:
     """The last `size` outputs per key (a prefix's name): draft sources for later requests of the same task."""
 
@@ -150,7 +157,7 @@ def lookup_greedy(
         if token in eos or n - len(prompt) == max_new:
             return
         room = max_new - (n - len(prompt)) - 1  # draft tokens that fit: every one kept still leaves the model's own
-        draft = find_draft(seq[:n], policy.next_size(room), earlier) if room else seq[:0]
+        draft = before_eos(find_draft(seq[:n], policy.next_size(room), earlier), eos) if room else seq[:0]
         if not len(draft):
             rows = cache.step(np.array([token], np.int64))  # (1, V)
             stats.steps += 1
@@ -161,9 +168,7 @@ def lookup_greedy(
         cache.rewind(len(draft) - accepted)  # rejected slots: overwritten by the next forward
         policy.record(len(draft), accepted)
         stats.add(LookupStats(drafted=len(draft), accepted=accepted, verifies=1))
-        for i in range(accepted):
+        for i in range(accepted):  # no EOS among them (`before_eos`)
             seq[n], n = int(draft[i]), n + 1
             yield int(draft[i]), rows[i]
-            if int(draft[i]) in eos:
-                return
         rows = rows[accepted : accepted + 1]  # (1, V): after the last kept token, the model's next choice

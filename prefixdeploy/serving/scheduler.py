@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from prefixdeploy.runtime.lookup import DraftPolicy, EarlierOutputs, find_draft
+from prefixdeploy.runtime.lookup import DraftPolicy, EarlierOutputs, before_eos, find_draft
 from prefixdeploy.serving.requests import Request, abort_event
 from prefixdeploy.serving.sampler import choose_tokens, token_event
 from prefixdeploy.serving.slots import SlotCache
@@ -173,6 +173,8 @@ class Scheduler:
             return None
         seq = np.array(row.request.prompt_ids + row.output, np.int64)  # (N,)
         draft = find_draft(seq, size, self.earlier.get(_task(row.request)))  # (≤ size,)
+        if not row.request.params.ignore_eos:
+            draft = before_eos(draft, self.eos)
         return draft if len(draft) else None
 
     def _verify(self, draft: np.ndarray) -> tuple[int, int]:

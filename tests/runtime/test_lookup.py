@@ -2,7 +2,7 @@
 
 Tiny random models do not copy from their input, so besides repetitive prompts (natural drafts, mostly rejected) the
 draft source is replaced by an oracle that proposes plain decoding's own continuation, whole or with a wrong token
-at a chosen place: that drives long accepted drafts, partial acceptance, EOS inside a draft and drafts that reach
+at a chosen place: that drives long accepted drafts, partial acceptance, drafts cut before an EOS and drafts that reach
 max_new_tokens through the real graphs and caches. Only the drafter is replaced; verifying is the code under test.
 """
 
@@ -23,7 +23,7 @@ from prefixdeploy.exporter.export import ExportConfig, export_bundle
 from prefixdeploy.runtime import lookup
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig, generate_steps
-from prefixdeploy.runtime.lookup import DraftPolicy, EarlierOutputs, LookupStats, find_draft
+from prefixdeploy.runtime.lookup import DraftPolicy, EarlierOutputs, LookupStats, before_eos, find_draft
 
 ATOL = 1e-4
 N_NEW = 24
@@ -91,7 +91,7 @@ def test_lookup_equals_plain_greedy(bundles, mode, graph, monkeypatch):
 
 
 @pytest.mark.parametrize("graph", GRAPHS)
-def test_drafts_stop_at_max_new_tokens_and_at_eos_inside_a_draft(tiny_bundle, graph, monkeypatch):
+def test_drafts_stop_at_max_new_tokens_and_before_eos(tiny_bundle, graph, monkeypatch):
     with load_bundle(tiny_bundle("switchable"), graph=GRAPHS[graph]) as bundle:
         ids = bundle.encode(REPETITIVE)
         truth = run(bundle, ids, "qa", GenerationConfig(max_new_tokens=N_NEW, ignore_eos=True))[0]
@@ -103,7 +103,9 @@ def test_drafts_stop_at_max_new_tokens_and_at_eos_inside_a_draft(tiny_bundle, gr
         bundle.manifest = dataclasses.replace(bundle.manifest, eos_token_ids=[truth[eos_at]])
         stats = LookupStats()
         got = run(bundle, ids, "qa", GenerationConfig(max_new_tokens=N_NEW, prompt_lookup=K), stats)[0]
-    assert got == truth[: eos_at + 1] and stats.steps == 0  # every token came from a verified draft
+    assert got == truth[: eos_at + 1] and stats.steps == 0  # every token came from a verify
+    assert stats.drafted == stats.accepted == eos_at - stats.verifies  # each verify added the model's own token too:
+    # the EOS was never drafted (a forward over it is wasted), the last verify's own token was it
 
 
 def test_batches_decode_plainly_and_sampling_refuses_lookup(tiny_bundle):
@@ -161,6 +163,11 @@ def test_drafting_from_earlier_outputs_keeps_plain_greedy_tokens(tiny_bundle, gr
             )
             tokens = [int(s.tokens[0]) for s in steps]
             assert tokens == plain[0] and stats.accepted >= accepted_at_least
+
+
+def test_drafts_end_before_the_first_eos():
+    assert before_eos(np.array([5, 6, 2, 7, 2]), {2}).tolist() == [5, 6]
+    assert before_eos(np.array([2, 5]), {2, 9}).tolist() == [] and before_eos(np.array([5]), set()).tolist() == [5]
 
 
 def test_policy_grows_on_acceptance_and_backs_off_after_misses():

@@ -2,7 +2,7 @@
 
 As in tests/runtime/test_lookup.py, tiny random models rarely copy their input, so besides a repetitive prompt
 (natural drafts) the drafter is replaced by an oracle proposing plain decoding's own continuation, whole or with a
-wrong token: long accepted drafts, partial acceptance, EOS inside a draft, drafts cut by max_tokens. Only the drafter
+wrong token: long accepted drafts, partial acceptance, drafts cut before an EOS or by max_tokens. Only the drafter
 is replaced; the verify over the engine's KV slot is the code under test.
 """
 
@@ -73,7 +73,7 @@ def test_a_lone_greedy_row_drafts_and_returns_run_s_tokens(tiny_bundle, kind, mo
                     assert accepted >= (N_NEW - 2) // 2 and (accepted == drafted) == (wrong_at is None)
 
 
-def test_drafts_stop_at_max_tokens_and_at_eos_inside_a_draft(tiny_bundle, monkeypatch):
+def test_drafts_stop_at_max_tokens_and_before_eos(tiny_bundle, monkeypatch):
     with load_bundle(tiny_bundle("switchable")) as b:
         ids, qa = b.encode(REPETITIVE), b.prefixes["qa"]
         truth = single(b, ids, "qa", N_NEW, ignore_eos=True)
@@ -90,6 +90,7 @@ def test_drafts_stop_at_max_tokens_and_at_eos_inside_a_draft(tiny_bundle, monkey
             [(tokens, reason, _)] = one_by_one(engine, [(ids, qa, SamplingParams(max_tokens=N_NEW, temperature=0))])
     assert tokens == truth[: eos_at + 1] and reason == "stop"
     assert all(s.drafted for s in steps if not s.prefill_tokens)  # every decode step verified a draft
+    assert sum(s.drafted for s in steps) == eos_at - sum(1 for s in steps if s.drafted)  # never the EOS itself
 
 
 def test_busy_batches_and_sampled_rows_decode_plainly_with_the_same_tokens(tiny_bundle):
