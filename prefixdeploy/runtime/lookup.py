@@ -10,8 +10,10 @@ logits come from a forward over several tokens: equal up to fp32 summation order
 
 Earlier outputs: a task's answers share their form (an extraction's JSON keys, a data-to-text answer's phrases), which
 is in none of the prompts. `earlier` sequences (e.g. the answers to other requests with the same prefix) are a second
-source: for each n, the sequence is searched first, then they, most recent first. Drafts are verified all the same,
-so what they propose never changes the output, only how many tokens a forward keeps.
+source: for each n, the sequence is searched first, then they. From them the draft is what a strict majority of
+their continuations agree on, token by token: the form they share is drafted, the names that differ are not (a
+draft rejected at once still costs a wider forward). Drafts are verified all the same, so what they propose never
+changes the output, only how many tokens a forward keeps.
 
 Drafting stops where it does not pay (`DraftPolicy`): the draft starts short and doubles while fully accepted, halves
 when cut, and after drafts rejected outright it waits 1, 2, 4 … 16 plain steps before drafting again.
@@ -21,7 +23,7 @@ Shape letters as in `generate.py`: T tokens fed in one forward, V vocab.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -81,18 +83,35 @@ class DraftPolicy:
 
 def find_draft(seq: np.ndarray, k: int, earlier: Sequence[np.ndarray] = ()) -> np.ndarray:
     """Up to k tokens that followed the most recent earlier occurrence of seq's last n-gram (n = 3, 2, 1, longest
-    first): in seq itself, else in the `earlier` sequences (most recent first).
+    first) in seq itself; else what most of the `earlier` sequences continue that n-gram with (`_agreed`).
 
     seq: (N,) int64, the sequence so far; earlier: (M_i,) int64 each. Returns (≤ k,) int64; empty if nothing matches.
     """
     for n in NGRAM_SIZES:
         if len(seq) <= n:
             continue
-        for source in (seq, *earlier):
-            draft = _follow(source, seq[-n:], k)
-            if len(draft):
-                return draft
+        draft = _follow(seq, seq[-n:], k)
+        if not len(draft) and earlier:
+            draft = _agreed([_follow(source, seq[-n:], k) for source in earlier])
+        if len(draft):
+            return draft
     return seq[:0]
+
+
+def _agreed(continuations: list[np.ndarray]) -> np.ndarray:
+    """The longest run of tokens that a strict majority of the non-empty continuations (≤ k,) each share, position by
+    position (a single continuation is its own majority); empty when they disagree at once."""
+    candidates = [c for c in continuations if len(c)]
+    n = 0
+    while candidates:
+        votes = Counter(int(c[n]) for c in candidates if len(c) > n)  # a continuation that ended votes for none
+        if not votes:
+            break
+        token, count = votes.most_common(1)[0]
+        if len(candidates) > 1 and 2 * count <= len(candidates):
+            break
+        candidates, n = [c for c in candidates if len(c) > n and c[n] == token], n + 1
+    return candidates[0][:n] if n else np.zeros(0, np.int64)
 
 
 def _follow(source: np.ndarray, gram: np.ndarray, k: int) -> np.ndarray:

@@ -143,6 +143,9 @@ def test_find_draft_searches_earlier_outputs_after_the_sequence_for_each_n_gram_
     assert find_draft(seq, 2, earlier[:1]).tolist() == [5, 6]  # else the 2-gram 2 3
     assert find_draft(np.array([1, 2, 3, 4, 1, 2, 3]), 2, earlier).tolist() == [4, 1]  # seq first for each n
     assert find_draft(seq, 2, [np.array([3])]).tolist() == []  # no successor: nothing
+    votes = [np.array([1, 2, 5, 6, 0]), np.array([1, 2, 5, 7, 0]), np.array([1, 2, 9, 9, 0])]
+    assert find_draft(np.array([4, 1, 2]), 3, votes).tolist() == [5]  # 2 of 3 continue with 5, then they differ
+    assert find_draft(np.array([4, 1, 2]), 3, votes[1:]).tolist() == []  # 1 of 2 is no majority
     history = EarlierOutputs(size=2)
     for tokens in ([1, 2], [3, 4], [5], [6, 7]):  # a one-token output offers nothing to follow: not kept
         history.add("qa", tokens)
