@@ -38,10 +38,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(bundle: Path, precision: str, port: int, args) -> subprocess.Popen:
+def start_server(bundle: Path, precision: str, port: int, args, extra: list[str] = ()) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "prefixdeploy.cli", "serve", str(bundle), "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--precision", precision, "--max-num-seqs", str(args.max_num_seqs)]
-    cmd += ["--max-prefill-tokens", str(args.max_prefill_tokens)]
+    cmd += ["--max-prefill-tokens", str(args.max_prefill_tokens), *extra]
     server = subprocess.Popen(cmd, env={**os.environ, "PREFIXDEPLOY_API_KEY": ""})
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
