@@ -4,8 +4,8 @@ Two servers on 127.0.0.1 load the same bundle and precision: one plain, one with
 `--lookup-history N`). The prompts of `--inputs` (JSONL with "input", e.g. a sample's test split) go to both, one
 request at a time (so every row is alone in its batch), plain and lookup taking turns; each prompt is sent once, so
 the history holds only earlier, other prompts' answers (the first `--warmup` prompts fill it, untimed). The texts
-must be equal; decode time is the first streamed text to the last (prefill excluded); acceptance comes from the
-lookup server's /metrics.
+must be equal; decode time is the first streamed text to the last (prefill excluded; a one-token answer has none,
+so request latency, sent to last text, is reported too); acceptance comes from the lookup server's /metrics.
 
     python benchmarks/serving_lookup.py --bundle B --precision fp32 --model extract --inputs test.jsonl
 """
@@ -27,9 +27,10 @@ from serving import free_port, start_server
 from prefixdeploy.runtime.bench.lookup import read_inputs
 
 
-def stream_once(client: openai.OpenAI, model: str, prompt: str, max_tokens: int) -> tuple[str, int, float]:
-    """(text, completion tokens, seconds from the first text chunk to the last) of one greedy request."""
-    times, parts, tokens = [], [], 0
+def stream_once(client: openai.OpenAI, model: str, prompt: str, max_tokens: int) -> tuple[str, int, float, float]:
+    """(text, completion tokens, seconds from the first text chunk to the last, from sending to the last chunk) of
+    one greedy request."""
+    times, parts, tokens, sent = [], [], 0, time.perf_counter()
     stream = client.completions.create(
         model=model,
         prompt=prompt,
@@ -44,7 +45,7 @@ def stream_once(client: openai.OpenAI, model: str, prompt: str, max_tokens: int)
             parts.append(chunk.choices[0].text)
         if chunk.usage:
             tokens = chunk.usage.completion_tokens
-    return "".join(parts), tokens, (times[-1] - times[0]) if times else 0.0
+    return "".join(parts), tokens, (times[-1] - times[0]) if times else 0.0, (times[-1] if times else sent) - sent
 
 
 def lookup_counters(url: str) -> tuple[float, float]:
@@ -68,27 +69,30 @@ def run(args, precision: str) -> dict:
             urls[name] = f"http://127.0.0.1:{port}"
         clients = {name: openai.OpenAI(base_url=f"{url}/v1", api_key="none", timeout=300) for name, url in urls.items()}
         totals = {name: [0, 0.0] for name in clients}  # decode tokens, seconds
+        latency = {name: 0.0 for name in clients}  # seconds, summed
         mismatches = 0
         for i, prompt in enumerate(prompts):
             texts = {}
             for name in ("plain", "lookup") if i % 2 == 0 else ("lookup", "plain"):
-                text, tokens, seconds = stream_once(clients[name], args.model, prompt, args.max_tokens)
+                text, tokens, seconds, whole = stream_once(clients[name], args.model, prompt, args.max_tokens)
                 texts[name] = text
                 if i >= args.warmup:
                     totals[name][0] += tokens - 1
                     totals[name][1] += seconds
+                    latency[name] += whole
             mismatches += texts["plain"] != texts["lookup"]
             if i + 1 == args.warmup:
                 before = lookup_counters(urls["lookup"])
         drafted, accepted = (a - b for a, b in zip(lookup_counters(urls["lookup"]), before))
-    rate = {name: tokens / seconds for name, (tokens, seconds) in totals.items()}
+    rate = {name: tokens / seconds if seconds else None for name, (tokens, seconds) in totals.items()}
     return {
         "precision": precision,
         "model": args.model,
         "requests": len(prompts) - args.warmup,
         "plain_decode_tokens_per_s": rate["plain"],
         "lookup_decode_tokens_per_s": rate["lookup"],
-        "speedup": rate["lookup"] / rate["plain"],
+        "speedup": rate["lookup"] / rate["plain"] if rate["plain"] and rate["lookup"] else None,
+        "latency_ratio": latency["lookup"] / latency["plain"],
         "drafted": drafted,
         "accepted": accepted,
         "acceptance": accepted / drafted if drafted else 0.0,
