@@ -6,6 +6,7 @@ writes, on a GGUF of the tiny random llama model. Speed itself is never asserted
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -17,6 +18,8 @@ pytest.importorskip("llama_cpp")
 @pytest.fixture()
 def bench_modules(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    for name in ("compare", "llamacpp"):  # tools/edge has a compare.py too: whoever imported first would win
+        monkeypatch.delitem(sys.modules, name, raising=False)
     import compare
     import llamacpp
 
