@@ -16,6 +16,7 @@ import click
 from prefixdeploy import __version__
 from prefixdeploy.cli.bench import bench
 from prefixdeploy.cli.options import PRECISION_CHOICE as _precision_choice
+from prefixdeploy.cli.options import prompt_lookup_option as _prompt_lookup_option
 from prefixdeploy.cli.options import provider_option as _provider_option
 from prefixdeploy.cli.prefixes import PREFIX_COMMANDS, read_text_file
 from prefixdeploy.cli.scale import SCALE_COMMANDS, pop_ray_options, ray_options, serve_on_ray
@@ -81,14 +82,7 @@ def export(model, prefixes, mode, opset, output, force, precisions, portable_onl
 @click.option("--top-k", type=int, default=0, show_default=True)
 @click.option("--seed", type=int, default=None)
 @click.option("--chat", is_flag=True, help="Apply the model's chat template to PROMPT.")
-@click.option(
-    "--prompt-lookup",
-    type=int,
-    default=0,
-    show_default=True,
-    metavar="K",
-    help="Draft up to K tokens copied from the prompt and verify them in one step (greedy only; same output).",
-)
+@_prompt_lookup_option(0, "Draft up to K tokens copied from the prompt and verify them in one step (greedy only).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming text.")
 @click.option("--backend", type=click.Choice(["ort", "trt"]), default="ort", show_default=True)
 @click.option(
@@ -290,14 +284,7 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
     show_default=True,
     help="Prompt tokens prefilled per step while other rows decode (bounds their stall).",
 )
-@click.option(
-    "--prompt-lookup",
-    type=int,
-    default=0,
-    show_default=True,
-    metavar="K",
-    help="Greedy requests alone in the batch draft up to K tokens per step by prompt lookup (exact; 0: off).",
-)
+@_prompt_lookup_option(0, "Greedy requests alone in the batch draft up to K tokens per step by prompt lookup.")
 @click.option(
     "--lookup-history",
     type=int,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from prefixdeploy.cli.options import provider_option
+from prefixdeploy.cli.options import prompt_lookup_option, provider_option
 from prefixdeploy.errors import PrefixDeployError
 
 
@@ -36,14 +36,7 @@ from prefixdeploy.errors import PrefixDeployError
     show_default=True,
     help="text-prefix scenario: tokens of the instruction block stored as a prefix vs placed in the prompt.",
 )
-@click.option(
-    "--prompt-lookup",
-    type=int,
-    default=10,
-    show_default=True,
-    metavar="K",
-    help="prompt-lookup scenario: longest draft.",
-)
+@prompt_lookup_option(10, "prompt-lookup scenario: longest draft.")
 @click.option(
     "--inputs",
     type=click.Path(path_type=Path),

@@ -13,3 +13,8 @@ provider_option = click.option(
     show_default=True,
     help="ONNX Runtime execution provider (cuda, tensorrt: onnxruntime-gpu); TensorRT takes the portable graph.",
 )
+
+
+def prompt_lookup_option(default: int, help: str):
+    """`--prompt-lookup K`: `run` and `serve` draft up to K tokens (0: off); `bench` times it."""
+    return click.option("--prompt-lookup", type=int, default=default, show_default=True, metavar="K", help=help)

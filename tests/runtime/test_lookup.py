@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import FAMILIES
+from lookup_oracle import oracle
 from user_errors import assert_user_error
 
 from prefixdeploy.cli import main
@@ -52,19 +53,6 @@ def run(bundle, ids, prefix, config, stats=None):
     return [int(s.tokens[0]) for s in steps], np.stack([s.logits[0] for s in steps])
 
 
-def oracle(monkeypatch, prompt_len: int, truth: list[int], wrong_at: int | None = None):
-    """Replace the drafter: propose `truth`'s next tokens, the one at index `wrong_at` of `truth` made wrong."""
-
-    def draft(seq, k, earlier=()):
-        start = len(seq) - prompt_len
-        out = np.array(truth[start : start + k], np.int64)
-        if wrong_at is not None and start <= wrong_at < start + len(out):
-            out[wrong_at - start] = (out[wrong_at - start] + 1) % 50
-        return out
-
-    monkeypatch.setattr(lookup, "find_draft", draft)
-
-
 def assert_same(plain, looked):
     assert looked[0] == plain[0]
     np.testing.assert_allclose(looked[1], plain[1], atol=ATOL, rtol=0)
@@ -83,7 +71,7 @@ def test_lookup_equals_plain_greedy(bundles, mode, graph, monkeypatch):
             assert_same(plain, run(bundle, ids, prefix, config))  # natural drafts (if the output repeats the input)
             for wrong_at in (None, 5, 12):  # 5, 12: inside the 2nd and 3rd draft
                 with monkeypatch.context() as patch:
-                    oracle(patch, len(ids), plain[0], wrong_at)
+                    oracle(patch, lookup, len(ids), plain[0], wrong_at)
                     stats = LookupStats()
                     assert_same(plain, run(bundle, ids, prefix, config, stats))
                 assert stats.accepted >= (N_NEW - 2) // 2
@@ -95,7 +83,7 @@ def test_drafts_stop_at_max_new_tokens_and_before_eos(tiny_bundle, graph, monkey
     with load_bundle(tiny_bundle("switchable"), graph=GRAPHS[graph]) as bundle:
         ids = bundle.encode(REPETITIVE)
         truth = run(bundle, ids, "qa", GenerationConfig(max_new_tokens=N_NEW, ignore_eos=True))[0]
-        oracle(monkeypatch, len(ids), truth)
+        oracle(monkeypatch, lookup, len(ids), truth)
         for n in range(1, N_NEW + 1):  # every length: some drafts are cut to fit, some end exactly at n
             config = GenerationConfig(max_new_tokens=n, ignore_eos=True, prompt_lookup=K)
             assert run(bundle, ids, "qa", config)[0] == truth[:n]

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-import numpy as np
 import pytest
 from conftest import FAMILIES
 from engine_cases import GREEDY, collect, mixed_cases, serving, single, submit_staggered
+from lookup_oracle import oracle
 
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime import manifest as io_names
@@ -25,19 +25,6 @@ from prefixdeploy.serving.engine import SamplingParams, StepStats
 K = 6
 N_NEW = 24
 REPETITIVE = "the cat sat on the mat. the cat sat on the mat. the cat sat on the mat. the cat sat on"
-
-
-def oracle(monkeypatch, prompt_len: int, truth: list[int], wrong_at: int | None = None):
-    """Replace the engine's drafter: propose `truth`'s next tokens, the one at index `wrong_at` made wrong."""
-
-    def draft(seq, k, earlier=()):
-        start = len(seq) - prompt_len
-        out = np.array(truth[start : start + k], np.int64)
-        if wrong_at is not None and start <= wrong_at < start + len(out):
-            out[wrong_at - start] = (out[wrong_at - start] + 1) % 50
-        return out
-
-    monkeypatch.setattr(scheduler, "find_draft", draft)
 
 
 def one_by_one(engine, requests: list[tuple[list[int], object, SamplingParams]]) -> list[tuple]:
@@ -67,7 +54,7 @@ def test_a_lone_greedy_row_drafts_and_returns_run_s_tokens(tiny_bundle, kind, mo
                 for wrong_at in (None, 5, 12):  # 5, 12: inside the 2nd and 3rd draft
                     steps.clear()
                     with monkeypatch.context() as patch:
-                        oracle(patch, len(ids), truth, wrong_at)
+                        oracle(patch, scheduler, len(ids), truth, wrong_at)
                         assert one_by_one(engine, [(ids, b.prefixes.get(name), params)])[0][0] == truth
                     drafted, accepted = drafts(steps)
                     assert accepted >= (N_NEW - 2) // 2 and (accepted == drafted) == (wrong_at is None)
@@ -77,7 +64,7 @@ def test_drafts_stop_at_max_tokens_and_before_eos(tiny_bundle, monkeypatch):
     with load_bundle(tiny_bundle("switchable")) as b:
         ids, qa = b.encode(REPETITIVE), b.prefixes["qa"]
         truth = single(b, ids, "qa", N_NEW, ignore_eos=True)
-        oracle(monkeypatch, len(ids), truth)
+        oracle(monkeypatch, scheduler, len(ids), truth)
         with serving(b, max_num_seqs=2, prompt_lookup=K) as engine:
             every_length = [(ids, qa, SamplingParams(max_tokens=n, **GREEDY)) for n in range(1, N_NEW + 1)]
             for n, (tokens, reason, _) in enumerate(one_by_one(engine, every_length), start=1):
