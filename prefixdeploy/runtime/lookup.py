@@ -7,7 +7,7 @@ gives the model's greedy choice after each of them; the longest run of the draft
 plus the model's own next token, and the rejected slots are forgotten (`cache.rewind`). Every kept token is the
 model's greedy choice given the tokens before it, so the output is plain greedy decoding's, token for token (the
 logits come from a forward over several tokens: at fp32 equal up to summation order, see tests/runtime/test_lookup.py;
-ONNX Runtime's 4-bit kernel computes several rows on another path than one, up to 0.76 apart in the logits, so at
+ONNX Runtime's 4-bit kernel computes one row on another path than two or more, up to 0.76 apart in the logits, so at
 int4 a near-tie can flip).
 
 Earlier outputs: a task's answers share their form (an extraction's JSON keys, a data-to-text answer's phrases), which
