@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -38,7 +39,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(bundle: Path, precision: str, port: int, args, extra: list[str] = ()) -> subprocess.Popen:
+def start_server(bundle: Path, precision: str, port: int, args, extra: Sequence[str] = ()) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "prefixdeploy.cli", "serve", str(bundle), "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--precision", precision, "--max-num-seqs", str(args.max_num_seqs)]
     cmd += ["--max-prefill-tokens", str(args.max_prefill_tokens), *extra]

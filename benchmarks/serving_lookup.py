@@ -57,8 +57,7 @@ def lookup_counters(url: str) -> tuple[float, float]:
     return value["draft"], value["accepted"]
 
 
-def run(args, precision: str) -> dict:
-    prompts = read_inputs(args.inputs)[: args.warmup + args.requests]
+def run(args, prompts: list[str], precision: str) -> dict:
     lookup_args = ["--prompt-lookup", str(args.k), "--lookup-history", str(args.history)]
     with ExitStack() as stack:
         urls = {}
@@ -116,8 +115,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.warmup < 1 or args.requests < 1:
         parser.error("--warmup and --requests must be ≥ 1")
+    prompts = read_inputs(args.inputs)[: args.warmup + args.requests]
+    if len(prompts) <= args.warmup:
+        parser.error(f"--inputs has {len(prompts)} prompts: more than --warmup ({args.warmup}) are needed")
     for precision in args.precision or ["fp32"]:
-        print(json.dumps(run(args, precision)), flush=True)
+        print(json.dumps(run(args, prompts, precision)), flush=True)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import numpy as np
 from prefixdeploy.errors import ContextLengthError, PrefixDeployError
 from prefixdeploy.runtime import manifest as io_names  # the graph's input and output names
 from prefixdeploy.runtime.backends import Backend
-from prefixdeploy.runtime.lookup import LookupStats, lookup_greedy
+from prefixdeploy.runtime.lookup import LookupStats, check_prompt_lookup, lookup_greedy
 from prefixdeploy.runtime.manifest import Manifest
 from prefixdeploy.runtime.memory import zeros_in_small_pages
 from prefixdeploy.runtime.prefix import Prefix
@@ -41,8 +41,7 @@ class GenerationConfig:
             raise PrefixDeployError(f"--top-k must be ≥ 0, got {self.top_k}")
         if not 0.0 < self.top_p <= 1.0:
             raise PrefixDeployError(f"--top-p must be in (0, 1], got {self.top_p}")
-        if self.prompt_lookup < 0:
-            raise PrefixDeployError(f"--prompt-lookup must be ≥ 0 (0: off), got {self.prompt_lookup}")
+        check_prompt_lookup(self.prompt_lookup)
         if self.prompt_lookup and self.temperature > 0:
             raise PrefixDeployError(
                 "--prompt-lookup verifies drafts against greedy choices; use it with --temperature 0 (the default)"

@@ -12,10 +12,11 @@ int4 a near-tie can flip).
 
 Earlier outputs: a task's answers share their form (an extraction's JSON keys, a data-to-text answer's phrases), which
 is in none of the prompts. `earlier` sequences (e.g. the answers to other requests with the same prefix) are a second
-source: for each n, the sequence is searched first, then they. From them the draft is what a strict majority of
-their continuations agree on, token by token: the form they share is drafted, the names that differ are not (a
-draft rejected at once still costs a wider forward). Drafts are verified all the same, so what they propose never
-changes the output, only how many tokens a forward keeps.
+source: for each n, the sequence is searched first, then they. From them the draft is what their continuations agree
+on, token by token, each token by a strict majority of those that agreed so far: the form they share is drafted, the
+names that differ are not (a draft rejected at once still costs a wider forward). Drafts are verified all the same,
+so at fp32 what they propose never changes the output, only how many tokens a forward keeps (at int4 it decides which
+tokens go through a several-row forward, so it can flip a near-tie).
 
 Drafting stops where it does not pay (`DraftPolicy`): the draft starts short and doubles while fully accepted, halves
 when cut, and after drafts rejected outright it waits 1, 2, 4 … 16 plain steps before drafting again.
@@ -25,15 +26,24 @@ Shape letters as in `generate.py`: T tokens fed in one forward, V vocab.
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from prefixdeploy.errors import PrefixDeployError
+
 NGRAM_SIZES = (3, 2, 1)  # longest first: a longer match predicts better
+MAX_PROMPT_LOOKUP = 64  # the longest draft K allowed: a verify is one forward over 1 + K tokens
 FIRST_DRAFT = 2  # tokens in the first draft; grows while drafts are accepted
 MAX_WAIT = 16  # most plain steps between drafts after repeated outright rejections
+
+
+def check_prompt_lookup(k: int, option: str = "--prompt-lookup") -> None:
+    """K must be 0 (off) to MAX_PROMPT_LOOKUP: the draft grows up to K, and a verify feeds 1 + K tokens at once."""
+    if not 0 <= k <= MAX_PROMPT_LOOKUP:
+        raise PrefixDeployError(f"{option} must be between 0 (off) and {MAX_PROMPT_LOOKUP}, got {k}")
 
 
 @dataclass
@@ -89,6 +99,8 @@ def find_draft(seq: np.ndarray, k: int, earlier: Sequence[np.ndarray] = ()) -> n
 
     seq: (N,) int64, the sequence so far; earlier: (M_i,) int64 each. Returns (≤ k,) int64; empty if nothing matches.
     """
+    if k < 1:
+        return seq[:0]
     for n in NGRAM_SIZES:
         if len(seq) <= n:
             continue
@@ -101,8 +113,8 @@ def find_draft(seq: np.ndarray, k: int, earlier: Sequence[np.ndarray] = ()) -> n
 
 
 def _agreed(continuations: list[np.ndarray]) -> np.ndarray:
-    """The longest run of tokens that a strict majority of the non-empty continuations (≤ k,) each share, position by
-    position (a single continuation is its own majority); empty when they disagree at once."""
+    """The longest run of tokens on which, position by position, a strict majority of the continuations (≤ k,) that
+    agreed so far agree again (a single one is its own majority); empty when they disagree at once."""
     candidates = [c for c in continuations if len(c)]
     n = 0
     while candidates:
@@ -137,15 +149,20 @@ def before_eos(draft: np.ndarray, eos: set[int]) -> np.ndarray:
 
 
 class EarlierOutputs:
-    """The last `size` outputs per key (a prefix's name): draft sources for later requests of the same task."""
+    """The last `size` outputs per key (a prefix's name): draft sources for later requests of the same task. At most
+    `max_keys` keys are kept, the least recently added to dropped first (prefixes come and go in a server)."""
 
-    def __init__(self, size: int = 16):
-        self.size = size
-        self._outputs: dict[object, deque[np.ndarray]] = {}
+    def __init__(self, size: int = 16, max_keys: int = 64):
+        self.size, self.max_keys = size, max_keys
+        self._outputs: OrderedDict[object, deque[np.ndarray]] = OrderedDict()
 
     def add(self, key, tokens: Sequence[int]) -> None:
-        if self.size and len(tokens) > 1:
-            self._outputs.setdefault(key, deque(maxlen=self.size)).appendleft(np.asarray(tokens, np.int64))
+        if not self.size or len(tokens) < 2:
+            return
+        self._outputs.setdefault(key, deque(maxlen=self.size)).appendleft(np.asarray(tokens, np.int64))
+        self._outputs.move_to_end(key)
+        while len(self._outputs) > self.max_keys:
+            self._outputs.popitem(last=False)
 
     def get(self, key) -> list[np.ndarray]:
         """Most recent first."""

@@ -1,6 +1,6 @@
 """`prefixdeploy serve` options: one frozen config, one field per CLI option, validated on creation.
 
-Imports only the standard library, so the CLI can build it before the serve extra is imported.
+Imports nothing of the serve extra, so the CLI can build it before that extra is imported.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.runtime.lookup import check_prompt_lookup
 
 API_KEY_ENV = "PREFIXDEPLOY_API_KEY"
 DEFAULT_MAX_PREFILL_TOKENS = 32  # benchmarks/SERVING.md: decoding rows' stall against time to first token
@@ -27,7 +28,7 @@ class ServeConfig:
     max_prefill_tokens: int = (
         DEFAULT_MAX_PREFILL_TOKENS  # prompt tokens prefilled per step while other rows decode (their stall)
     )
-    prompt_lookup: int = 0  # K > 0: greedy rows alone in the batch draft up to K tokens per step (exact)
+    prompt_lookup: int = 0  # K > 0: greedy rows alone in the batch draft up to K tokens per step (exact at fp32)
     lookup_history: int = 0  # with --prompt-lookup: the last N greedy answers per prefix are draft sources too
     max_model_len: int | None = None  # KV slot length (prefix + prompt + new tokens); None: the engine's default
     max_tokens_limit: int = 2048  # a request's max_tokens above this is 400
@@ -45,7 +46,7 @@ class ServeConfig:
         _at_least("--max-num-seqs", self.max_num_seqs, 1)
         _at_least("--max-queue", self.max_queue, 1)
         _at_least("--max-prefill-tokens", self.max_prefill_tokens, 1)
-        _at_least("--prompt-lookup", self.prompt_lookup, 0)
+        check_prompt_lookup(self.prompt_lookup)
         _at_least("--lookup-history", self.lookup_history, 0)
         if self.lookup_history and not self.prompt_lookup:
             raise PrefixDeployError("--lookup-history drafts for --prompt-lookup; give --prompt-lookup K too")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from prefixdeploy.errors import ContextLengthError, PrefixDeployError
 from prefixdeploy.runtime.bundle import Bundle
+from prefixdeploy.runtime.lookup import check_prompt_lookup
 from prefixdeploy.runtime.prefix import Prefix
 from prefixdeploy.serving.config import DEFAULT_MAX_PREFILL_TOKENS
 from prefixdeploy.serving.requests import (
@@ -66,7 +67,7 @@ class EngineConfig:
     max_prefill_tokens: int = (
         DEFAULT_MAX_PREFILL_TOKENS  # prompt tokens per step while rows decode (bounds their stall)
     )
-    prompt_lookup: int = 0  # K > 0: a greedy row alone in the batch drafts up to K tokens per step (exact)
+    prompt_lookup: int = 0  # K > 0: a greedy row alone in the batch drafts up to K tokens per step (exact at fp32)
     lookup_history: int = 0  # with prompt_lookup: the last N greedy answers per prefix are draft sources too
 
     def __post_init__(self):
@@ -74,9 +75,9 @@ class EngineConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise PrefixDeployError(f"{name} must be at least 1, got {value}")
-        for name in ("prompt_lookup", "lookup_history"):
-            if getattr(self, name) < 0:
-                raise PrefixDeployError(f"{name} must be ≥ 0 (0: off), got {getattr(self, name)}")
+        check_prompt_lookup(self.prompt_lookup, "prompt_lookup")
+        if self.lookup_history < 0:
+            raise PrefixDeployError(f"lookup_history must be ≥ 0 (0: off), got {self.lookup_history}")
         if self.max_queue < 0:
             raise PrefixDeployError(f"max_queue must be ≥ 0, got {self.max_queue}")
 

@@ -7,9 +7,10 @@ moves into its slot (and the prefilling row after it), so the decoding rows stay
 
 Prompt lookup (`prompt_lookup` K > 0): a greedy row that is alone (no other row decodes or prefills) drafts up to K
 tokens from its own prompt and output (`runtime.lookup`) and verifies them in one forward over its slot; the longest
-agreeing run is kept plus the model's own next token, so its tokens are plain greedy decoding's. Rows in a batch decode
-one token per step: the fused attention takes several new tokens over a past only at batch 1. With `lookup_history`
-N > 0 the last N greedy answers of each prefix are draft sources too (`lookup.EarlierOutputs`).
+agreeing run is kept plus the model's own next token, so its tokens are plain greedy decoding's (at fp32; see
+runtime.lookup for int4). Rows in a batch decode one token per step: the fused attention takes several new tokens
+over a past only at batch 1. With `lookup_history` N > 0 the last N greedy answers of each prefix (by name; requests
+without a prefix share one history) are draft sources too (`lookup.EarlierOutputs`).
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ class Scheduler:
             log.exception("prompt-lookup verify of request %s failed", row.request.id)
             self._free(0)
             row.request.deliver(e)
-            return len(draft), 0
+            return 0, 0
         accepted = int(np.cumprod(logits[:-1].argmax(axis=-1) == draft).sum())
         row.policy.record(len(draft), accepted)
         row.length += 1 + accepted  # the rejected positions are overwritten by the next forward

@@ -104,8 +104,9 @@ def test_batches_decode_plainly_and_sampling_refuses_lookup(tiny_bundle):
     assert looked == plain
     with pytest.raises(PrefixDeployError, match="--temperature 0"):
         GenerationConfig(temperature=0.7, prompt_lookup=4)
-    with pytest.raises(PrefixDeployError, match="--prompt-lookup must be"):
-        GenerationConfig(prompt_lookup=-1)
+    for k in (-1, 65):
+        with pytest.raises(PrefixDeployError, match="--prompt-lookup must be between 0 "):
+            GenerationConfig(prompt_lookup=k)
 
 
 def test_cli_run_with_prompt_lookup(tiny_bundle):
@@ -138,6 +139,10 @@ def test_find_draft_searches_earlier_outputs_after_the_sequence_for_each_n_gram_
     for tokens in ([1, 2], [3, 4], [5], [6, 7]):  # a one-token output offers nothing to follow: not kept
         history.add("qa", tokens)
     assert [a.tolist() for a in history.get("qa")] == [[6, 7], [3, 4]] and history.get(None) == []
+    few_keys = EarlierOutputs(size=2, max_keys=2)
+    for key in ("a", "b", "a", "c"):  # "b" is the least recently added to when "c" comes
+        few_keys.add(key, [1, 2])
+    assert [len(few_keys.get(k)) for k in "abc"] == [2, 0, 1]
 
 
 @pytest.mark.parametrize("graph", GRAPHS)

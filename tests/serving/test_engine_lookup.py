@@ -13,7 +13,7 @@ import dataclasses
 
 import pytest
 from conftest import FAMILIES
-from engine_cases import GREEDY, collect, mixed_cases, serving, single, submit_staggered
+from engine_cases import GREEDY, WAIT, collect, mixed_cases, serving, single, submit_staggered
 from lookup_oracle import oracle
 
 from prefixdeploy.errors import PrefixDeployError
@@ -21,6 +21,7 @@ from prefixdeploy.runtime import manifest as io_names
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.serving import scheduler
 from prefixdeploy.serving.engine import SamplingParams, StepStats
+from prefixdeploy.serving.requests import ABORT_TOKEN
 
 K = 6
 N_NEW = 24
@@ -122,7 +123,7 @@ def test_lookup_history_drafts_from_a_prefix_s_earlier_greedy_answers(tiny_bundl
 
 def test_prompt_lookup_refuses_a_graph_without_logits_to_keep_and_a_negative_k(tiny_bundle, monkeypatch):
     with load_bundle(tiny_bundle("switchable")) as b:
-        with pytest.raises(PrefixDeployError, match="prompt_lookup must be ≥ 0"):
+        with pytest.raises(PrefixDeployError, match="prompt_lookup must be between 0 "):
             with serving(b, prompt_lookup=-1):
                 pass
         names = [n for n in b.backend.input_names() if n != io_names.LOGITS_TO_KEEP]  # as bundles exported before it
@@ -130,3 +131,65 @@ def test_prompt_lookup_refuses_a_graph_without_logits_to_keep_and_a_negative_k(t
         with pytest.raises(PrefixDeployError, match="exported before it: re-export the bundle"):
             with serving(b, prompt_lookup=K):
                 pass
+
+
+def test_with_ignore_eos_an_eos_is_drafted_and_accepted_like_any_token(tiny_bundle, monkeypatch):
+    with load_bundle(tiny_bundle("switchable")) as b:
+        ids, qa = b.encode(REPETITIVE), b.prefixes["qa"]
+        truth = single(b, ids, "qa", N_NEW, ignore_eos=True)
+        eos_at = next(i for i in range(8, N_NEW) if truth[i] not in truth[:i])
+        b.manifest = dataclasses.replace(b.manifest, eos_token_ids=[truth[eos_at]])
+        oracle(monkeypatch, scheduler, len(ids), truth)
+        steps: list[StepStats] = []
+        with serving(b, max_num_seqs=2, prompt_lookup=K) as engine:
+            engine.on_step = steps.append
+            [(tokens, reason, _)] = one_by_one(engine, [(ids, qa, SamplingParams(max_tokens=N_NEW, **GREEDY))])
+    assert tokens == truth and reason == "length"
+    assert drafts(steps)[0] == drafts(steps)[1] > eos_at - 1  # drafts ran through the EOS
+
+
+def test_logprobs_under_lookup_equal_plain_decoding_s(tiny_bundle, monkeypatch):
+    with load_bundle(tiny_bundle("switchable")) as b:
+        ids, qa = b.encode(REPETITIVE), b.prefixes["qa"]
+        truth = single(b, ids, "qa", N_NEW, ignore_eos=True)
+        params = SamplingParams(max_tokens=N_NEW, logprobs=3, **GREEDY)
+        with serving(b, max_num_seqs=2) as engine:
+            [(_, _, plain)] = one_by_one(engine, [(ids, qa, params)])
+        oracle(monkeypatch, scheduler, len(ids), truth, wrong_at=7)
+        with serving(b, max_num_seqs=2, prompt_lookup=K) as engine:
+            [(_, _, looked)] = one_by_one(engine, [(ids, qa, params)])
+    assert [e.token_id for e in plain] == [e.token_id for e in looked] == truth
+    for p, q in zip(plain, looked):
+        assert abs(p.logprob - q.logprob) < 1e-4 and [t for t, _ in p.top_logprobs] == [t for t, _ in q.top_logprobs]
+
+
+def test_a_row_joining_or_aborting_around_drafts_leaves_every_output_exact(tiny_bundle, monkeypatch):
+    """A lone row with a draft rejected at token 5, joined after 10 tokens by a second request (both then decode
+    plainly); then a lone row aborted after 9 tokens, and a lone row again: each output equals `run`'s."""
+    with load_bundle(tiny_bundle("switchable")) as b:
+        ids, qa, other = b.encode(REPETITIVE), b.prefixes["qa"], b.encode("hello there, how are you doing today")
+        truth, truth2 = single(b, ids, "qa", 40, ignore_eos=True), single(b, other, None, 30, ignore_eos=True)
+        oracle(monkeypatch, scheduler, len(ids), truth, wrong_at=5)
+
+        async def scenario(engine):
+            first, joined = [], None
+            async for event in engine.submit(ids, qa, SamplingParams(max_tokens=40, **GREEDY)):
+                first.append(event.token_id)
+                if len(first) == 10:
+                    joined = asyncio.create_task(
+                        collect(engine.submit(other, None, SamplingParams(max_tokens=30, **GREEDY)))
+                    )
+            second = (await joined)[0]
+            aborted = []
+            stream = engine.submit(ids, qa, SamplingParams(max_tokens=40, **GREEDY))
+            async for event in stream:
+                aborted.append(event.token_id)
+                if len(aborted) == 9:
+                    stream.abort()
+            again = (await collect(engine.submit(ids, qa, SamplingParams(max_tokens=40, **GREEDY))))[0]
+            return first, second, [t for t in aborted if t != ABORT_TOKEN], again
+
+        with serving(b, max_num_seqs=2, prompt_lookup=K) as engine:
+            first, second, aborted, again = asyncio.run(asyncio.wait_for(scenario(engine), WAIT))
+    assert first == truth and second == truth2 and again == truth
+    assert 9 <= len(aborted) < 40 and aborted == truth[: len(aborted)]

@@ -36,6 +36,7 @@ def test_runtime_only_install_helps_and_names_the_extra(served_bundle):
         (["--max-queue", "0"], "--max-queue"),
         (["--max-prefill-tokens", "0"], "--max-prefill-tokens"),
         (["--prompt-lookup", "-1"], "--prompt-lookup"),
+        (["--prompt-lookup", "65"], "between 0 (off) and 64"),
         (["--lookup-history", "4"], "give --prompt-lookup K too"),
         (["--request-timeout", "-1"], "--request-timeout"),
         (["--port", "70000"], "--port"),
