@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from contextlib import ExitStack
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import openai
+from prometheus_client.parser import text_string_to_metric_families
 from serving import free_port, start_server
 
 from prefixdeploy.runtime.bench.lookup import read_inputs
@@ -49,12 +49,10 @@ def stream_once(client: openai.OpenAI, model: str, prompt: str, max_tokens: int)
 
 
 def lookup_counters(url: str) -> tuple[float, float]:
-    text = httpx.get(f"{url}/metrics", timeout=30).text
-    value = {
-        name: sum(float(m) for m in re.findall(rf"^prefixdeploy_lookup_{name}_tokens_total (\S+)$", text, re.M))
-        for name in ("draft", "accepted")
-    }
-    return value["draft"], value["accepted"]
+    """(draft, accepted) prompt-lookup tokens so far, from the server's /metrics."""
+    families = text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=30).text)
+    totals = {s.name: s.value for f in families for s in f.samples}
+    return totals["prefixdeploy_lookup_draft_tokens_total"], totals["prefixdeploy_lookup_accepted_tokens_total"]
 
 
 def run(args, prompts: list[str], precision: str) -> dict:

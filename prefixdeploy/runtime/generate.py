@@ -256,16 +256,8 @@ class InPlaceCache:
     def extend(self, tokens: np.ndarray) -> np.ndarray:
         """Batch 1: feed T tokens (T,) in one forward (the fused attention takes T new tokens over a past at batch
         1); the logits after each, (T, V)."""
-        S, T = int(self.lengths[0]), len(tokens)
-        feeds = {
-            io_names.INPUT_IDS: tokens[None].astype(np.int64),  # (1, T)
-            io_names.ATTENTION_MASK: np.ones((1, S + T), np.int64),  # (1, S + T)
-            io_names.LOGITS_TO_KEEP: np.array([T], np.int64),  # (1,)
-        }
-        if self.positions:
-            feeds[io_names.POSITION_IDS] = np.arange(S, S + T, dtype=np.int64)[None]  # (1, T)
-        logits = self.batch.run(feeds)[0]  # (T, V)
-        self.lengths += T
+        logits = self.batch.run(extend_feeds(tokens, int(self.lengths[0]), self.positions))[0]  # (T, V)
+        self.lengths += len(tokens)
         return logits
 
     def rewind(self, n: int) -> None:
@@ -299,6 +291,13 @@ def prompt_feeds(ids: list[int], past: int, positions: bool) -> dict[str, np.nda
     }
     if positions:  # learned positions (GPT-2): a row's tokens continue at its own length
         feeds[io_names.POSITION_IDS] = np.arange(past, past + T, dtype=np.int64)[None]  # (1, T)
+    return feeds
+
+
+def extend_feeds(ids: np.ndarray, past: int, positions: bool) -> dict[str, np.ndarray]:
+    """`prompt_feeds` for T tokens (T,) whose logits are all wanted: a prompt-lookup verify."""
+    feeds = prompt_feeds(ids.tolist(), past, positions)
+    feeds[io_names.LOGITS_TO_KEEP] = np.array([len(ids)], np.int64)  # (1,)
     return feeds
 
 

@@ -46,7 +46,6 @@ class Row:
     length: int  # filled positions of its slot: prefix + tokens fed so far
     fed: int = 0  # prompt tokens prefilled so far
     token: int = 0  # the last chosen token, fed at the next decode
-    generated: int = 0
     output: list[int] = field(default_factory=list)  # the tokens chosen so far (prompt lookup drafts from them)
     policy: DraftPolicy | None = None  # prompt lookup's draft sizes, made at the row's first draft
 
@@ -168,7 +167,7 @@ class Scheduler:
             return None
         if row.policy is None:
             row.policy = DraftPolicy(self.prompt_lookup)
-        room = row.request.params.max_tokens - row.generated - 1  # the model's own token must still fit after it
+        room = row.request.params.max_tokens - len(row.output) - 1  # the model's own token must still fit after it
         size = row.policy.next_size(room) if room > 0 else 0
         if not size:
             return None
@@ -205,7 +204,7 @@ class Scheduler:
         done, events = [], []
         for s, z, token in zip(slots, logits, tokens.tolist()):
             row = self.rows[s]
-            row.token, row.generated = token, row.generated + 1
+            row.token = token
             row.output.append(token)
             reason = self._finish_reason(row, token)
             events.append((row.request, token_event(row.request, z, token, reason)))
@@ -222,7 +221,7 @@ class Scheduler:
         params = row.request.params
         if token in self.eos and not params.ignore_eos:
             return "stop"
-        return "length" if row.generated >= params.max_tokens else None
+        return "length" if len(row.output) >= params.max_tokens else None
 
     def _free(self, slot: int) -> None:
         """Release `slot`; the last ready row fills the hole, then the prefilling row (if any) follows it down."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from prefixdeploy.runtime import manifest as io_names
-from prefixdeploy.runtime.generate import bind_kv, decode_feeds, prompt_feeds
+from prefixdeploy.runtime.generate import bind_kv, decode_feeds, extend_feeds, prompt_feeds
 from prefixdeploy.runtime.manifest import Manifest
 from prefixdeploy.runtime.memory import zeros_in_small_pages
 from prefixdeploy.runtime.prefix import Prefix
@@ -44,9 +44,7 @@ class SlotCache:
     def extend(self, slot: int, past: int, ids: np.ndarray) -> np.ndarray:
         """Feed tokens `ids` (T,) to slot `slot` after its `past` filled positions; the logits after each, (T, V).
         For prompt lookup's verify: positions past + T onward may later be overwritten (a rejected draft)."""
-        feeds = prompt_feeds(ids.tolist(), past, self.positions)
-        feeds[io_names.LOGITS_TO_KEEP] = np.array([len(ids)], np.int64)  # (1,)
-        return self._slot(slot).run(feeds)[0]  # (T, V)
+        return self._slot(slot).run(extend_feeds(ids, past, self.positions))[0]  # (T, V)
 
     def decode(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """One token per running row: tokens (n,) int64 into slots [0, n) of lengths (n,); logits (n, V)."""

@@ -119,13 +119,14 @@ def compare_lookup(bundle, prefix: str | None, prompts: list[str], config) -> Lo
         (looked, (), result.lookup, result.stats),
         (looked, None, result.earlier, result.earlier_stats),  # None: the other inputs' answers
     ]
+    arrays = [np.asarray(a, np.int64) for a in answers]
+    others = [[a for j, a in enumerate(arrays) if j != i][::-1] for i in range(len(ids))]  # never the input's own
     for round_ in range(config.warmup + config.repetitions):
         timed = round_ >= config.warmup
         for i, row in enumerate(ids):
-            earlier = [np.asarray(a, np.int64) for j, a in enumerate(answers) if j != i][::-1]
             for gen, source, totals, stats in ways[round_ % 3 :] + ways[: round_ % 3]:
                 run_stats = LookupStats()
-                tokens, seconds = _decode(bundle, row, prefix, gen, run_stats, earlier if source is None else ())
+                tokens, seconds = _decode(bundle, row, prefix, gen, run_stats, others[i] if source is None else ())
                 result.mismatches += timed and tokens != answers[i]
                 if timed:
                     totals.tokens, totals.seconds = totals.tokens + len(tokens) - 1, totals.seconds + seconds
