@@ -183,13 +183,16 @@ def test_a_row_joining_or_aborting_around_drafts_leaves_every_output_exact(tiny_
             aborted = []
             stream = engine.submit(ids, qa, SamplingParams(max_tokens=40, **GREEDY))
             async for event in stream:
-                aborted.append(event.token_id)
+                aborted.append(event)
                 if len(aborted) == 9:
                     stream.abort()
             again = (await collect(engine.submit(ids, qa, SamplingParams(max_tokens=40, **GREEDY))))[0]
-            return first, second, [t for t in aborted if t != ABORT_TOKEN], again
+            return first, second, aborted, again
 
         with serving(b, max_num_seqs=2, prompt_lookup=K) as engine:
             first, second, aborted, again = asyncio.run(asyncio.wait_for(scenario(engine), WAIT))
     assert first == truth and second == truth2 and again == truth
-    assert 9 <= len(aborted) < 40 and aborted == truth[: len(aborted)]
+    cut = [e.token_id for e in aborted if e.token_id != ABORT_TOKEN]
+    assert 9 <= len(cut) and cut == truth[: len(cut)]
+    # the abort reaches the engine at its next step: the row may have finished all 40 tokens before that
+    assert (aborted[-1].finish_reason, len(cut) < 40) in {("abort", True), ("length", False)}
