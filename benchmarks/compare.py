@@ -25,8 +25,8 @@ from membw import measure_bandwidth_subprocess
 from systems import GenAI, Prefixdeploy, TorchPeft, build_genai, export_bundles, model_key, token_agreement
 from tqdm import tqdm
 
-from prefixdeploy.runtime.bench.measure import RequestTiming, machine_info, summarize
-from prefixdeploy.runtime.bench.scenarios import PROMPT_TEXT
+from prefixdeploy.bench.measure import RequestTiming, machine_info, summarize
+from prefixdeploy.bench.scenarios import PROMPT_TEXT
 
 log = logging.getLogger("compare")
 

@@ -19,8 +19,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from prefixdeploy.bench.measure import RequestTiming
 from prefixdeploy.runtime.atomic import atomic_path
-from prefixdeploy.runtime.bench.measure import RequestTiming
 
 log = logging.getLogger("compare")
 

@@ -12,8 +12,8 @@ import argparse
 import statistics
 from pathlib import Path
 
-from prefixdeploy.runtime.bench.measure import time_request
-from prefixdeploy.runtime.bench.scenarios import synthetic_prompts
+from prefixdeploy.bench.measure import time_request
+from prefixdeploy.bench.scenarios import synthetic_prompts
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from prefixdeploy.runtime.prefix import ModelFacts, Prefix, save_prefix
-from prefixdeploy.serving.registry import read_valid_prefix
+from prefixdeploy.serving.http.registry import read_valid_prefix
 
 # SmolLM2-135M-Instruct's config.json: 30 layers, 3 kv heads, head_dim 576 / 9 = 64; Llama-2-7B: 32, 32, 128.
 GEOMETRIES = {"smollm2-135m": (30, 3, 64, 576), "llama-2-7b": (32, 32, 128, 4096)}

@@ -2,7 +2,7 @@
 
 For each precision: start the server on 127.0.0.1 (a subprocess), measure the server overhead (end-to-end latency
 of a request at concurrency 1 over HTTP, interleaved with the same request run in-process through the runtime),
-then the sweep of `prefixdeploy.serving.loadgen` with a random model (a prefix, or the base model) per request.
+then the sweep of `prefixdeploy.bench.loadgen` with a random model (a prefix, or the base model) per request.
 Writes benchmarks/SERVING.md (and .json, .png beside it) with the issue's target ratios.
 
     python benchmarks/serving.py --bundle demo-out/bundle --precision fp32 --precision int4
@@ -24,11 +24,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from prefixdeploy.bench.loadgen import LoadConfig, format_sweep, one_request, sweep
+from prefixdeploy.bench.loadgen_plot import write_sweep_plot
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
-from prefixdeploy.serving.config import DEFAULT_MAX_PREFILL_TOKENS
-from prefixdeploy.serving.loadgen import LoadConfig, format_sweep, one_request, sweep
-from prefixdeploy.serving.loadgen_plot import write_sweep_plot
+from prefixdeploy.serving.http.config import DEFAULT_MAX_PREFILL_TOKENS
 
 HERE = Path(__file__).parent
 

@@ -24,7 +24,7 @@ import openai
 from prometheus_client.parser import text_string_to_metric_families
 from serving import free_port, start_server
 
-from prefixdeploy.runtime.bench.lookup import read_inputs
+from prefixdeploy.bench.lookup import read_inputs
 
 
 def stream_once(client: openai.OpenAI, model: str, prompt: str, max_tokens: int) -> tuple[str, int, float, float]:

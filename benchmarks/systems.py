@@ -18,7 +18,7 @@ import time
 import warnings
 from pathlib import Path
 
-from prefixdeploy.runtime.bench.measure import RequestTiming
+from prefixdeploy.bench.measure import RequestTiming
 
 log = logging.getLogger("compare")
 

@@ -26,3 +26,12 @@ class UnsupportedModelError(PrefixDeployError):
 
 class ContextLengthError(PrefixDeployError):
     """A request does not fit the model's context window."""
+
+
+class ConfigError(PrefixDeployError):
+    """A config field has a value it cannot take. The message names the fields as the library spells them
+    (`max_new_tokens must be at least 1`); the CLI rewrites each name in `fields` as its option (`--max-new-tokens`)."""
+
+    def __init__(self, message: str, *fields: str):
+        super().__init__(message)
+        self.fields = fields

@@ -88,7 +88,7 @@ def generate_step(bundle_dir: Path, max_new_tokens: int) -> None:
 
 
 def bench_step(bundle_dir: Path, out: Path, repetitions: int) -> None:
-    from prefixdeploy.runtime.bench import BenchConfig, format_report, run_bench
+    from prefixdeploy.bench import BenchConfig, format_report, run_bench
 
     config = BenchConfig(bundle_dir, warmup=1, repetitions=repetitions, json=out / "bench.json", plot=out / "bench.png")
     print("\nbenchmark (56 prompt tokens, 32 new tokens, greedy; batch 1, and batches of 8 for the mixed rows):")

@@ -17,3 +17,14 @@ def oracle(monkeypatch, module, prompt_len: int, truth: list[int], wrong_at: int
         return out
 
     monkeypatch.setattr(module, "find_draft", draft)
+
+
+def ban(token: int):
+    """A logits processor that never lets `token` be chosen (a stand-in for a constraint or a bias)."""
+
+    def processor(history, logits: np.ndarray) -> np.ndarray:
+        out = logits.copy()
+        out[token] = -np.inf
+        return out
+
+    return processor

@@ -18,13 +18,13 @@ DOC = ROOT / "docs" / "architecture.md"
 ROW = re.compile(r"^\| (\w+) \| ([^|]*) \|")
 
 
-def allowed_arrows() -> dict[str, set[str]]:
-    """{layer: the layers it may import}, from the table under "## The layers" in docs/architecture.md."""
-    table = DOC.read_text().split("## The layers", 1)[1]
+def allowed_arrows(heading: str = "## The layers") -> dict[str, set[str]]:
+    """{layer: the layers it may import}, from the first table under `heading` in docs/architecture.md."""
+    table = DOC.read_text().split(heading, 1)[1].split("\n## ", 1)[0]
     allowed = {}
     for line in table.splitlines():
         m = ROW.match(line)
-        if m and m.group(1) != "package":
+        if m and m.group(1) not in ("package", "part"):
             allowed[m.group(1)] = {w for w in re.findall(r"\w+", m.group(2)) if w != "nothing"}
     return allowed
 
@@ -108,5 +108,26 @@ def test_relative_and_function_level_imports_are_counted():
     imported = imports_in(text, "prefixdeploy.runtime.probe")
     assert imported >= {"prefixdeploy.exporter.export", "prefixdeploy.runtime.bundle"}
     assert forbidden(arrows_of("prefixdeploy.runtime.probe", imported), allowed_arrows()) == [("runtime", "exporter")]
-    serving = imports_in("from prefixdeploy.runtime.bundle import load_bundle\n", "prefixdeploy.serving.engine")
-    assert forbidden(arrows_of("prefixdeploy.serving.engine", serving), allowed_arrows()) == []
+    serving = imports_in("from prefixdeploy.runtime.bundle import load_bundle\n", "prefixdeploy.serving.engine.engine")
+    assert forbidden(arrows_of("prefixdeploy.serving.engine.engine", serving), allowed_arrows()) == []
+
+
+def serving_part_of(module: str) -> str | None:
+    """`prefixdeploy.serving.http.app` -> http; None outside serving's sub-packages (its __init__ included)."""
+    parts = module.split(".")
+    return parts[2] if len(parts) > 3 and parts[1] == "serving" else None
+
+
+def test_serving_parts_import_downward_only():
+    """The engine never imports the HTTP layer (nor scale-out); the HTTP layer never imports scale-out."""
+    allowed = allowed_arrows("## Inside serving")
+    assert allowed == {"engine": set(), "http": {"engine"}, "scale": {"http", "engine"}}
+    parts = {serving_part_of(module_name(p)) for p in (PACKAGE / "serving").rglob("*.py")} - {None}
+    assert parts == set(allowed), f"serving parts missing from docs/architecture.md: {sorted(parts - set(allowed))}"
+    bad = []
+    for path in sorted((PACKAGE / "serving").rglob("*.py")):
+        source = serving_part_of(module_name(path))
+        for target in {serving_part_of(m) for m in imported_modules(path)} - {None, source}:
+            if source is None or target not in allowed[source]:
+                bad.append(f"{source} -> {target} in {path.relative_to(ROOT)}")
+    assert not bad, "imports between serving's parts that the architecture forbids: " + "; ".join(bad)

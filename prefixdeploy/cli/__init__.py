@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from prefixdeploy.cli.options import prompt_lookup_option as _prompt_lookup_opti
 from prefixdeploy.cli.options import provider_option as _provider_option
 from prefixdeploy.cli.prefixes import PREFIX_COMMANDS, read_text_file
 from prefixdeploy.cli.scale import SCALE_COMMANDS, pop_ray_options, ray_options, serve_on_ray
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError, PrefixDeployError
 
 
 class _Group(click.Group):
@@ -30,8 +31,21 @@ class _Group(click.Group):
         except PrefixDeployError as e:
             if ctx.params.get("debug"):
                 raise
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {_in_flags(e, self.get_command(ctx, ctx.invoked_subcommand or ''))}", err=True)
             sys.exit(2)
+
+
+def _in_flags(error: PrefixDeployError, command: click.Command | None) -> str:
+    """The error's message, with the config fields it names (`ConfigError.fields`) spelt as the command's options:
+    the one place where library field names become flags (`max_new_tokens` -> `--max-new-tokens`)."""
+    message = str(error)
+    if not isinstance(error, ConfigError) or command is None:
+        return message
+    flags = {p.name: max(p.opts, key=len) for p in command.params if isinstance(p, click.Option)}
+    for field in error.fields:
+        if field in flags:
+            message = re.sub(rf"(?<![\w-]){re.escape(field)}(?!\w)", flags[field], message)
+    return message
 
 
 @click.group(cls=_Group)
@@ -310,7 +324,7 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
 @ray_options
 def serve(bundle, **options):
     """Serve BUNDLE over an OpenAI-compatible HTTP API; `model` picks the prefix per request."""
-    from prefixdeploy.serving.config import ServeConfig
+    from prefixdeploy.serving.http.config import ServeConfig
 
     on_ray, ray_address, ray_fields = pop_ray_options(options)
     config = ServeConfig(bundle=bundle, **options)
@@ -318,7 +332,7 @@ def serve(bundle, **options):
         serve_on_ray(config, ray_address, ray_fields)
         return
     try:
-        from prefixdeploy.serving.server import serve as run_server
+        from prefixdeploy.serving.http.server import serve as run_server
     except ImportError as e:
         if (e.name or "").split(".")[0] not in SERVE_EXTRA_MODULES:
             raise

@@ -62,14 +62,14 @@ def bench(bundle, url, sweep, requests, prompt, rounds, api_key, **options):
         return
     if bundle is None:
         raise PrefixDeployError("bench needs a BUNDLE, or --url of a running server")
-    from prefixdeploy.runtime.bench import BenchConfig, format_report, run_bench
+    from prefixdeploy.bench import BenchConfig, format_report, run_bench
 
     click.echo(format_report(run_bench(BenchConfig(bundle=bundle, **options))))
 
 
 def bench_url(url: str, sweep_options: dict, options: dict) -> None:
-    """The serving sweep (prefixdeploy.serving.loadgen): a table, and the JSON and PNG when asked."""
-    from prefixdeploy.serving.loadgen import LoadConfig, format_sweep, run_sweep
+    """The serving sweep (prefixdeploy.bench.loadgen): a table, and the JSON and PNG when asked."""
+    from prefixdeploy.bench.loadgen import LoadConfig, format_sweep, run_sweep
 
     config = LoadConfig(
         url=url.rstrip("/"),
@@ -83,7 +83,7 @@ def bench_url(url: str, sweep_options: dict, options: dict) -> None:
         for error in row["errors"]:
             click.echo(f"concurrency {row['concurrency']}: failed with {error}", err=True)
     if options["plot"] is not None:
-        from prefixdeploy.serving.loadgen_plot import write_sweep_plot
+        from prefixdeploy.bench.loadgen_plot import write_sweep_plot
 
         write_sweep_plot(report, options["plot"])
 

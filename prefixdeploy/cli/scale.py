@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from prefixdeploy.errors import PrefixDeployError
-from prefixdeploy.serving.ray_config import RayServeConfig, with_engine_queue  # the standard library only
+from prefixdeploy.serving.scale.ray_config import RayServeConfig, with_engine_queue  # the standard library only
 
 RAY_FIELDS = (
     "replicas",
@@ -72,7 +72,7 @@ def serve_on_ray(serve_config, address: str | None, fields: dict) -> None:
     """`prefixdeploy serve --ray`: start (or join) Ray, run the application, serve until a signal."""
     config = with_engine_queue(RayServeConfig(serve=serve_config, **fields))
     try:
-        from prefixdeploy.serving.ray import run_until_signal
+        from prefixdeploy.serving.scale.ray import run_until_signal
     except ImportError as e:
         if (e.name or "").split(".")[0] != "ray":
             raise
@@ -90,7 +90,7 @@ def serve_on_ray(serve_config, address: str | None, fields: dict) -> None:
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8", "int4"]), default=None, help="Which graph.")
 def triton_repo(bundle, **options):
     """Write a Triton Inference Server model (python backend, decoupled) serving BUNDLE."""
-    from prefixdeploy.serving.triton import TritonRepoConfig, write_triton_repo
+    from prefixdeploy.serving.scale.triton import TritonRepoConfig, write_triton_repo
 
     model_dir = write_triton_repo(TritonRepoConfig(bundle=bundle, **options))
     click.echo(f"wrote {model_dir / 'config.pbtxt'} and {model_dir / '1' / 'model.py'}")

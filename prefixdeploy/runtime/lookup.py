@@ -27,12 +27,12 @@ Shape letters as in `generate.py`: T tokens fed in one forward, V vocab.
 from __future__ import annotations
 
 from collections import Counter, OrderedDict, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError
 
 NGRAM_SIZES = (3, 2, 1)  # longest first: a longer match predicts better
 MAX_PROMPT_LOOKUP = 64  # the longest draft K allowed: a verify is one forward over 1 + K tokens
@@ -40,10 +40,10 @@ FIRST_DRAFT = 2  # tokens in the first draft; grows while drafts are accepted
 MAX_WAIT = 16  # most plain steps between drafts after repeated outright rejections
 
 
-def check_prompt_lookup(k: int, option: str = "--prompt-lookup") -> None:
+def check_prompt_lookup(k: int, field: str = "prompt_lookup") -> None:
     """K must be 0 (off) to MAX_PROMPT_LOOKUP: the draft grows up to K, and a verify feeds 1 + K tokens at once."""
     if not 0 <= k <= MAX_PROMPT_LOOKUP:
-        raise PrefixDeployError(f"{option} must be between 0 (off) and {MAX_PROMPT_LOOKUP}, got {k}")
+        raise ConfigError(f"{field} must be between 0 (off) and {MAX_PROMPT_LOOKUP}, got {k}", field)
 
 
 @dataclass
@@ -169,44 +169,76 @@ class EarlierOutputs:
         return list(self._outputs.get(key, ()))
 
 
-def lookup_greedy(
+class Drafter:
+    """One row's drafting: a `DraftPolicy` for the sizes, `find_draft` for the tokens, cut before an EOS."""
+
+    def __init__(self, limit: int):
+        self.policy = DraftPolicy(limit)
+
+    def propose(self, seq: np.ndarray, room: int, eos: set[int], earlier: Sequence[np.ndarray] = ()) -> np.ndarray:
+        """A draft (≤ room,) int64 continuing seq (N,) int64; empty when the policy waits or nothing matches."""
+        size = self.policy.next_size(room) if room > 0 else 0
+        return before_eos(find_draft(seq, size, earlier), eos) if size else seq[:0]
+
+    def record(self, drafted: int, accepted: int) -> None:
+        self.policy.record(drafted, accepted)
+
+
+def verify_draft(
+    cache, token: int, draft: np.ndarray, choose: Callable[[np.ndarray, list[int]], int]
+) -> tuple[list[int], np.ndarray]:
+    """Feed [token, *draft] (1 + k,) in one forward of a batch-1 `cache` (`extend`, `rewind`); keep the longest run
+    of the draft that equals the choice at each position, and the choice after it.
+
+    choose(logits (V,), the draft tokens accepted before it) -> the token chosen there: the one token-choice seam
+    (`sampling.choose_token`), so each row's processors decide, not a raw argmax. Returns (the tokens kept: the
+    accepted draft, then the next choice; their logits (len, V)). The rejected positions are rewound."""
+    logits = cache.extend(np.concatenate([[token], draft]).astype(np.int64))  # (1 + k, V): after token, each draft
+    kept: list[int] = []
+    for i in range(len(draft) + 1):
+        kept.append(choose(logits[i], kept))
+        if i == len(draft) or kept[-1] != int(draft[i]):
+            break
+    cache.rewind(len(draft) - (len(kept) - 1))  # rejected slots: overwritten by the next forward
+    return kept, logits[: len(kept)]
+
+
+def lookup_decode(
     cache,
     logits: np.ndarray,
     prompt: list[int],
     max_new: int,
     eos: set[int],
-    limit: int,
+    choose: Callable[[np.ndarray, list[int]], int],
+    drafter: Drafter,
     stats: LookupStats,
     earlier: Sequence[np.ndarray] = (),
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """Greedy tokens of one row after its prefill, with prompt lookup: yields (token, the (V,) logits it came from).
+    """One row's tokens after its prefill, with prompt lookup: yields (token, the (V,) logits it came from).
 
     cache: a batch-1 cache whose last fed token is the prompt's (`step`, `extend`, `rewind`); logits: (1, V) after
-    it; earlier: more draft sources (`find_draft`). Stops after max_new tokens or at a token in `eos` (yielded).
+    it; choose(logits (V,), the tokens generated so far) -> the next token (greedy, through the token-choice seam);
+    earlier: more draft sources (`find_draft`). Stops after max_new tokens or at a token in `eos` (yielded).
     """
     seq = np.empty(len(prompt) + max_new, np.int64)  # (N_max,) the prompt, then every token yielded
     seq[: len(prompt)] = prompt
-    n, policy = len(prompt), DraftPolicy(limit)
-    rows = logits  # (T, V): the logits after each token fed last
+    output: list[int] = []  # the tokens yielded so far
+    pending = [(choose(logits[0], output), logits[0])]  # (token, its (V,) logits) not yet yielded
     while True:
-        token = int(rows[-1].argmax())
-        seq[n], n = token, n + 1
-        yield token, rows[-1]
-        if token in eos or n - len(prompt) == max_new:
-            return
-        room = max_new - (n - len(prompt)) - 1  # draft tokens that fit: every one kept still leaves the model's own
-        draft = before_eos(find_draft(seq[:n], policy.next_size(room), earlier), eos) if room else seq[:0]
+        for token, row in pending:
+            seq[len(prompt) + len(output)] = token
+            output.append(token)
+            yield token, row
+            if token in eos or len(output) == max_new:
+                return
+        room = max_new - len(output) - 1  # draft tokens that fit: every one kept still leaves the model's own
+        draft = drafter.propose(seq[: len(prompt) + len(output)], room, eos, earlier)
         if not len(draft):
-            rows = cache.step(np.array([token], np.int64))  # (1, V)
+            row = cache.step(np.array([token], np.int64))[0]  # (V,)
             stats.steps += 1
+            pending = [(choose(row, output), row)]
             continue
-        rows = cache.extend(np.concatenate([[token], draft]))  # (1 + k, V): after the token, after each draft token
-        choices = rows[:-1].argmax(axis=-1)  # (k,) the model's choice where each draft token stands
-        accepted = int(np.cumprod(choices == draft).sum())
-        cache.rewind(len(draft) - accepted)  # rejected slots: overwritten by the next forward
-        policy.record(len(draft), accepted)
-        stats.add(LookupStats(drafted=len(draft), accepted=accepted, verifies=1))
-        for i in range(accepted):  # no EOS among them (`before_eos`)
-            seq[n], n = int(draft[i]), n + 1
-            yield int(draft[i]), rows[i]
-        rows = rows[accepted : accepted + 1]  # (1, V): after the last kept token, the model's next choice
+        kept, rows = verify_draft(cache, token, draft, lambda z, accepted: choose(z, output + accepted))
+        drafter.record(len(draft), len(kept) - 1)
+        stats.add(LookupStats(drafted=len(draft), accepted=len(kept) - 1, verifies=1))
+        pending = list(zip(kept, rows))

@@ -1,8 +1,9 @@
-"""Serving: a continuous-batching engine over the runtime's in-place KV buffers, and an OpenAI-compatible server.
+"""Serving: a continuous-batching engine over the runtime's KV slots, its OpenAI-compatible HTTP layer, and scale-out.
 
-`engine.Engine` owns one thread and the KV slots; requests (`submit(prompt_ids, prefix, params)`) join the running
-batch at the next step, rows of different prefixes (and rows without one) decode together, and each request's
-tokens arrive as an async stream of `TokenEvent`s. The engine imports the runtime, never torch or an HTTP framework;
-the HTTP server (`server.py`, `app.py`; needs `pip install 'prefixdeploy[serve]'`) wraps the same engine, and so can
-Ray Serve or Triton. Importing this package alone imports neither.
+The sub-packages follow a request's path:
+- `engine/`: the engine thread (`engine.Engine`), the scheduler that plans each step, the requests and their events.
+  It imports the runtime, never torch or an HTTP framework, and never the HTTP layer.
+- `http/`: the OpenAI-compatible server around one engine (FastAPI; `pip install 'prefixdeploy[serve]'`).
+- `scale/`: Ray Serve (prefix-affine routing, the prefix store) and the Triton model over the same engine and routes.
+Importing this package alone imports none of them.
 """

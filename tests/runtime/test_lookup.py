@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import FAMILIES
-from lookup_oracle import oracle
+from lookup_oracle import ban, oracle
 from user_errors import assert_user_error
 
 from prefixdeploy.cli import main
@@ -96,16 +96,32 @@ def test_drafts_stop_at_max_new_tokens_and_before_eos(tiny_bundle, graph, monkey
     # the EOS was never drafted (a forward over it is wasted), the last verify's own token was it
 
 
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_a_processor_is_honoured_by_the_verify(tiny_bundle, graph, monkeypatch):
+    """Drafts of the unprocessed continuation, verified with a processor that bans one of its tokens: the output is
+    the processed greedy output, token for token (acceptance is "the processed choice equals the draft")."""
+    with load_bundle(tiny_bundle("switchable"), graph=GRAPHS[graph]) as bundle:
+        ids = bundle.encode(REPETITIVE)
+        free = run(bundle, ids, "qa", GenerationConfig(max_new_tokens=N_NEW, ignore_eos=True))[0]
+        banned = GenerationConfig(max_new_tokens=N_NEW, ignore_eos=True, logits_processors=(ban(free[6]),))
+        want = run(bundle, ids, "qa", banned)[0]
+        oracle(monkeypatch, lookup, len(ids), free)  # proposes the banned token at index 6
+        stats = LookupStats()
+        got = run(bundle, ids, "qa", dataclasses.replace(banned, prompt_lookup=K), stats)[0]
+    assert free[6] not in want and want != free
+    assert got == want and stats.accepted < stats.drafted  # the draft was cut where the processor disagreed
+
+
 def test_batches_decode_plainly_and_sampling_refuses_lookup(tiny_bundle):
     with load_bundle(tiny_bundle("switchable")) as bundle:
         ids = [bundle.encode(REPETITIVE), bundle.encode("hello there")]
         plain = bundle.generate_ids(ids, ["qa", "summ"], GenerationConfig(max_new_tokens=12, ignore_eos=True))
         looked = bundle.generate_ids(ids, ["qa", "summ"], GenerationConfig(12, ignore_eos=True, prompt_lookup=4))
     assert looked == plain
-    with pytest.raises(PrefixDeployError, match="--temperature 0"):
+    with pytest.raises(PrefixDeployError, match="with temperature 0"):
         GenerationConfig(temperature=0.7, prompt_lookup=4)
     for k in (-1, 65):
-        with pytest.raises(PrefixDeployError, match="--prompt-lookup must be between 0 "):
+        with pytest.raises(PrefixDeployError, match="prompt_lookup must be between 0 "):
             GenerationConfig(prompt_lookup=k)
 
 
@@ -178,7 +194,7 @@ def test_policy_grows_on_acceptance_and_backs_off_after_misses():
 
 
 def test_bench_prompt_lookup_scenario(tiny_bundle, tmp_path):
-    from prefixdeploy.runtime.bench import BenchConfig, format_report, run_bench, to_json
+    from prefixdeploy.bench import BenchConfig, format_report, run_bench, to_json
 
     inputs = tmp_path / "inputs.jsonl"
     inputs.write_text("".join(json.dumps({"input": t}) + "\n" for t in (REPETITIVE, "hello there")))

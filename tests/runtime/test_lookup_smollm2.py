@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from prefixdeploy.runtime.bench.lookup import read_inputs
+from prefixdeploy.bench.lookup import read_inputs
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig, generate_steps
 from prefixdeploy.runtime.lookup import LookupStats

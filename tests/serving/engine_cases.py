@@ -11,8 +11,8 @@ import random
 from contextlib import contextmanager
 
 from prefixdeploy.runtime.generate import GenerationConfig
-from prefixdeploy.serving.engine import Engine, EngineConfig, SamplingParams
-from prefixdeploy.serving.requests import ABORT_TOKEN
+from prefixdeploy.serving.engine.engine import Engine, EngineConfig, SamplingParams
+from prefixdeploy.serving.engine.requests import ABORT_TOKEN
 
 WAIT = 60.0  # seconds: the bound on any one wait for the engine
 GREEDY = {"temperature": 0.0, "ignore_eos": True}

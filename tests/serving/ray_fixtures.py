@@ -81,7 +81,7 @@ def ray_server(served_bundle, prefix_store):
     import ray
     from ray import serve
 
-    from prefixdeploy.serving.ray import app_builder
+    from prefixdeploy.serving.scale.ray import app_builder
 
     ray.init(
         address="local",

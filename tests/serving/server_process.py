@@ -120,9 +120,9 @@ def _wait_healthy(url: str, timeout: float = 30.0) -> None:
 def app_in_process(bundle: Path, **options):
     """call(method, path, **httpx_kwargs) -> Response against the real app and engine, on one event loop;
     call.run(work) runs `await work(client)` on that loop (for concurrent requests)."""
-    from prefixdeploy.serving.app import create_app
-    from prefixdeploy.serving.config import ServeConfig
-    from prefixdeploy.serving.state import READY, ServerState
+    from prefixdeploy.serving.http.app import create_app
+    from prefixdeploy.serving.http.config import ServeConfig
+    from prefixdeploy.serving.http.state import READY, ServerState
 
     loop = asyncio.new_event_loop()
     state = ServerState(ServeConfig(bundle=bundle, **options))

@@ -19,8 +19,9 @@ from engine_cases import GREEDY, WAIT, collect, mixed_cases, serving, single, su
 from prefixdeploy.errors import ContextLengthError, PrefixDeployError, PrefixMismatchError
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
+from prefixdeploy.runtime.kv import KVSlots
 from prefixdeploy.runtime.sampling import log_softmax
-from prefixdeploy.serving.engine import (
+from prefixdeploy.serving.engine.engine import (
     Engine,
     EngineConfig,
     EngineDrainingError,
@@ -28,8 +29,7 @@ from prefixdeploy.serving.engine import (
     SamplingParams,
     StepStats,
 )
-from prefixdeploy.serving.requests import ABORT_TOKEN
-from prefixdeploy.serving.slots import SlotCache
+from prefixdeploy.serving.engine.requests import ABORT_TOKEN
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_slots_are_reused_by_later_requests(bundle):
 
     with serving(bundle, max_num_seqs=2) as engine:
         got = asyncio.run(one_by_one_then_together(engine))
-        assert engine._scheduler.cache.kv.shape[2] == 2 and engine.running == 0
+        assert engine._executor.slots.kv.shape[2] == 2 and engine.running == 0
     assert [tokens for tokens, _, _ in got] == want
 
 
@@ -249,14 +249,14 @@ def test_shutdown_lets_short_requests_finish_and_aborts_the_rest(bundle):
 
 def test_a_failing_request_does_not_stop_the_engine(bundle, monkeypatch, caplog):
     """An internal error in one row's prefill fails that request (its stream raises) and the others carry on."""
-    real = SlotCache.prefill
+    real = KVSlots.prefill
 
-    def prefill(self, slot, past, ids):
+    def prefill(self, slot, ids):
         if ids[:2] == [7, 7]:
             raise RuntimeError("injected fault")
-        return real(self, slot, past, ids)
+        return real(self, slot, ids)
 
-    monkeypatch.setattr(SlotCache, "prefill", prefill)
+    monkeypatch.setattr(KVSlots, "prefill", prefill)
     ok = bundle.encode("hello")
     with serving(bundle, max_num_seqs=2) as engine:
 
@@ -295,7 +295,7 @@ def test_the_engine_runs_without_torch_or_an_http_framework(tiny_bundle):
     code = (
         f"import sys\nfor n in {blocked!r}: sys.modules[n] = None\n"
         "from prefixdeploy.runtime.bundle import load_bundle\n"
-        "from prefixdeploy.serving.engine import Engine, SamplingParams\n"
+        "from prefixdeploy.serving.engine.engine import Engine, SamplingParams\n"
         f"with load_bundle({str(tiny_bundle('switchable'))!r}) as b:\n"
         "    engine = Engine(b)\n"
         "    engine.start()\n"

@@ -14,14 +14,14 @@ import dataclasses
 import pytest
 from conftest import FAMILIES
 from engine_cases import GREEDY, WAIT, collect, mixed_cases, serving, single, submit_staggered
-from lookup_oracle import oracle
+from lookup_oracle import ban, oracle
 
 from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.runtime import lookup
 from prefixdeploy.runtime import manifest as io_names
 from prefixdeploy.runtime.bundle import load_bundle
-from prefixdeploy.serving import scheduler
-from prefixdeploy.serving.engine import SamplingParams, StepStats
-from prefixdeploy.serving.requests import ABORT_TOKEN
+from prefixdeploy.serving.engine.engine import SamplingParams, StepStats
+from prefixdeploy.serving.engine.requests import ABORT_TOKEN
 
 K = 6
 N_NEW = 24
@@ -55,7 +55,7 @@ def test_a_lone_greedy_row_drafts_and_returns_run_s_tokens(tiny_bundle, kind, mo
                 for wrong_at in (None, 5, 12):  # 5, 12: inside the 2nd and 3rd draft
                     steps.clear()
                     with monkeypatch.context() as patch:
-                        oracle(patch, scheduler, len(ids), truth, wrong_at)
+                        oracle(patch, lookup, len(ids), truth, wrong_at)
                         assert one_by_one(engine, [(ids, b.prefixes.get(name), params)])[0][0] == truth
                     drafted, accepted = drafts(steps)
                     assert accepted >= (N_NEW - 2) // 2 and (accepted == drafted) == (wrong_at is None)
@@ -65,7 +65,7 @@ def test_drafts_stop_at_max_tokens_and_before_eos(tiny_bundle, monkeypatch):
     with load_bundle(tiny_bundle("switchable")) as b:
         ids, qa = b.encode(REPETITIVE), b.prefixes["qa"]
         truth = single(b, ids, "qa", N_NEW, ignore_eos=True)
-        oracle(monkeypatch, scheduler, len(ids), truth)
+        oracle(monkeypatch, lookup, len(ids), truth)
         with serving(b, max_num_seqs=2, prompt_lookup=K) as engine:
             every_length = [(ids, qa, SamplingParams(max_tokens=n, **GREEDY)) for n in range(1, N_NEW + 1)]
             for n, (tokens, reason, _) in enumerate(one_by_one(engine, every_length), start=1):
@@ -79,6 +79,24 @@ def test_drafts_stop_at_max_tokens_and_before_eos(tiny_bundle, monkeypatch):
     assert tokens == truth[: eos_at + 1] and reason == "stop"
     assert all(s.drafted for s in steps if not s.prefill_tokens)  # every decode step verified a draft
     assert sum(s.drafted for s in steps) == eos_at - sum(1 for s in steps if s.drafted)  # never the EOS itself
+
+
+def test_a_processor_is_honoured_by_the_verify(tiny_bundle, monkeypatch):
+    """A row with a processor that bans a token of the drafted (unprocessed) continuation returns `run`'s tokens with
+    the same processor: the verify accepts a draft token only where the processed choice equals it."""
+    with load_bundle(tiny_bundle("switchable")) as b:
+        ids, qa = b.encode(REPETITIVE), b.prefixes["qa"]
+        free = single(b, ids, "qa", N_NEW, ignore_eos=True)
+        processors = (ban(free[6]),)
+        want = single(b, ids, "qa", N_NEW, ignore_eos=True, logits_processors=processors)
+        oracle(monkeypatch, lookup, len(ids), free)
+        steps: list[StepStats] = []
+        with serving(b, max_num_seqs=2, prompt_lookup=K) as engine:
+            engine.on_step = steps.append
+            params = SamplingParams(max_tokens=N_NEW, logits_processors=processors, **GREEDY)
+            [(tokens, _, _)] = one_by_one(engine, [(ids, qa, params)])
+    drafted, accepted = drafts(steps)
+    assert free[6] not in want and tokens == want and accepted < drafted
 
 
 def test_busy_batches_and_sampled_rows_decode_plainly_with_the_same_tokens(tiny_bundle):
@@ -139,7 +157,7 @@ def test_with_ignore_eos_an_eos_is_drafted_and_accepted_like_any_token(tiny_bund
         truth = single(b, ids, "qa", N_NEW, ignore_eos=True)
         eos_at = next(i for i in range(8, N_NEW) if truth[i] not in truth[:i])
         b.manifest = dataclasses.replace(b.manifest, eos_token_ids=[truth[eos_at]])
-        oracle(monkeypatch, scheduler, len(ids), truth)
+        oracle(monkeypatch, lookup, len(ids), truth)
         steps: list[StepStats] = []
         with serving(b, max_num_seqs=2, prompt_lookup=K) as engine:
             engine.on_step = steps.append
@@ -155,7 +173,7 @@ def test_logprobs_under_lookup_equal_plain_decoding_s(tiny_bundle, monkeypatch):
         params = SamplingParams(max_tokens=N_NEW, logprobs=3, **GREEDY)
         with serving(b, max_num_seqs=2) as engine:
             [(_, _, plain)] = one_by_one(engine, [(ids, qa, params)])
-        oracle(monkeypatch, scheduler, len(ids), truth, wrong_at=7)
+        oracle(monkeypatch, lookup, len(ids), truth, wrong_at=7)
         with serving(b, max_num_seqs=2, prompt_lookup=K) as engine:
             [(_, _, looked)] = one_by_one(engine, [(ids, qa, params)])
     assert [e.token_id for e in plain] == [e.token_id for e in looked] == truth
@@ -169,7 +187,7 @@ def test_a_row_joining_or_aborting_around_drafts_leaves_every_output_exact(tiny_
     with load_bundle(tiny_bundle("switchable")) as b:
         ids, qa, other = b.encode(REPETITIVE), b.prefixes["qa"], b.encode("hello there, how are you doing today")
         truth, truth2 = single(b, ids, "qa", 40, ignore_eos=True), single(b, other, None, 30, ignore_eos=True)
-        oracle(monkeypatch, scheduler, len(ids), truth, wrong_at=5)
+        oracle(monkeypatch, lookup, len(ids), truth, wrong_at=5)
 
         async def scenario(engine):
             first, joined = [], None

@@ -227,17 +227,17 @@ def test_request_timeout_ends_a_request_with_abort(served_bundle):
 
 
 def test_an_engine_failure_is_a_500_envelope_or_an_error_event_and_serving_goes_on(served_bundle, monkeypatch):
-    from prefixdeploy.serving.scheduler import Scheduler
+    from prefixdeploy.serving.engine.scheduler import Scheduler
 
-    decode, calls = Scheduler._decode, []
+    plan, calls = Scheduler.plan_decode, []
 
-    def failing_decode(self):
+    def failing_plan(self):
         calls.append(1)
         if len(calls) == 3:
             raise RuntimeError("boom: a bug in a decode step")
-        return decode(self)
+        return plan(self)
 
-    monkeypatch.setattr(Scheduler, "_decode", failing_decode)
+    monkeypatch.setattr(Scheduler, "plan_decode", failing_plan)
     with app_in_process(served_bundle, max_num_seqs=1) as call:
         streamed = call("POST", "/v1/completions", json={"model": "summ", "stream": True, **LONG}).text
         events = [json.loads(e.removeprefix("data: ")) for e in streamed.strip().split("\n\n")]

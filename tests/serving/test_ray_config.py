@@ -13,13 +13,17 @@ from user_errors import assert_user_error
 
 from prefixdeploy.cli import main
 from prefixdeploy.errors import PrefixDeployError
-from prefixdeploy.serving.protocol import MAX_PROMPTS
-from prefixdeploy.serving.ray_config import MAX_PROMPTS_PER_REQUEST, RayServeConfig, from_args
+from prefixdeploy.serving.http.protocol import MAX_PROMPTS
+from prefixdeploy.serving.scale.ray_config import MAX_PROMPTS_PER_REQUEST, RayServeConfig, from_args
+
+RAY_RUN = "prefixdeploy.serving.scale.ray.run_until_signal"
 
 
 def test_serve_ray_maps_options_onto_the_config(served_bundle, tmp_path, monkeypatch):
     seen = {}
-    monkeypatch.setattr("prefixdeploy.serving.ray.run_until_signal", lambda c, a: seen.update(config=c, address=a))
+    monkeypatch.setattr(
+        "prefixdeploy.serving.scale.ray.run_until_signal", lambda c, a: seen.update(config=c, address=a)
+    )
     args = ["serve", str(served_bundle), "--ray", "--min-replicas", "1", "--max-replicas", "3", "--port", "8123"]
     args += ["--prefix-store", str(tmp_path), "--max-prefixes-per-replica", "5", "--max-ongoing-requests", "2"]
     result = CliRunner().invoke(main, [*args, "--ray-address", "auto", "--max-num-seqs", "2"])
@@ -46,7 +50,9 @@ def test_serve_ray_maps_options_onto_the_config(served_bundle, tmp_path, monkeyp
     ],
 )
 def test_bad_ray_options_are_one_line_errors(served_bundle, args, needle, monkeypatch):
-    monkeypatch.setattr("prefixdeploy.serving.ray.run_until_signal", lambda c, a: pytest.fail("must not start Ray"))
+    monkeypatch.setattr(
+        "prefixdeploy.serving.scale.ray.run_until_signal", lambda c, a: pytest.fail("must not start Ray")
+    )
     result = CliRunner().invoke(main, ["serve", str(served_bundle), *args])
     assert_user_error(result.exit_code, result.stderr, needle)
 
@@ -65,7 +71,7 @@ def test_serve_run_arguments_are_strings_or_yaml_values(served_bundle, tmp_path)
 
 
 def test_a_baked_bundle_takes_no_prefix_store(tiny_bundle, tmp_path):
-    from prefixdeploy.serving.ray import app_builder
+    from prefixdeploy.serving.scale.ray import app_builder
 
     with pytest.raises(PrefixDeployError, match="switchable"):
         app_builder({"bundle": str(tiny_bundle("baked")), "prefix_store": str(tmp_path)})

@@ -1,48 +1,78 @@
-"""The scheduler's prefill policy, step by step on a real ONNX Runtime session: whole prompts while no row decodes,
-one even chunk per step while rows do. The outputs themselves are checked against single requests in test_engine."""
+"""The scheduler's policy, step by step, with no model and no clock: admission, chunked prefill, aborts, slot
+compaction, fairness. The executor is a stand-in that keeps what each slot holds and answers with fixed tokens; the
+outputs of the real executor are checked against single requests in test_engine."""
 
 from __future__ import annotations
 
-import pytest
+import dataclasses
 
-from prefixdeploy.runtime.bundle import load_bundle
-from prefixdeploy.serving.requests import Request, SamplingParams
-from prefixdeploy.serving.scheduler import IDLE_PREFILL_TOKENS, Scheduler
-from prefixdeploy.serving.slots import SlotCache
+import numpy as np
+
+from prefixdeploy.serving.engine.requests import Request, SamplingParams
+from prefixdeploy.serving.engine.scheduler import (
+    IDLE_PREFILL_TOKENS,
+    DecodeWork,
+    Outcome,
+    PrefillWork,
+    Scheduler,
+    VerifyWork,
+)
 
 CHUNK = 7
+V = 16  # vocabulary of the stand-in's logits
+EOS = 2
 
 
-@pytest.fixture(scope="module")
-def bundle(tiny_bundle):
-    with load_bundle(tiny_bundle("switchable")) as b:
-        yield b
+class SlotsStandIn:
+    """What the executor would do to the KV slots, as bookkeeping: which request fills each slot and how many
+    positions; every choice is `token`, and a verify accepts its whole draft."""
+
+    def __init__(self, scheduler: Scheduler, token: int = 5):
+        self.scheduler, self.token = scheduler, token
+        self.held: dict[int, list] = {}  # slot -> [request, filled positions]
+        self.works: list = []
+
+    def __call__(self, work) -> Outcome:
+        self.works.append(work)
+        for source, target in work.moves:
+            self.held[target] = list(self.held[source])
+        if isinstance(work, PrefillWork):
+            if work.seed:  # at execution the scheduler's rows are the planned ones: slot i is rows[i]
+                self.held[work.slot] = [self.scheduler.rows[work.slot].request, 0]
+            self.held[work.slot][1] += len(work.ids)
+            return Outcome([self.token], np.zeros((1, V), np.float32)) if work.choice else Outcome()
+        if isinstance(work, VerifyWork):
+            self.held[work.slot][1] += 1 + len(work.draft)
+            tokens = [*work.draft.tolist(), self.token]
+            return Outcome(tokens, np.zeros((len(tokens), V), np.float32))
+        for slot in range(len(work.tokens)):
+            self.held[slot][1] += 1
+        return Outcome([self.token] * len(work.tokens), np.zeros((len(work.tokens), V), np.float32))
 
 
-def scheduler(bundle, slots: int = 4, idle: int = IDLE_PREFILL_TOKENS) -> Scheduler:
-    manifest = bundle.manifest
-    cache = SlotCache(bundle.backend, manifest, slots, 128)
-    return Scheduler(cache, slots, CHUNK, manifest.eos_token_ids, idle_prefill_tokens=idle)
+def scheduler(slots: int = 4, idle: int = IDLE_PREFILL_TOKENS, **options) -> Scheduler:
+    return Scheduler(slots, CHUNK, [EOS], idle_prefill_tokens=idle, **options)
 
 
-def request(bundle, length: int, max_tokens: int = 20) -> Request:
-    ids = [(7 * i + 3) % bundle.manifest.vocab_size for i in range(length)]
-    return Request(
-        ids,
-        next(iter(bundle.prefixes.values())),
-        SamplingParams(max_tokens=max_tokens, ignore_eos=True),
-        lambda e: None,
+def request(length: int, max_tokens: int = 20, **params) -> Request:
+    ids = [(7 * i + 3) % V for i in range(length)]
+    events = []
+    r = Request(
+        ids, None, SamplingParams(max_tokens=max_tokens, ignore_eos=True, temperature=0.0, **params), events.append
     )
+    r.events = events
+    return r
 
 
 def feeder(requests: list[Request]):
     return lambda: requests.pop(0) if requests else None
 
 
-def test_a_burst_on_an_idle_engine_starts_one_row_whole_and_chunks_the_rest(bundle):
-    s = scheduler(bundle)
-    waiting = [request(bundle, n) for n in (15, 9, 20)]
-    steps = [s.step(feeder(waiting)) for _ in range(6)]
+def test_a_burst_on_an_idle_engine_starts_one_row_whole_and_chunks_the_rest():
+    s = scheduler()
+    slots = SlotsStandIn(s)
+    waiting = [request(n) for n in (15, 9, 20)]
+    steps = [s.step(feeder(waiting), slots) for _ in range(6)]
     # the first prompt whole; then, while it decodes, 7-token chunks: 9 as 5 + 4, 20 as 7 + 7 + 6
     assert [(t.prefill_tokens, t.stalled, t.rows) for t in steps] == [
         (15, 0, 1),
@@ -54,18 +84,122 @@ def test_a_burst_on_an_idle_engine_starts_one_row_whole_and_chunks_the_rest(bund
     ]
 
 
-def test_while_rows_decode_a_prompt_goes_in_even_chunks_one_per_step(bundle):
-    s = scheduler(bundle)
-    s.step(feeder([request(bundle, 4)]))  # one row decoding from now on
-    waiting = [request(bundle, 15)]
-    chunks = [s.step(feeder(waiting)) for _ in range(4)]
+def test_while_rows_decode_a_prompt_goes_in_even_chunks_one_per_step():
+    s = scheduler()
+    slots = SlotsStandIn(s)
+    s.step(feeder([request(4)]), slots)  # one row decoding from now on
+    waiting = [request(15)]
+    chunks = [s.step(feeder(waiting), slots) for _ in range(4)]
     assert [(c.prefill_tokens, c.stalled) for c in chunks] == [(5, 1), (5, 1), (5, 1), (0, 0)]  # not 7 + 7 + 1
     assert [c.rows for c in chunks] == [1, 1, 2, 2]  # it joins the decoding rows the step its prompt is in
 
 
-def test_the_idle_budget_bounds_one_step(bundle):
-    s = scheduler(bundle, idle=30)
-    waiting = [request(bundle, 40), request(bundle, 5)]
-    steps = [s.step(feeder(waiting)) for _ in range(3)]
+def test_the_idle_budget_bounds_one_step():
+    s = scheduler(idle=30)
+    slots = SlotsStandIn(s)
+    waiting = [request(40), request(5)]
+    steps = [s.step(feeder(waiting), slots) for _ in range(3)]
     # 40 tokens over a budget of 30 go as 20 + 20 (no row decodes yet); then the next prompt waits for a 7-token chunk
     assert [(t.prefill_tokens, t.stalled, t.rows) for t in steps] == [(20, 0, 0), (20, 0, 1), (5, 1, 2)]
+
+
+def test_admission_is_first_come_and_bounded_by_the_slots():
+    s = scheduler(slots=2)
+    slots = SlotsStandIn(s)
+    waiting = [request(3, max_tokens=50) for _ in range(4)]
+    order = list(waiting)
+    for _ in range(5):
+        s.step(feeder(waiting), slots)
+    assert [row.request for row in s.rows] == order[:2] and waiting == order[2:]  # two slots: the rest wait
+
+
+def test_every_decoding_row_gets_one_token_per_step():
+    """Fairness: a step decodes all ready rows together; no row is skipped while another gets two."""
+    s = scheduler()
+    slots = SlotsStandIn(s)
+    waiting = [request(n, max_tokens=30) for n in (3, 12, 20, 4)]
+    for _ in range(12):
+        before = {id(row.request): len(row.output) for row in s.rows[: s.ready]}
+        s.step(feeder(waiting), slots)
+        after = {id(row.request): len(row.output) for row in s.rows}
+        assert all(after[k] == n + 1 for k, n in before.items())
+
+
+def test_rows_that_leave_are_compacted_and_each_slot_keeps_its_row_s_cache():
+    """Rows finishing or aborted at different steps: the last ready row (and the prefilling row) move down into the
+    hole; once the executor has applied a work's moves, every slot it touches holds its row's positions."""
+    s = scheduler(slots=4)
+    slots = SlotsStandIn(s)
+    lengths, budgets = (3, 5, 9, 11, 30), (2, 9, 4, 14, 8)
+    waiting = [request(n, max_tokens=m) for n, m in zip(lengths, budgets)]
+    everyone, checked, moved = list(waiting), [0], [0]
+
+    def execute(work):
+        for source, target in work.moves:  # what the stand-in is about to do, checked before the forward
+            slots.held[target] = list(slots.held[source])
+            moved[0] += 1
+        touched = [work.slot] if isinstance(work, PrefillWork) else range(len(work.tokens))
+        for i in touched:
+            row = s.rows[i]
+            if not (isinstance(work, PrefillWork) and work.seed):
+                assert slots.held[i][0] is row.request
+                assert slots.held[i][1] == row.fed + max(0, len(row.output) - 1)  # the pending token is unfed
+                checked[0] += 1
+        return slots(dataclasses.replace(work, moves=()))
+
+    for step in range(30):
+        if step == 6:
+            s.rows[1].request.aborted = True
+        s.step(feeder(waiting), execute)
+        assert s.ready <= len(s.rows) <= s.ready + 1
+    assert not s.rows and not waiting and checked[0] > 20 and moved[0] >= 2
+    assert sorted(r.events[-1].finish_reason for r in everyone) == sorted(["length"] * 4 + ["abort"])
+
+
+def test_an_aborted_row_mid_prefill_frees_its_slot_and_the_queue_moves_on():
+    s = scheduler(slots=1)
+    slots = SlotsStandIn(s)
+    long, short = request(40), request(3, max_tokens=2)
+    waiting = [long, short]
+    s.step(feeder(waiting), slots)  # idle: 40 goes whole (under the idle budget)
+    long.aborted = True
+    stats = [s.step(feeder(waiting), slots) for _ in range(3)]
+    assert long.events[-1].finish_reason == "abort"
+    assert short.events[-1].finish_reason == "length" and [e.token_id for e in short.events] == [5, 5]
+    assert stats[0].prefill_tokens == 3 and not s.rows
+
+
+def test_an_executor_error_fails_only_that_work_s_rows():
+    s = scheduler(slots=2)
+    ok, bad = request(3, max_tokens=3), request(4, max_tokens=3)
+    slots = SlotsStandIn(s)
+
+    def execute(work):
+        if isinstance(work, PrefillWork) and work.ids == bad.prompt_ids:
+            return Outcome(error=RuntimeError("injected"))
+        return slots(work)
+
+    waiting = [ok, bad]
+    for _ in range(4):
+        s.step(feeder(waiting), execute)
+    assert isinstance(bad.events[-1], RuntimeError)
+    assert ok.events[-1].finish_reason == "length" and not s.rows
+
+
+def test_a_lone_greedy_row_is_verified_and_a_sampled_or_batched_one_is_not():
+    def works(*requests: Request) -> list[type]:
+        s, waiting = scheduler(prompt_lookup=4), list(requests)
+        slots = SlotsStandIn(s, token=4)  # the sequence goes on "… 1 3 4": its 3-gram occurred, "1 3" followed
+        s.step(feeder(waiting), slots)
+        s.step(feeder(waiting), slots)
+        return slots.works
+
+    repetitive = [1, 3, 4, 1, 3, 4, 1, 3]
+    alone = works(Request(repetitive, None, SamplingParams(max_tokens=8, temperature=0.0), lambda e: None))
+    assert [type(w) for w in alone] == [PrefillWork, VerifyWork, VerifyWork]
+    assert alone[1].token == 4 and alone[1].draft.tolist() == [1, 3]  # the first draft is 2 tokens
+    sampled = Request(repetitive, None, SamplingParams(max_tokens=8, temperature=0.7, seed=1), lambda e: None)
+    assert [type(w) for w in works(sampled)] == [PrefillWork, DecodeWork, DecodeWork]
+    two = [Request(repetitive, None, SamplingParams(max_tokens=8, temperature=0.0), lambda e: None) for _ in "ab"]
+    # the first is alone (the second still waits), then the second prefills beside it and they decode together
+    assert [type(w) for w in works(*two)] == [PrefillWork, VerifyWork, PrefillWork, DecodeWork]

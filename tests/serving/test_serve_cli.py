@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from user_errors import assert_user_error
 
 from prefixdeploy.cli import main
-from prefixdeploy.serving.config import ServeConfig
+from prefixdeploy.serving.http.config import ServeConfig
 
 ROOT_ARGS = dict(cwd=str(__import__("server_process").ROOT), capture_output=True, text=True)
 NO_SERVE_EXTRA = (
@@ -58,7 +58,7 @@ def test_a_missing_bundle_fails_before_listening(tmp_path):
 
 def test_options_map_one_to_one_onto_the_config(served_bundle, monkeypatch):
     seen = {}
-    monkeypatch.setattr("prefixdeploy.serving.server.serve", lambda config: seen.setdefault("config", config))
+    monkeypatch.setattr("prefixdeploy.serving.http.server.serve", lambda config: seen.setdefault("config", config))
     monkeypatch.setenv("PREFIXDEPLOY_API_KEY", "from-env")
     result = CliRunner().invoke(
         main,

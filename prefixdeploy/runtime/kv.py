@@ -1,0 +1,152 @@
+"""The one manager of in-place KV buffers: N slots, each one row's cache, fed one row at a time or decoded together.
+
+Used by the runtime's generation (`caches.InPlaceCache`, one slot per row of a batch) and by the serving engine (one
+slot per running request). Must not import torch.
+
+Shape letters: L layers, N slots, n rows decoding, H_kv kv heads, S slot length, D head dim, T tokens fed, V vocab.
+Slot r's cache is [prefix (P) | prompt | new tokens] from position 0; `lengths[r]` counts its filled positions, which
+tells the fused attention what row r attends to and where its positions continue (PEFT's P, P+1, …). Rows that
+decode together occupy slots [0, n), so a decode binds the views kv[:, :, :n]; bindings are made once per slot and
+per n. The fused attention (GroupQueryAttention) takes several new tokens over a past only at batch 1, so `prefill`
+and `extend` feed one slot, and `decode` feeds one token per slot.
+
+The protocol: `seed` (a prefix into a slot), `prefill` (prompt tokens, last logits), `extend` (tokens, every
+position's logits: a prompt-lookup verify), `rewind` (forget a slot's last tokens: a rejected draft), `decode` (one
+token per slot of [0, n)), `move` (a row changing slots).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from prefixdeploy.runtime import manifest as io_names  # the graph's input and output names
+from prefixdeploy.runtime.manifest import Manifest
+from prefixdeploy.runtime.memory import zeros_in_small_pages
+from prefixdeploy.runtime.prefix import Prefix
+
+
+class KVSlots:
+    """`num_slots` rows of `slot_length` positions in one buffer (L, 2, N, H_kv, S, D) float32, written in place."""
+
+    def __init__(self, backend, manifest: Manifest, num_slots: int, slot_length: int):
+        m = manifest.model
+        shape = (m.num_layers, 2, num_slots, m.num_key_value_heads, slot_length, m.head_dim)
+        self.kv = zeros_in_small_pages(shape, np.float32)  # (L, 2, N, H_kv, S, D); see runtime.memory
+        self.lengths = np.zeros(num_slots, np.int64)  # (N,) filled positions per slot
+        self.backend = backend
+        self.positions = io_names.POSITION_IDS in backend.input_names()  # learned positions (GPT-2) need them
+        self.extends = io_names.LOGITS_TO_KEEP in backend.input_names()  # graphs exported before it: no `extend`
+        self._one: dict[int, object] = {}  # slot -> binding over that slot alone (prefill, extend)
+        self._first: dict[int, object] = {}  # n -> binding over slots [0, n) (decode)
+
+    def seed(self, slot: int, prefix: Prefix | None) -> int:
+        """Start `slot` afresh with `prefix`'s keys and values in positions [0, P); returns P (0 without a prefix)."""
+        P = prefix.num_virtual_tokens if prefix is not None else 0
+        if P:
+            self.kv[:, 0, slot, :, :P] = prefix.key  # (L, H_kv, P, D); prefix keys carry no position encoding
+            self.kv[:, 1, slot, :, :P] = prefix.value
+        self.lengths[slot] = P
+        return P
+
+    def prefill(self, slot: int, ids: list[int]) -> np.ndarray:
+        """Feed prompt tokens `ids` (T of them) after the slot's filled positions; the last token's logits (V,)."""
+        past = int(self.lengths[slot])
+        logits = self._slot(slot).run(prompt_feeds(ids, past, self.positions))[0, -1]  # (V,)
+        self.lengths[slot] = past + len(ids)
+        return logits
+
+    def extend(self, slot: int, ids: np.ndarray) -> np.ndarray:
+        """Feed tokens `ids` (T,) after the slot's filled positions; the logits after each, (T, V)."""
+        past = int(self.lengths[slot])
+        logits = self._slot(slot).run(extend_feeds(ids, past, self.positions))[0]  # (T, V)
+        self.lengths[slot] = past + len(ids)
+        return logits
+
+    def rewind(self, slot: int, n: int) -> None:
+        """Forget the slot's last n tokens; their positions are overwritten by the next forward."""
+        self.lengths[slot] -= n
+
+    def decode(self, tokens: np.ndarray) -> np.ndarray:
+        """One token per row of slots [0, n): tokens (n,) int64; logits (n, V)."""
+        n = len(tokens)
+        if n not in self._first:
+            self._first[n] = bind_kv(self.backend, self.kv[:, :, :n])
+        lengths = self.lengths[:n]  # (n,)
+        logits = self._first[n].run(decode_feeds(tokens, lengths, self.positions))[:, -1]  # (n, V)
+        self.lengths[:n] += 1
+        return logits
+
+    def move(self, source: int, target: int) -> None:
+        """Copy slot `source`'s filled positions into slot `target` (a row changing slots)."""
+        length = int(self.lengths[source])
+        self.kv[:, :, target, :, :length] = self.kv[:, :, source, :, :length]  # (L, 2, H_kv, length, D)
+        self.lengths[target] = length
+
+    def row_kv(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
+        """The slot's filled positions, keys and values each (L, H_kv, S, D) (copies)."""
+        S = int(self.lengths[slot])
+        return self.kv[:, 0, slot, :, :S].copy(), self.kv[:, 1, slot, :, :S].copy()
+
+    def row(self, slot: int) -> SlotRow:
+        """A one-row view of `slot` with `extend` and `rewind` (what prompt lookup's verify needs)."""
+        return SlotRow(self, slot)
+
+    def _slot(self, slot: int):
+        """The binding over `slot` alone (made once)."""
+        if slot not in self._one:
+            self._one[slot] = bind_kv(self.backend, self.kv[:, :, slot : slot + 1])
+        return self._one[slot]
+
+
+class SlotRow:
+    """One slot of a `KVSlots`, as a batch-1 cache: `extend(ids) -> (T, V)` and `rewind(n)`."""
+
+    def __init__(self, slots: KVSlots, slot: int):
+        self.slots, self.slot = slots, slot
+
+    def extend(self, ids: np.ndarray) -> np.ndarray:
+        return self.slots.extend(self.slot, ids)  # (T, V)
+
+    def rewind(self, n: int) -> None:
+        self.slots.rewind(self.slot, n)
+
+
+def bind_kv(backend, kv: np.ndarray):
+    """An IO binding whose past and present of every layer are the views of `kv` (L, 2, B, H_kv, S, D) float32.
+
+    Each kv[i, 0] / kv[i, 1] must be C-contiguous (slice only the B axis): the fused attention writes through it.
+    """
+    binding = backend.binding()
+    for i in range(kv.shape[0]):
+        binding.share(io_names.PAST_KEY.format(i), io_names.PRESENT_KEY.format(i), kv[i, 0])  # (B, H_kv, S, D)
+        binding.share(io_names.PAST_VALUE.format(i), io_names.PRESENT_VALUE.format(i), kv[i, 1])
+    return binding
+
+
+def prompt_feeds(ids: list[int], past: int, positions: bool) -> dict[str, np.ndarray]:
+    """In-place graph feeds for one row's prompt tokens (or a chunk of them) after `past` filled cache slots."""
+    T = len(ids)
+    feeds = {
+        io_names.INPUT_IDS: np.array([ids], np.int64),  # (1, T)
+        io_names.ATTENTION_MASK: np.ones((1, past + T), np.int64),  # (1, past + T)
+    }
+    if positions:  # learned positions (GPT-2): a row's tokens continue at its own length
+        feeds[io_names.POSITION_IDS] = np.arange(past, past + T, dtype=np.int64)[None]  # (1, T)
+    return feeds
+
+
+def extend_feeds(ids: np.ndarray, past: int, positions: bool) -> dict[str, np.ndarray]:
+    """`prompt_feeds` for T tokens (T,) whose logits are all wanted: a prompt-lookup verify."""
+    feeds = prompt_feeds(ids.tolist(), past, positions)
+    feeds[io_names.LOGITS_TO_KEEP] = np.array([len(ids)], np.int64)  # (1,)
+    return feeds
+
+
+def decode_feeds(tokens: np.ndarray, lengths: np.ndarray, positions: bool) -> dict[str, np.ndarray]:
+    """In-place graph feeds for one new token per row: tokens (B,) int64 after lengths (B,) filled slots per row."""
+    width = int(lengths.max()) + 1
+    mask = (np.arange(width)[None, :] <= lengths[:, None]).astype(np.int64)  # (B, S): row r has len_r + 1
+    feeds = {io_names.INPUT_IDS: tokens[:, None].astype(np.int64), io_names.ATTENTION_MASK: mask}  # (B, 1), (B, S)
+    if positions:
+        feeds[io_names.POSITION_IDS] = lengths[:, None].astype(np.int64)  # (B, 1)
+    return feeds

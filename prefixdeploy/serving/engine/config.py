@@ -1,0 +1,34 @@
+"""The engine's options: one frozen config, its defaults the single source for `serve`, Ray and Triton."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.runtime.lookup import check_prompt_lookup
+
+DEFAULT_MAX_MODEL_LEN = 4096  # slot length when neither the config nor a shorter model context says otherwise
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineConfig:
+    max_num_seqs: int = 8  # rows decoding at once (KV slots)
+    max_queue: int = 64  # requests waiting for a slot; one more -> QueueFullError
+    max_model_len: int | None = None  # slot length (prefix + prompt + new tokens); None: min(max_context, 4096)
+    max_prefill_tokens: int = 32  # prompt tokens per step while rows decode (their stall; benchmarks/SERVING.md)
+    prompt_lookup: int = 0  # K > 0: a greedy row alone in the batch drafts up to K tokens per step (exact at fp32)
+    lookup_history: int = 0  # with prompt_lookup: the last N greedy answers per prefix are draft sources too
+
+    def __post_init__(self):
+        for name in ("max_num_seqs", "max_prefill_tokens", "max_model_len"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise PrefixDeployError(f"{name} must be at least 1, got {value}")
+        check_prompt_lookup(self.prompt_lookup, "prompt_lookup")
+        if self.lookup_history < 0:
+            raise PrefixDeployError(f"lookup_history must be ≥ 0 (0: off), got {self.lookup_history}")
+        if self.max_queue < 0:
+            raise PrefixDeployError(f"max_queue must be ≥ 0, got {self.max_queue}")
+
+
+ENGINE_DEFAULTS = EngineConfig()

@@ -1,0 +1,48 @@
+"""The executor runs the scheduler's work on the model: slot moves, then one forward through the KV slots, then the
+token choice (`runtime.sampling.choose_tokens`, prompt lookup's verify included). Engine thread only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from prefixdeploy.runtime.kv import KVSlots
+from prefixdeploy.runtime.lookup import verify_draft
+from prefixdeploy.runtime.sampling import choose_token, choose_tokens
+from prefixdeploy.serving.engine.scheduler import DecodeWork, Outcome, PrefillWork, VerifyWork, Work
+
+
+class Executor:
+    def __init__(self, slots: KVSlots):
+        self.slots = slots
+
+    def run(self, work: Work) -> Outcome:
+        """Apply the work's slot moves, then run it; an internal error becomes the outcome (the engine serves on)."""
+        for source, target in work.moves:
+            self.slots.move(source, target)
+        try:
+            if isinstance(work, PrefillWork):
+                return self._prefill(work)
+            if isinstance(work, DecodeWork):
+                return self._decode(work)
+            return self._verify(work)
+        except Exception as e:
+            return Outcome(error=e)
+
+    def _prefill(self, work: PrefillWork) -> Outcome:
+        if work.seed:
+            self.slots.seed(work.slot, work.prefix)
+        logits = self.slots.prefill(work.slot, work.ids)  # (V,)
+        if work.choice is None:
+            return Outcome()
+        return Outcome([choose_token(logits, work.choice, [])], logits[None])  # (1, V)
+
+    def _decode(self, work: DecodeWork) -> Outcome:
+        logits = self.slots.decode(work.tokens)  # (n, V)
+        return Outcome(choose_tokens(logits, work.choices, work.histories).tolist(), logits)
+
+    def _verify(self, work: VerifyWork) -> Outcome:
+        def choose(z: np.ndarray, accepted: list[int]) -> int:  # (V,) after the pending token and `accepted`
+            return choose_token(z, work.choice, work.history + accepted)
+
+        tokens, logits = verify_draft(self.slots.row(work.slot), work.token, work.draft, choose)
+        return Outcome(tokens, logits)

@@ -1,0 +1,161 @@
+"""What a request is on both sides of the engine thread: its sampling params, its events, and its async stream.
+
+The engine thread only calls `Request.deliver`; the consumer (an asyncio task, or a plain thread through
+`iterate_sync`) reads events in order and may `abort` at any time (the row is dropped at the next engine step).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.runtime.prefix import Prefix
+from prefixdeploy.runtime.sampling import LogitsProcessor, TokenChoice, log_softmax
+
+log = logging.getLogger(__name__)
+
+MAX_LOGPROBS = 5
+ABORT_TOKEN = -1  # token_id of an "abort" event: it carries no token
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplingParams:
+    max_tokens: int = 16
+    temperature: float = 1.0  # 0: greedy
+    top_p: float = 1.0
+    top_k: int = 0  # 0: off
+    seed: int | None = None  # per-request RNG; same seed -> same tokens
+    logprobs: int | None = None  # None: none; 0..5: the chosen token's logprob plus this many top ones
+    ignore_eos: bool = False
+    logits_processors: tuple[LogitsProcessor, ...] = ()  # applied in order before the choice (runtime.sampling)
+
+    def __post_init__(self):
+        if self.max_tokens < 1:
+            raise PrefixDeployError(f"max_tokens must be at least 1, got {self.max_tokens}")
+        if self.temperature < 0:
+            raise PrefixDeployError(f"temperature must be ≥ 0, got {self.temperature}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise PrefixDeployError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise PrefixDeployError(f"top_k must be ≥ 0 (0: off), got {self.top_k}")
+        if self.logprobs is not None and not 0 <= self.logprobs <= MAX_LOGPROBS:
+            raise PrefixDeployError(f"logprobs must be between 0 and {MAX_LOGPROBS}, got {self.logprobs}")
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    """One generated token, in order; the last event of a request has `finish_reason` set."""
+
+    token_id: int  # ABORT_TOKEN (-1) on an "abort" event, which carries no token
+    logprob: float | None  # log p(token_id) under the model's raw distribution; None unless params.logprobs is set
+    top_logprobs: list[tuple[int, float]] | None  # the params.logprobs most likely (token, log p), best first
+    finish_reason: str | None  # None while running; "stop" (EOS), "length" or "abort" on the last event
+
+
+class Request:
+    """The engine's view of one request: its inputs, its RNG, and where its events go."""
+
+    def __init__(self, prompt_ids: list[int], prefix: Prefix | None, params: SamplingParams, deliver: Callable):
+        self.id = f"req-{uuid.uuid4().hex}"
+        self.prompt_ids, self.prefix, self.params = prompt_ids, prefix, params
+        self.rng = np.random.default_rng(params.seed)
+        self.choice = TokenChoice(params.temperature, params.top_k, params.top_p, self.rng, params.logits_processors)
+        self.aborted = False  # set by the consumer's thread; read by the engine at its next step
+        self.finished = False  # the final event (or an error) was delivered
+        self._deliver = deliver
+
+    def deliver(self, item: TokenEvent | BaseException) -> None:
+        """Hand an event (or the exception that failed the request) to the consumer; engine thread only."""
+        self.finished = self.finished or not isinstance(item, TokenEvent) or item.finish_reason is not None
+        try:
+            self._deliver(item)
+        except RuntimeError:  # the consumer's event loop is closed: nobody is listening any more
+            log.debug("request %s: its event loop is closed; dropping it", self.id)
+            self.aborted = True
+
+
+def token_event(request: Request, logits: np.ndarray, token: int, finish_reason: str | None) -> TokenEvent:
+    """The event for `token` chosen from logits (V,); logprobs only when the request asked for them."""
+    k = request.params.logprobs
+    if k is None:
+        return TokenEvent(token, None, None, finish_reason)
+    logp = log_softmax(logits)  # (V,) float64, the model's raw distribution (before processors and sampling filters)
+    best = np.argpartition(-logp, k)[:k] if 0 < k < len(logp) else np.arange(0)  # (k,) the k most likely
+    best = best[np.argsort(-logp[best], kind="stable")]  # (k,) most likely first
+    top = [(int(t), float(logp[t])) for t in best]
+    return TokenEvent(token, float(logp[token]), top, finish_reason)
+
+
+def abort_event() -> TokenEvent:
+    return TokenEvent(ABORT_TOKEN, None, None, "abort")
+
+
+class RequestStream:
+    """An async iterator of a request's TokenEvents; ends after the event whose finish_reason is set.
+
+    Cancelling the consuming task, `aclose()` or dropping the stream aborts the request (a client that went away).
+    A request the engine failed raises that exception from `__anext__`.
+    """
+
+    def __init__(self, request: Request, events: asyncio.Queue, wake: Callable[[], None]):
+        self.request_id, self.prompt_tokens = request.id, len(request.prompt_ids)
+        self._request, self._events, self._wake, self._done = request, events, wake, False
+
+    def __aiter__(self) -> RequestStream:
+        return self
+
+    async def __anext__(self) -> TokenEvent:
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            item = await self._events.get()
+        except asyncio.CancelledError:
+            self.abort()
+            raise
+        return self._take(item)
+
+    def _take(self, item: TokenEvent | BaseException) -> TokenEvent:
+        if isinstance(item, BaseException):
+            self._done = True
+            raise item
+        self._done = item.finish_reason is not None
+        return item
+
+    def abort(self) -> None:
+        """Idempotent: the engine drops the row at its next step and sends a final "abort" event."""
+        if not self._request.aborted and not self._request.finished:
+            self._request.aborted = True
+            self._wake()
+
+    async def aclose(self) -> None:
+        self._done = True
+        self.abort()
+
+    def __del__(self):
+        try:
+            self.abort()
+        except Exception:  # during interpreter shutdown the engine may already be gone
+            pass
+
+
+def iterate_sync(request: Request, events: queue.Queue, wake: Callable[[], None]) -> Iterator[TokenEvent]:
+    """The blocking form of RequestStream (for hosts without asyncio); closing the generator aborts the request."""
+    try:
+        while True:
+            item = events.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            if item.finish_reason is not None:
+                return
+    finally:
+        if not request.finished:
+            request.aborted = True
+            wake()

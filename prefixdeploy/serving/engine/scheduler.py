@@ -1,0 +1,310 @@
+"""The scheduler plans each engine step and records its results; it never runs the model (`executor.py` does).
+
+Engine thread only. Rows live in slots in order: rows[:ready] have their whole prompt in the cache and decode
+together; rows[ready] (at most one) is still being prefilled, chunk by chunk: one short chunk per step while others
+decode (a prefill stalls them), a whole prompt while none does. When a row leaves, the last ready row moves into its
+slot (and the prefilling row after it), so the decoding rows stay contiguous at the front; the moves travel with the
+next piece of work, which the executor applies before its forward.
+
+A step (`step`) is two pieces of work, each planned, executed and recorded in turn (vLLM's `schedule()` /
+`update_from_output()`, in two phases so that a row whose prompt completes decodes in the same step):
+1. `PrefillWork`: one chunk of the row mid-prefill, admitting a queued request into a free slot first;
+2. `DecodeWork` (one token for every ready row) or `VerifyWork` (prompt lookup: a greedy row alone drafts up to K
+   tokens from its prompt and output, `runtime.lookup`, and the executor verifies them in one forward over its slot;
+   rows in a batch decode one token per step, since the fused attention takes several new tokens over a past only
+   at batch 1). With `lookup_history` N > 0 the last N greedy answers of each prefix (by name; requests without a
+   prefix share one history) are draft sources too.
+The work is plain data and the results are tokens and logits, so the policy is tested without a model or a clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from prefixdeploy.runtime.lookup import Drafter, EarlierOutputs
+from prefixdeploy.runtime.prefix import Prefix
+from prefixdeploy.runtime.sampling import TokenChoice
+from prefixdeploy.serving.engine.requests import Request, abort_event, token_event
+
+log = logging.getLogger(__name__)
+
+IDLE_PREFILL_TOKENS = 512  # the chunk bound while no row decodes (one call's attention memory grows with it squared)
+
+Moves = tuple[tuple[int, int], ...]  # (source slot, target slot) copies, applied in order before a forward
+
+
+@dataclass(frozen=True)
+class PrefillWork:
+    moves: Moves
+    slot: int
+    ids: list[int]  # the chunk of prompt tokens to feed after the slot's filled positions
+    seed: bool  # the row is new: start its slot with `prefix` first
+    prefix: Prefix | None
+    choice: TokenChoice | None  # set on the prompt's last chunk: choose the row's first token
+
+
+@dataclass(frozen=True)
+class DecodeWork:
+    moves: Moves
+    tokens: np.ndarray  # (n,) int64, the pending token of each row in slots [0, n)
+    choices: list[TokenChoice]
+    histories: list[list[int]]  # each row's output so far (its processors' history)
+
+
+@dataclass(frozen=True)
+class VerifyWork:
+    moves: Moves
+    slot: int
+    token: int  # the row's pending token, fed before the draft
+    draft: np.ndarray  # (k,) int64
+    choice: TokenChoice
+    history: list[int]
+
+
+Work = PrefillWork | DecodeWork | VerifyWork
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the executor made of one piece of work: the chosen tokens, in order, and the logits each came from."""
+
+    tokens: list[int] = field(default_factory=list)  # [] for a prefill chunk that is not the prompt's last
+    logits: np.ndarray | None = None  # (len(tokens), V) float32
+    error: BaseException | None = None  # an internal error: the work's rows fail, the engine keeps serving
+
+
+@dataclass(frozen=True)
+class StepStats:
+    rows: int  # rows decoded this step
+    prefill_tokens: int  # prompt tokens prefilled this step
+    stalled: int = 0  # rows that were decoding while this step prefilled (they waited on it)
+    drafted: int = 0  # prompt-lookup draft tokens verified this step
+    accepted: int = 0  # of those, kept
+
+
+@dataclass
+class Row:
+    request: Request
+    fed: int = 0  # prompt tokens prefilled so far
+    token: int = 0  # the last chosen token, fed at the next decode
+    output: list[int] = field(default_factory=list)  # the tokens chosen so far
+    drafter: Drafter | None = None  # prompt lookup's draft sizes, made at the row's first draft
+
+
+class Scheduler:
+    def __init__(
+        self,
+        num_slots: int,
+        max_prefill_tokens: int,
+        eos_token_ids: list[int],
+        idle_prefill_tokens: int = IDLE_PREFILL_TOKENS,
+        prompt_lookup: int = 0,
+        lookup_history: int = 0,
+    ):
+        """prompt_lookup: K > 0 lets a greedy row that is alone draft up to K tokens a step (the executor's graph
+        must take several tokens with every position's logits); lookup_history: how many greedy answers per prefix
+        it may also draft from."""
+        self.num_slots, self.max_prefill_tokens = num_slots, max_prefill_tokens
+        self.prompt_lookup = prompt_lookup
+        self.earlier = EarlierOutputs(lookup_history if prompt_lookup else 0)
+        self.idle_prefill_tokens = max(idle_prefill_tokens, max_prefill_tokens)
+        self.eos = set(eos_token_ids)
+        self.rows: list[Row] = []  # rows[i] lives in slot i
+        self.ready = 0  # rows[:ready] decode; rows[ready:] (at most one) is mid-prefill
+        self._moves: list[tuple[int, int]] = []  # slot copies owed to the executor by rows that left
+
+    def step(self, take_waiting: Callable[[], Request | None], execute: Callable[[Work], Outcome]) -> StepStats:
+        """One engine step: drop aborted rows, prefill one chunk, then decode or verify; `take_waiting` hands over
+        the next queued request (or None) when a slot is free, `execute` runs a piece of work on the model."""
+        self._drop_aborted()
+        stalled = self.ready
+        prefill = self.plan_prefill(take_waiting)
+        if prefill is not None:
+            self.record(prefill, execute(prefill))
+        work = self.plan_decode()
+        outcome = execute(work) if work is not None else None
+        if work is not None:
+            self.record(work, outcome)
+        prefilled = len(prefill.ids) if prefill is not None else 0
+        drafted = len(work.draft) if isinstance(work, VerifyWork) and outcome.error is None else 0
+        return StepStats(
+            rows=len(work.tokens) if isinstance(work, DecodeWork) else int(work is not None),
+            prefill_tokens=prefilled,
+            stalled=stalled if prefilled else 0,
+            drafted=drafted,
+            accepted=len(outcome.tokens) - 1 if drafted else 0,
+        )
+
+    def abort_all(self) -> None:
+        rows, self.rows, self.ready, self._moves = self.rows, [], 0, []
+        for row in rows:
+            row.request.deliver(abort_event())
+
+    def fail_all(self, error: BaseException) -> None:
+        """After an internal error: every running request gets `error`; the slots start empty."""
+        rows, self.rows, self.ready, self._moves = self.rows, [], 0, []
+        for row in rows:
+            if not row.request.finished:
+                row.request.deliver(error)
+
+    # -- planning ------------------------------------------------------------------------------------------------------
+
+    def plan_prefill(self, take_waiting: Callable[[], Request | None]) -> PrefillWork | None:
+        """One chunk of the row mid-prefill, or of the next queued request if nobody is mid-prefill and a slot is
+        free. Once a row has its first token it waits on every prefill, so while any row decodes the chunk is at
+        most `max_prefill_tokens`; while none does, up to `idle_prefill_tokens` (a short prompt goes in whole).
+        Chunks are even: 33 tokens at a budget of 16 go as 11 + 11 + 11, not 16 + 16 + 1."""
+        if len(self.rows) == self.ready:
+            request = take_waiting() if len(self.rows) < self.num_slots else None
+            if request is None:
+                return None
+            self.rows.append(Row(request))
+        slot = len(self.rows) - 1
+        row, budget = self.rows[slot], self.max_prefill_tokens if self.ready > 0 else self.idle_prefill_tokens
+        remaining = len(row.request.prompt_ids) - row.fed
+        size = -(-remaining // -(-remaining // budget))  # ceil(remaining / number of chunks)
+        last = size == remaining
+        return PrefillWork(
+            moves=self._take_moves(),
+            slot=slot,
+            ids=row.request.prompt_ids[row.fed : row.fed + size],
+            seed=row.fed == 0,
+            prefix=row.request.prefix,
+            choice=row.request.choice if last else None,
+        )
+
+    def plan_decode(self) -> DecodeWork | VerifyWork | None:
+        """A verify for a lone greedy row whose sequence offers a draft, else one token for every ready row."""
+        if self.ready == 0:
+            return None
+        draft = self._lone_row_draft()
+        if draft is not None:
+            row = self.rows[0]
+            return VerifyWork(self._take_moves(), 0, row.token, draft, row.request.choice, row.output)
+        ready = self.rows[: self.ready]
+        return DecodeWork(
+            moves=self._take_moves(),
+            tokens=np.array([row.token for row in ready], np.int64),  # (n,)
+            choices=[row.request.choice for row in ready],
+            histories=[row.output for row in ready],
+        )
+
+    def _lone_row_draft(self) -> np.ndarray | None:
+        """A prompt-lookup draft (k,) for the only row, if it is greedy, alone and its sequence offers one."""
+        if not self.prompt_lookup or self.ready != 1 or len(self.rows) != 1:
+            return None
+        row = self.rows[0]
+        params = row.request.params
+        if params.temperature > 0:
+            return None
+        if row.drafter is None:
+            row.drafter = Drafter(self.prompt_lookup)
+        room = params.max_tokens - len(row.output) - 1  # the model's own token must still fit after it
+        seq = np.array(row.request.prompt_ids + row.output, np.int64)  # (N,)
+        eos = set() if params.ignore_eos else self.eos
+        draft = row.drafter.propose(seq, room, eos, self.earlier.get(_task(row.request)))  # (≤ room,)
+        return draft if len(draft) else None
+
+    def _take_moves(self) -> Moves:
+        moves, self._moves = tuple(self._moves), []
+        return moves
+
+    # -- recording -----------------------------------------------------------------------------------------------------
+
+    def record(self, work: Work, outcome: Outcome) -> None:
+        """Take the executor's outcome of `work`: deliver tokens, finish rows, free their slots."""
+        if isinstance(work, PrefillWork):
+            self._record_prefill(work, outcome)
+        elif outcome.error is not None:
+            self._fail(range(self.ready) if isinstance(work, DecodeWork) else [work.slot], outcome.error, work)
+        elif isinstance(work, VerifyWork):
+            row = self.rows[work.slot]
+            row.drafter.record(len(work.draft), len(outcome.tokens) - 1)
+            self._advance_one(work.slot, outcome)
+        else:
+            self._advance(list(range(len(work.tokens))), outcome.tokens, outcome.logits)
+
+    def _record_prefill(self, work: PrefillWork, outcome: Outcome) -> None:
+        if outcome.error is not None:
+            self._fail([work.slot], outcome.error, work)
+            return
+        row = self.rows[work.slot]
+        row.fed += len(work.ids)
+        if work.choice is not None:  # the prompt is in: its first token
+            self.ready += 1
+            self._advance([work.slot], outcome.tokens, outcome.logits)
+
+    def _advance_one(self, slot: int, outcome: Outcome) -> None:
+        """A verify's tokens, one after another, until they end or the row finishes (EOS or max_tokens)."""
+        row = self.rows[slot]
+        for i, token in enumerate(outcome.tokens):
+            self._advance([slot], [token], outcome.logits[i : i + 1])
+            if slot >= len(self.rows) or self.rows[slot] is not row:  # it finished
+                break
+
+    def _advance(self, slots: list[int], tokens: list[int], logits: np.ndarray) -> None:
+        """Deliver and record the tokens (len(slots),) chosen from logits (len(slots), V) for the rows in `slots`."""
+        done, events = [], []
+        for s, z, token in zip(slots, logits, tokens):
+            row = self.rows[s]
+            row.token = token
+            row.output.append(token)
+            reason = self._finish_reason(row, token)
+            events.append((row.request, token_event(row.request, z, token, reason)))
+            if reason is not None:
+                done.append(s)
+                if row.request.params.temperature == 0:
+                    self.earlier.add(_task(row.request), row.output)
+        for s in sorted(done, reverse=True):  # from the back: a moved row never lands on a slot still to free
+            self._free(s)
+        for request, event in events:  # after freeing: whoever sees a last event sees its slot free
+            request.deliver(event)
+
+    def _finish_reason(self, row: Row, token: int) -> str | None:
+        params = row.request.params
+        if token in self.eos and not params.ignore_eos:
+            return "stop"
+        return "length" if len(row.output) >= params.max_tokens else None
+
+    def _fail(self, slots, error: BaseException, work: Work) -> None:
+        """An internal error in `work`: fail its rows' requests (logged), keep serving the others."""
+        rows = [self.rows[s] for s in slots]
+        kind = {PrefillWork: "prefill", DecodeWork: "decode", VerifyWork: "prompt-lookup verify"}[type(work)]
+        ids = ", ".join(row.request.id for row in rows)
+        log.error("%s of request %s failed", kind, ids, exc_info=error)
+        for s in sorted(slots, reverse=True):
+            self._free(s)
+        for row in rows:
+            row.request.deliver(error)
+
+    def _drop_aborted(self) -> None:
+        for i in reversed(range(len(self.rows))):
+            request = self.rows[i].request
+            if request.aborted:
+                self._free(i)
+                request.deliver(abort_event())
+
+    def _free(self, slot: int) -> None:
+        """Release `slot`; the last ready row fills the hole, then the prefilling row (if any) follows it down."""
+        if slot < self.ready:
+            last = self.ready - 1
+            self._move(last, slot)
+            self.ready -= 1
+            slot = last
+        if slot < len(self.rows) - 1:  # the prefilling row sits after the hole
+            self._move(len(self.rows) - 1, slot)
+        self.rows.pop()
+
+    def _move(self, source: int, target: int) -> None:
+        if source != target:
+            self._moves.append((source, target))
+            self.rows[target] = self.rows[source]
+
+
+def _task(request: Request) -> str | None:
+    """Whose earlier answers a request may draft from: its prefix's (by name), or the base model's."""
+    return request.prefix.name if request.prefix is not None else None

@@ -1,0 +1,1 @@
+"""The OpenAI-compatible HTTP layer over one engine: routes, request parsing, responses, errors, prefixes, metrics."""

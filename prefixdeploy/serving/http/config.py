@@ -1,0 +1,72 @@
+"""`prefixdeploy serve` options: one frozen config, one field per CLI option, validated on creation.
+
+Imports nothing of the serve extra, so the CLI can build it before that extra is imported.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.runtime.lookup import check_prompt_lookup
+from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS
+
+API_KEY_ENV = "PREFIXDEPLOY_API_KEY"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServeConfig:
+    bundle: Path
+    host: str = "127.0.0.1"  # loopback unless told otherwise
+    port: int = 8000  # 0: an ephemeral port (the startup line names it)
+    precision: str | None = None  # which of the bundle's graphs (None: its first)
+    api_key: str | None = None  # None: no key needed; else `Authorization: Bearer KEY` on every route but /health
+    max_num_seqs: int = ENGINE_DEFAULTS.max_num_seqs  # rows decoding at once
+    max_queue: int = ENGINE_DEFAULTS.max_queue  # requests waiting for a row; one more is 429
+    max_prefill_tokens: int = ENGINE_DEFAULTS.max_prefill_tokens  # prompt tokens per step while rows decode
+    prompt_lookup: int = 0  # K > 0: greedy rows alone in the batch draft up to K tokens per step (exact at fp32)
+    lookup_history: int = 0  # with --prompt-lookup: the last N greedy answers per prefix are draft sources too
+    max_model_len: int | None = None  # KV slot length (prefix + prompt + new tokens); None: the engine's default
+    max_tokens_limit: int = 2048  # a request's max_tokens above this is 400
+    request_timeout: float = 600.0  # seconds from arrival; then the request ends with finish_reason "abort"
+    shutdown_timeout: float = 30.0  # on SIGTERM, seconds running requests get to finish
+    max_body_bytes: int = 2 * 1024 * 1024  # larger request bodies are 413
+    allow_runtime_prefixes: Path | None = None  # POST/DELETE /v1/prefixes load files from this directory only
+    served_model_name: str | None = None  # the base model's id (None: from the manifest's source model)
+    provider: str = "cpu"  # ONNX Runtime execution provider (runtime.providers): cpu | cuda | tensorrt
+
+    def __post_init__(self):
+        _at_least("--port", self.port, 0)
+        if self.port > 65535:
+            raise PrefixDeployError(f"--port must be at most 65535, got {self.port}")
+        _at_least("--max-num-seqs", self.max_num_seqs, 1)
+        _at_least("--max-queue", self.max_queue, 1)
+        _at_least("--max-prefill-tokens", self.max_prefill_tokens, 1)
+        check_prompt_lookup(self.prompt_lookup)
+        _at_least("--lookup-history", self.lookup_history, 0)
+        if self.lookup_history and not self.prompt_lookup:
+            raise PrefixDeployError("--lookup-history drafts for --prompt-lookup; give --prompt-lookup K too")
+        _at_least("--max-tokens-limit", self.max_tokens_limit, 1)
+        _at_least("--max-body-bytes", self.max_body_bytes, 1024)
+        if self.max_model_len is not None:
+            _at_least("--max-model-len", self.max_model_len, 2)
+        for option, seconds in (
+            ("--request-timeout", self.request_timeout),
+            ("--shutdown-timeout", self.shutdown_timeout),
+        ):
+            if not (math.isfinite(seconds) and seconds > 0):
+                raise PrefixDeployError(f"{option} must be a positive number of seconds, got {seconds}")
+        if self.api_key is not None and not self.api_key.strip():
+            raise PrefixDeployError(f"--api-key (or {API_KEY_ENV}) is empty; give a key or leave it unset")
+        if self.served_model_name is not None and not self.served_model_name.strip():
+            raise PrefixDeployError("--served-model-name is empty")
+        directory = self.allow_runtime_prefixes
+        if directory is not None and not Path(directory).is_dir():
+            raise PrefixDeployError(f"--allow-runtime-prefixes {directory} is not a directory")
+
+
+def _at_least(option: str, value: int, least: int) -> None:
+    if value < least:
+        raise PrefixDeployError(f"{option} must be at least {least}, got {value}")

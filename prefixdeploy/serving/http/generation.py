@@ -1,0 +1,157 @@
+"""One HTTP request's generation: submit its prompts to the engine, then turn token events into text pieces.
+
+A request with several prompts (completions' list prompt) has one engine stream per prompt, one choice each; their
+pieces are merged in arrival order. Stop strings, detokenizing, timeouts and latency metrics happen here, on the
+event loop, never on the engine thread. Aborting (client gone, timeout, stop string) frees the engine rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.runtime.prefix import Prefix
+from prefixdeploy.serving.engine.engine import Engine, RequestStream, SamplingParams
+from prefixdeploy.serving.http.detokenize import ChoiceText
+from prefixdeploy.serving.http.errors import from_engine_error
+from prefixdeploy.serving.http.metrics import ServerMetrics
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    token_id: int
+    logprob: float
+    top: list[tuple[int, float]]  # the most likely tokens at this step, most likely first
+
+
+@dataclass
+class Piece:
+    """New output of one choice: text safe to show, the tokens that made it, and the finish reason at the end."""
+
+    index: int
+    text: str = ""
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the HTTP layer decided for one request."""
+
+    model: str  # the id the client asked for (echoed, and the metrics label)
+    prefix: Prefix | None
+    prompts: list[list[int]]  # one choice per prompt
+    params: SamplingParams
+    stop: list[str]
+    timeout: float  # seconds from arrival; then every unfinished choice ends with "abort"
+    prompt_param: str = "prompt"  # the request field a context-length error names ("messages" for chat)
+
+
+class RequestRun:
+    def __init__(self, job: Job, engine: Engine, metrics: ServerMetrics, tokenizer):
+        self.job, self.metrics = job, metrics
+        self.arrival = time.monotonic()
+        self.streams = _submit_all(engine, job)
+        self.texts = [ChoiceText(tokenizer, job.stop) for _ in job.prompts]
+        self.finished = [False] * len(job.prompts)
+        self.completion_tokens = 0
+        metrics.prompt_tokens.labels(job.model).inc(self.prompt_tokens)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(len(p) for p in self.job.prompts)  # real tokens only: a prefix's virtual tokens do not count
+
+    def abort(self) -> None:
+        for stream in self.streams:
+            stream.abort()
+
+    async def pieces(self) -> AsyncIterator[Piece]:
+        """Every choice's pieces as they come; closing or cancelling the iterator aborts what still runs."""
+        queue: asyncio.Queue[Piece | None] = asyncio.Queue()
+        tasks = [asyncio.create_task(self._feed(i, queue)) for i in range(len(self.streams))]
+        try:
+            for _ in tasks:
+                while (piece := await queue.get()) is not None:
+                    yield piece
+            for task in tasks:
+                task.result()  # a bug in a feeder surfaces here instead of vanishing
+        finally:
+            for task in tasks:
+                task.cancel()
+            self.abort()
+            for index, done in enumerate(self.finished):  # the client left or the stream failed
+                if not done:
+                    self._finish(Piece(index), "abort")
+
+    async def _feed(self, index: int, queue: asyncio.Queue) -> None:
+        try:
+            async for piece in self._choice(index):
+                queue.put_nowait(piece)
+        finally:
+            queue.put_nowait(None)
+
+    async def _choice(self, index: int) -> AsyncIterator[Piece]:
+        stream, text, model = self.streams[index], self.texts[index], self.job.model
+        deadline = self.arrival + self.job.timeout
+        last = None
+        while True:
+            try:
+                event = await asyncio.wait_for(anext(stream), max(deadline - time.monotonic(), 0.0))
+            except (asyncio.TimeoutError, StopAsyncIteration):  # Python 3.10: not yet TimeoutError
+                stream.abort()
+                yield self._finish(Piece(index, text.flush()), "abort")
+                return
+            if event.finish_reason == "abort":  # aborted by the engine (shutdown): no token rides on this event
+                yield self._finish(Piece(index, text.flush()), "abort")
+                return
+            now = time.monotonic()
+            self._observe_token(model, now, last)
+            last = now
+            piece = Piece(index, text.add(event.token_id), [event.token_id], _logprob(event))
+            if text.stopped:
+                stream.abort()
+                yield self._finish(piece, "stop")
+                return
+            if event.finish_reason is not None:
+                piece.text += text.flush()
+                yield self._finish(piece, event.finish_reason)
+                return
+            yield piece
+
+    def _observe_token(self, model: str, now: float, last: float | None) -> None:
+        self.completion_tokens += 1
+        self.metrics.generation_tokens.labels(model).inc()
+        if last is None:
+            self.metrics.ttft.labels(model).observe(now - self.arrival)
+        else:
+            self.metrics.inter_token.labels(model).observe(now - last)
+
+    def _finish(self, piece: Piece, reason: str) -> Piece:
+        piece.finish_reason = reason
+        self.finished[piece.index] = True
+        self.metrics.success.labels(self.job.model, reason).inc()
+        self.metrics.e2e.labels(self.job.model).observe(time.monotonic() - self.arrival)
+        return piece
+
+
+def _submit_all(engine: Engine, job: Job) -> list[RequestStream]:
+    """Submit every prompt or none: an engine refusal (400/429/503) aborts the prompts already queued."""
+    streams: list[RequestStream] = []
+    try:
+        for prompt in job.prompts:
+            streams.append(engine.submit(prompt, job.prefix, job.params))
+    except PrefixDeployError as e:
+        for stream in streams:
+            stream.abort()
+        raise from_engine_error(e, job.prompt_param) from None
+    return streams
+
+
+def _logprob(event) -> list[TokenLogprob]:
+    if event.logprob is None:
+        return []
+    return [TokenLogprob(event.token_id, float(event.logprob), list(event.top_logprobs or []))]

@@ -1,0 +1,66 @@
+"""The HTTP edges of a request: the API key (constant-time compare), the body size limit, client disconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+from collections.abc import Coroutine
+
+from starlette.requests import Request
+
+from prefixdeploy.serving.http.errors import APIError, bad_request
+
+
+def check_api_key(request: Request, api_key: str | None) -> None:
+    """401 unless `Authorization: Bearer <key>` carries the server's key (no key configured: open)."""
+    if api_key is None:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        raise APIError(401, "missing API key: send 'Authorization: Bearer <key>'", code="invalid_api_key")
+    if not hmac.compare_digest(given.strip().encode(), api_key.encode()):
+        raise APIError(401, "incorrect API key", code="invalid_api_key")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, or 413 as soon as it is known to exceed `limit` bytes (declared or streamed)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise bad_request("the Content-Length header is not a number")
+        if int(declared) > limit:
+            raise _too_large(limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> APIError:
+    return APIError(413, f"the request body is larger than this server's limit of {limit} bytes", code="too_large")
+
+
+async def wait_for_disconnect(request: Request) -> None:
+    """Return when the client goes away (call only after the body was read: this owns `receive` from then on)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def unless_disconnected(request: Request, work: Coroutine):
+    """Await `work`; if the client disconnects first, cancel it (which aborts its engine rows) and return None."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(wait_for_disconnect(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return None if task.cancelled() else task.result()

@@ -1,0 +1,167 @@
+"""OpenAI request bodies: parsing, validation and their meaning for the engine (`SamplingParams`, stop strings).
+
+Field semantics follow OpenAI's API: `max_tokens` defaults to 16 and `temperature` to 1.0 (0 is greedy); `n`, `echo`,
+`suffix` and `best_of` are accepted only at their no-op values; unknown fields are ignored. Types are strict (a
+string where a number belongs is 400). Extensions, as in vLLM: `top_k`, `ignore_eos`, `return_token_ids`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from prefixdeploy.serving.engine.engine import SamplingParams
+from prefixdeploy.serving.http.errors import APIError, bad_request
+
+MAX_STOP_STRINGS = 4
+MAX_LOGPROBS = 5
+MAX_PROMPTS = 16  # prompts in one completions request (each becomes a choice)
+MAX_SEED = 2**63 - 1
+DEFAULT_MAX_TOKENS = 16  # OpenAI's default for completions; used for chat too (the issue's rule)
+DEFAULT_TEMPERATURE = 1.0  # OpenAI's default; 0 is greedy
+
+Prompt = str | list[str] | list[int] | list[list[int]]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False)
+
+
+class StreamOptions(_Body):
+    include_usage: bool = False
+
+
+class _Sampling(_Body):
+    """Fields that completions and chat share."""
+
+    model: str
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
+    top_p: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
+    top_k: Annotated[int, Field(ge=-1)] | None = None  # 0 or -1: off (vLLM accepts both)
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
+    stop: str | Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=MAX_STOP_STRINGS)] | None = None
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    n: int | None = 1
+    presence_penalty: float | None = 0.0
+    frequency_penalty: float | None = 0.0
+    logit_bias: dict[str, float] | None = None
+    ignore_eos: bool = False
+    return_token_ids: bool = False
+
+    @model_validator(mode="after")
+    def _unsupported(self):
+        if self.n not in (None, 1):
+            raise ValueError("n: only n=1 is supported (send the request several times, with different seeds)")
+        if self.stream_options is not None and not self.stream:
+            raise ValueError("stream_options: allowed only with stream=true")
+        if self.stop == "":
+            raise ValueError("stop: an empty stop string would match everywhere")
+        for name in ("presence_penalty", "frequency_penalty"):
+            if getattr(self, name) not in (None, 0.0):
+                raise ValueError(f"{name}: not supported (only 0)")
+        if self.logit_bias:
+            raise ValueError("logit_bias: not supported")
+        return self
+
+    @property
+    def stop_strings(self) -> list[str]:
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+
+class CompletionRequest(_Sampling):
+    prompt: Prompt
+    logprobs: Annotated[int, Field(ge=0, le=MAX_LOGPROBS)] | None = None
+    echo: bool | None = False
+    suffix: str | None = None
+    best_of: int | None = None
+
+    @model_validator(mode="after")
+    def _completion_only(self):
+        if self.echo:
+            raise ValueError("echo: not supported")
+        if self.suffix:
+            raise ValueError("suffix: not supported (no fill-in-the-middle)")
+        if self.best_of not in (None, 1):
+            raise ValueError("best_of: only 1 is supported")
+        return self
+
+
+class TextPart(_Body):
+    type: Literal["text"]
+    text: str
+
+
+class Message(_Body):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+    name: str | None = None
+
+    @property
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(part.text for part in self.content)
+        return self.content or ""
+
+
+class ChatRequest(_Sampling):
+    messages: Annotated[list[Message], Field(min_length=1)]
+    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None  # OpenAI's newer name for max_tokens
+    logprobs: bool | None = False
+    top_logprobs: Annotated[int, Field(ge=0, le=MAX_LOGPROBS)] | None = None
+
+    @model_validator(mode="after")
+    def _chat_only(self):
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ValueError("top_logprobs: needs logprobs=true")
+        return self
+
+
+class PrefixLoadRequest(_Body):
+    name: str  # the prefix's model id from now on
+    file: str  # a .safetensors file inside the --allow-runtime-prefixes directory
+
+
+def parse_body(model: type[_Body], body: bytes):
+    """Validate a JSON body into `model`; any problem is a 400 naming the field (`param`)."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as e:
+        raise _as_bad_request(e) from None
+
+
+def _as_bad_request(error: ValidationError) -> APIError:
+    first = error.errors(include_url=False)[0]
+    if first["type"] == "json_invalid":
+        return bad_request(f"the body is not valid JSON (UTF-8): {first['msg']}", code="invalid_json")
+    message = first["msg"].removeprefix("Value error, ")
+    if first["loc"]:  # a field's own check: name the field (the top-level one is OpenAI's `param`)
+        param = str(first["loc"][0])
+        return bad_request(f"{param}: {message}", param)
+    param, _, _ = message.partition(":")  # a cross-field check names its field first
+    return bad_request(message, param if param.isidentifier() else None)
+
+
+def sampling_params(request: _Sampling, max_tokens_limit: int, logprobs: int | None) -> SamplingParams:
+    """The engine's parameters for a validated request; OpenAI's defaults (16 tokens, temperature 1)."""
+    max_tokens = request.max_tokens
+    if isinstance(request, ChatRequest) and request.max_completion_tokens is not None:
+        max_tokens = request.max_completion_tokens
+    max_tokens = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
+    if max_tokens > max_tokens_limit:
+        raise bad_request(f"max_tokens: {max_tokens} is above this server's limit ({max_tokens_limit})", "max_tokens")
+    return SamplingParams(
+        max_tokens=max_tokens,
+        temperature=DEFAULT_TEMPERATURE if request.temperature is None else request.temperature,
+        top_p=1.0 if request.top_p is None else request.top_p,
+        top_k=max(request.top_k or 0, 0),
+        seed=request.seed,
+        logprobs=logprobs,
+        ignore_eos=request.ignore_eos,
+    )

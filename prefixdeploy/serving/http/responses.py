@@ -1,0 +1,174 @@
+"""OpenAI response bodies and stream chunks for completions and chat completions, built from `Piece`s.
+
+Streams are server-sent events: one `data: {json}` per chunk, an optional usage chunk (`choices: []`), then
+`data: [DONE]`. An error after the stream started is one `data: {"error": ...}` and the stream ends.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from tokenizers import Tokenizer
+
+from prefixdeploy.serving.http.generation import Piece, TokenLogprob
+
+DONE = b"data: [DONE]\n\n"
+
+
+def sse(data: dict) -> bytes:
+    return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
+
+
+def usage(prompt_tokens: int, completion_tokens: int) -> dict:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+@dataclass
+class _Choice:
+    text: str = ""
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    finish_reason: str | None = None
+    text_offset: int = 0  # completions' logprobs: where the next token's text starts
+
+
+class ResponseFormat:
+    """The shared part: ids, accumulation of pieces into choices, token strings for logprobs."""
+
+    object_name = ""
+    chunk_object_name = ""
+    id_prefix = ""
+
+    def __init__(self, model: str, tokenizer: Tokenizer, prompts: list[list[int]], logprobs: bool, token_ids: bool):
+        self.model, self.tokenizer, self.prompts = model, tokenizer, prompts
+        self.with_logprobs, self.with_token_ids = logprobs, token_ids
+        self.id = f"{self.id_prefix}-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+        self.choices = [_Choice() for _ in prompts]
+
+    def add(self, piece: Piece) -> None:
+        choice = self.choices[piece.index]
+        choice.text += piece.text
+        choice.token_ids += piece.token_ids
+        choice.logprobs += piece.logprobs
+        choice.finish_reason = piece.finish_reason or choice.finish_reason
+
+    def body(self, usage_: dict) -> dict:
+        choices = [self._final_choice(i, c) for i, c in enumerate(self.choices)]
+        return self._envelope(self.object_name, choices) | {"usage": usage_}
+
+    def chunk(self, piece: Piece) -> dict:
+        return self._envelope(self.chunk_object_name, [self._chunk_choice(piece)])
+
+    def usage_chunk(self, usage_: dict) -> dict:
+        return self._envelope(self.chunk_object_name, []) | {"usage": usage_}
+
+    def _envelope(self, obj: str, choices: list[dict]) -> dict:
+        return {"id": self.id, "object": obj, "created": self.created, "model": self.model, "choices": choices}
+
+    def _ids(self, index: int, token_ids: list[int]) -> dict:
+        if not self.with_token_ids:
+            return {}
+        return {"prompt_token_ids": self.prompts[index], "token_ids": token_ids}
+
+    def token_text(self, token_id: int) -> str:
+        return self.tokenizer.decode([token_id], skip_special_tokens=False)
+
+    def _final_choice(self, index: int, choice: _Choice) -> dict:
+        raise NotImplementedError
+
+    def _chunk_choice(self, piece: Piece) -> dict:
+        raise NotImplementedError
+
+
+class CompletionFormat(ResponseFormat):
+    object_name = chunk_object_name = "text_completion"
+    id_prefix = "cmpl"
+
+    def _final_choice(self, index: int, choice: _Choice) -> dict:
+        logprobs = self._logprobs(_Choice(), choice.logprobs)
+        return {
+            "index": index,
+            "text": choice.text,
+            "logprobs": logprobs,
+            "finish_reason": choice.finish_reason,
+            **self._ids(index, choice.token_ids),
+        }
+
+    def _chunk_choice(self, piece: Piece) -> dict:
+        logprobs = self._logprobs(self.choices[piece.index], piece.logprobs)
+        return {
+            "index": piece.index,
+            "text": piece.text,
+            "logprobs": logprobs,
+            "finish_reason": piece.finish_reason,
+            **self._ids(piece.index, piece.token_ids),
+        }
+
+    def _logprobs(self, state: _Choice, entries: list[TokenLogprob]) -> dict | None:
+        """OpenAI's legacy format: tokens, token_logprobs, top_logprobs (token -> logprob), text_offset."""
+        if not self.with_logprobs:
+            return None
+        out = {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
+        for entry in entries:
+            token = self.token_text(entry.token_id)
+            out["tokens"].append(token)
+            out["token_logprobs"].append(entry.logprob)
+            out["top_logprobs"].append({self.token_text(t): lp for t, lp in entry.top})
+            out["text_offset"].append(state.text_offset)
+            state.text_offset += len(token)
+        return out
+
+
+class ChatFormat(ResponseFormat):
+    object_name = "chat.completion"
+    chunk_object_name = "chat.completion.chunk"
+    id_prefix = "chatcmpl"
+
+    def role_chunk(self) -> dict:
+        """The first chunk of a chat stream opens the assistant message, as OpenAI's does."""
+        delta = {"role": "assistant", "content": ""}
+        return self._envelope(
+            self.chunk_object_name, [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}]
+        )
+
+    def _final_choice(self, index: int, choice: _Choice) -> dict:
+        message = {"role": "assistant", "content": choice.text}
+        return {
+            "index": index,
+            "message": message,
+            "logprobs": self._logprobs(choice.logprobs),
+            "finish_reason": choice.finish_reason,
+            **self._ids(index, choice.token_ids),
+        }
+
+    def _chunk_choice(self, piece: Piece) -> dict:
+        delta = {"content": piece.text} if piece.text or piece.finish_reason is None else {}
+        return {
+            "index": piece.index,
+            "delta": delta,
+            "logprobs": self._logprobs(piece.logprobs),
+            "finish_reason": piece.finish_reason,
+            **self._ids(piece.index, piece.token_ids),
+        }
+
+    def _logprobs(self, entries: list[TokenLogprob]) -> dict | None:
+        if not self.with_logprobs:
+            return None
+        return {
+            "content": [
+                self._entry(e.token_id, e.logprob) | {"top_logprobs": [self._entry(t, lp) for t, lp in e.top]}
+                for e in entries
+            ]
+        }
+
+    def _entry(self, token_id: int, logprob: float) -> dict:
+        token = self.token_text(token_id)
+        return {"token": token, "logprob": logprob, "bytes": list(token.encode("utf-8"))}
