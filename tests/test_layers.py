@@ -32,7 +32,7 @@ def allowed_arrows(heading: str = "## The layers") -> dict[str, set[str]]:
 def layer_of(module: str) -> str:
     """`prefixdeploy.runtime.bundle` -> runtime; the package root (the version) and `errors` are the bottom layer."""
     parts = module.split(".")
-    if len(parts) == 1 or parts[1] == "errors":
+    if len(parts) == 1 or parts[1] in ("errors", "vocabulary"):
         return "errors"
     return parts[1]
 

@@ -16,12 +16,13 @@ import click
 
 from prefixdeploy import __version__
 from prefixdeploy.cli.bench import bench
-from prefixdeploy.cli.options import PRECISION_CHOICE as _precision_choice
 from prefixdeploy.cli.options import prompt_lookup_option as _prompt_lookup_option
 from prefixdeploy.cli.options import provider_option as _provider_option
 from prefixdeploy.cli.prefixes import PREFIX_COMMANDS, read_text_file
 from prefixdeploy.cli.scale import SCALE_COMMANDS, pop_ray_options, ray_options, serve_on_ray
 from prefixdeploy.errors import ConfigError, PrefixDeployError
+from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS
+from prefixdeploy.vocabulary import BACKENDS, MODES, PRECISIONS
 
 
 class _Group(click.Group):
@@ -60,7 +61,7 @@ def main(debug: bool, verbose: bool) -> None:
 @main.command()
 @click.option("--model", required=True, help="Hub id, local model directory, or .gguf file.")
 @click.option("--prefix", "prefixes", multiple=True, metavar="[NAME=]SRC", help="Prefix source; repeat for more.")
-@click.option("--mode", type=click.Choice(["switchable", "baked"]), default="switchable", show_default=True)
+@click.option("--mode", type=click.Choice(MODES), default=MODES[0], show_default=True)
 @click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset (17–20).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Bundle directory to write.")
 @click.option("--force", is_flag=True, help="Replace a non-empty output directory.")
@@ -68,7 +69,7 @@ def main(debug: bool, verbose: bool) -> None:
     "--precision",
     "precisions",
     multiple=True,
-    type=click.Choice(["fp32", "fp16", "int8", "int4"]),
+    type=click.Choice(PRECISIONS),
     help="Weight precision of the ONNX Runtime graph; repeat for several (default: fp32).",
 )
 @click.option("--portable-only", is_flag=True, help="Only the portable graph (standard ops; TensorRT, GenAI).")
@@ -98,10 +99,10 @@ def export(model, prefixes, mode, opset, output, force, precisions, portable_onl
 @click.option("--chat", is_flag=True, help="Apply the model's chat template to PROMPT.")
 @_prompt_lookup_option(0, "Draft up to K tokens copied from the prompt and verify them in one step (greedy only).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming text.")
-@click.option("--backend", type=click.Choice(["ort", "trt"]), default="ort", show_default=True)
+@click.option("--backend", type=click.Choice(BACKENDS), default=BACKENDS[0], show_default=True)
 @click.option(
     "--precision",
-    type=click.Choice(["fp32", "fp16", "int8", "int4"]),
+    type=click.Choice(PRECISIONS),
     default=None,
     help="Run the bundle's graph of this weight precision (default: its first, the first --precision of export).",
 )
@@ -157,9 +158,9 @@ def run(
 
 @main.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
-@click.option("--backend", type=click.Choice(["ort", "trt"]), default="ort", show_default=True)
+@click.option("--backend", type=click.Choice(BACKENDS), default=BACKENDS[0], show_default=True)
 @_provider_option
-@click.option("--precision", type=_precision_choice, default=None, help="Run the graph of this precision.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=None, help="Run the graph of this precision.")
 @click.option("--atol", type=float, default=1e-2, show_default=True, help="Max |Δ logits| allowed (fp32 runs).")
 def check(bundle, backend, provider, precision, atol):
     """Replay the reference cases stored in BUNDLE at export (no torch needed); exit 1 if an fp32 run differs."""
@@ -284,17 +285,25 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
 @click.option("--port", type=int, default=8000, show_default=True, help="Port (0: any free port; the log names it).")
 @click.option(
     "--precision",
-    type=click.Choice(["fp32", "fp16", "int8", "int4"]),
+    type=click.Choice(PRECISIONS),
     default=None,
     help="Serve the bundle's graph of this weight precision (default: its first).",
 )
 @click.option("--api-key", envvar="PREFIXDEPLOY_API_KEY", default=None, help="Require 'Authorization: Bearer KEY'.")
-@click.option("--max-num-seqs", type=int, default=8, show_default=True, help="Rows decoding at once.")
-@click.option("--max-queue", type=int, default=64, show_default=True, help="Requests waiting for a row (then 429).")
+@click.option(
+    "--max-num-seqs", type=int, default=ENGINE_DEFAULTS.max_num_seqs, show_default=True, help="Rows decoding at once."
+)
+@click.option(
+    "--max-queue",
+    type=int,
+    default=ENGINE_DEFAULTS.max_queue,
+    show_default=True,
+    help="Requests waiting for a row (then 429).",
+)
 @click.option(
     "--max-prefill-tokens",
     type=int,
-    default=32,
+    default=ENGINE_DEFAULTS.max_prefill_tokens,
     show_default=True,
     help="Prompt tokens prefilled per step while other rows decode (bounds their stall).",
 )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-PRECISION_CHOICE = click.Choice(["fp32", "fp16", "int8", "int4"])
+from prefixdeploy.vocabulary import PROVIDERS
 
 provider_option = click.option(
     "--provider",
-    type=click.Choice(["cpu", "cuda", "tensorrt"]),
-    default="cpu",
+    type=click.Choice(PROVIDERS),
+    default=PROVIDERS[0],
     show_default=True,
     help="ONNX Runtime execution provider (cuda, tensorrt: onnxruntime-gpu); TensorRT takes the portable graph.",
 )

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.vocabulary import PRECISIONS
 
 
 def read_text_file(path: Path) -> str:
@@ -29,7 +30,7 @@ def read_text_file(path: Path) -> str:
 @click.option("--chat-system", is_flag=True, help="The text is a system message for the model's chat template.")
 @click.option(
     "--precision",
-    type=click.Choice(["fp32", "fp16", "int8", "int4"]),
+    type=click.Choice(PRECISIONS),
     default=None,
     help="Compute it with the bundle's graph of this precision (default: its first, as run uses).",
 )

@@ -12,7 +12,9 @@ from pathlib import Path
 import click
 
 from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS
 from prefixdeploy.serving.scale.ray_config import RayServeConfig, with_engine_queue  # the standard library only
+from prefixdeploy.vocabulary import PRECISIONS
 
 RAY_FIELDS = (
     "replicas",
@@ -86,8 +88,14 @@ def serve_on_ray(serve_config, address: str | None, fields: dict) -> None:
 @click.option("--name", default="prefixdeploy", show_default=True, help="The model's name in the repository.")
 @click.option("--instances", type=int, default=1, show_default=True, help="Model instances (each runs an engine).")
 @click.option("--kind", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True, help="Instance kind.")
-@click.option("--max-num-seqs", type=int, default=8, show_default=True, help="Rows each engine decodes at once.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8", "int4"]), default=None, help="Which graph.")
+@click.option(
+    "--max-num-seqs",
+    type=int,
+    default=ENGINE_DEFAULTS.max_num_seqs,
+    show_default=True,
+    help="Rows each engine decodes at once.",
+)
+@click.option("--precision", type=click.Choice(PRECISIONS), default=None, help="Which graph.")
 def triton_repo(bundle, **options):
     """Write a Triton Inference Server model (python backend, decoupled) serving BUNDLE."""
     from prefixdeploy.serving.scale.triton import TritonRepoConfig, write_triton_repo

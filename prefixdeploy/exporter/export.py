@@ -15,7 +15,7 @@ from prefixdeploy.exporter.decoder import build_decoder
 from prefixdeploy.exporter.external_data import save_with_aligned_data
 from prefixdeploy.exporter.genai import write_genai_config
 from prefixdeploy.exporter.graph import MAX_OPSET, MIN_OPSET
-from prefixdeploy.exporter.optimize import PRECISIONS, build_ort_graph
+from prefixdeploy.exporter.optimize import build_ort_graph
 from prefixdeploy.importers import check_source, load_prefix_source, parse_prefix_arg
 from prefixdeploy.models.load import LoadedModel, load_model
 from prefixdeploy.runtime.atomic import atomic_dir
@@ -30,6 +30,7 @@ from prefixdeploy.runtime.manifest import (
     write_manifest,
 )
 from prefixdeploy.runtime.prefix import Prefix, save_prefix
+from prefixdeploy.vocabulary import PRECISIONS
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prefixdeploy.errors import BundleError, PrefixDeployError
+from prefixdeploy.errors import BundleError, ConfigError
 from prefixdeploy.runtime.bundle import Bundle, load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
 from prefixdeploy.runtime.manifest import Manifest, read_manifest, sha256_file, write_manifest
@@ -113,9 +113,9 @@ class CheckConfig:
     def __post_init__(self):
         object.__setattr__(self, "bundle", Path(self.bundle))
         if self.provider not in PROVIDERS:
-            raise PrefixDeployError(f"--provider must be one of {', '.join(PROVIDERS)}, got {self.provider!r}")
+            raise ConfigError(f"provider must be one of {', '.join(PROVIDERS)}, got {self.provider!r}", "provider")
         if not self.atol >= 0:
-            raise PrefixDeployError(f"--atol must be ≥ 0, got {self.atol}")
+            raise ConfigError(f"atol must be ≥ 0, got {self.atol}", "atol")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from prefixdeploy.errors import BundleError
 from prefixdeploy.runtime.atomic import atomic_path
 from prefixdeploy.runtime.prefix import ModelFacts
+from prefixdeploy.vocabulary import MODES
 
 BUNDLE_FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -29,8 +30,6 @@ PAST_KEY = "past_key_values.{}.key"
 PAST_VALUE = "past_key_values.{}.value"
 PRESENT_KEY = "present.{}.key"
 PRESENT_VALUE = "present.{}.value"
-
-MODES = ("switchable", "baked")
 
 
 @dataclass(frozen=True, kw_only=True)

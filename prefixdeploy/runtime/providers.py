@@ -15,15 +15,16 @@ from pathlib import Path
 
 import onnxruntime
 
-from prefixdeploy.errors import BundleError, PrefixDeployError
+from prefixdeploy.errors import BundleError, ConfigError, PrefixDeployError
 from prefixdeploy.runtime import manifest as io_names
 from prefixdeploy.runtime.backends.trt import BATCH, PAST, SEQUENCE, TOTAL, TrtConfig
 from prefixdeploy.runtime.cache import cache_dir
 from prefixdeploy.runtime.manifest import GraphEntry, Manifest
+from prefixdeploy.vocabulary import PROVIDERS
 
 TRT_FIELDS = tuple(f.name for f in fields(TrtConfig))  # fp16, max_batch, max_sequence, max_total, workspace_mb
 
-PROVIDERS = ("cpu", "cuda", "tensorrt")
+
 CPU, CUDA, TENSORRT = PROVIDERS
 ORT_NAMES = {CPU: "CPUExecutionProvider", CUDA: "CUDAExecutionProvider", TENSORRT: "TensorrtExecutionProvider"}
 _INSTALL = {
@@ -47,7 +48,7 @@ class ProviderConfig:
 
     def __post_init__(self):
         if self.provider not in PROVIDERS:
-            raise PrefixDeployError(f"--provider must be one of {', '.join(PROVIDERS)}, got {self.provider!r}")
+            raise ConfigError(f"provider must be one of {', '.join(PROVIDERS)}, got {self.provider!r}", "provider")
         if not isinstance(self.device_id, int) or self.device_id < 0:
             raise PrefixDeployError(f"device_id must be an integer ≥ 0, got {self.device_id!r}")
         if self.gpu_mem_limit_mb is not None and self.gpu_mem_limit_mb < 1:

@@ -89,7 +89,7 @@ def test_cuda_options():
     assert "gpu_mem_limit" not in cuda_options(ProviderConfig(provider="cuda"))
     with pytest.raises(PrefixDeployError, match="device_id"):
         ProviderConfig(provider="cuda", device_id=-1)
-    with pytest.raises(PrefixDeployError, match="--provider must be one of"):
+    with pytest.raises(PrefixDeployError, match="provider must be one of"):
         ProviderConfig(provider="gpu")
 
 

@@ -13,8 +13,8 @@ from user_errors import assert_user_error
 
 from prefixdeploy.cli import main
 from prefixdeploy.errors import PrefixDeployError
-from prefixdeploy.serving.http.protocol import MAX_PROMPTS
-from prefixdeploy.serving.scale.ray_config import MAX_PROMPTS_PER_REQUEST, RayServeConfig, from_args
+from prefixdeploy.serving.http.config import MAX_PROMPTS
+from prefixdeploy.serving.scale.ray_config import RayServeConfig, from_args
 
 RAY_RUN = "prefixdeploy.serving.scale.ray.run_until_signal"
 
@@ -67,7 +67,6 @@ def test_serve_run_arguments_are_strings_or_yaml_values(served_bundle, tmp_path)
         from_args({"bundle": str(served_bundle), "replicas": "two"})
     with pytest.raises(PrefixDeployError, match="bundle=PATH"):
         from_args({"replicas": "2"})
-    assert MAX_PROMPTS_PER_REQUEST == MAX_PROMPTS
 
 
 def test_a_baked_bundle_takes_no_prefix_store(tiny_bundle, tmp_path):

@@ -16,13 +16,13 @@ import onnx
 from prefixdeploy.exporter.optimize.edit import GraphEdit
 from prefixdeploy.exporter.optimize.embedding import quantize_embedding_lookup, separate_lookup_table
 from prefixdeploy.exporter.optimize.passes import fuse_attention, fuse_skip_norm, last_token_logits, untie_lm_head
-from prefixdeploy.exporter.optimize.precision import PRECISIONS, convert_precision
+from prefixdeploy.exporter.optimize.precision import convert_precision
 from prefixdeploy.exporter.optimize.save import save_optimized
 from prefixdeploy.models.archs.base import ArchDims, RopeSpec
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PRECISIONS", "build_ort_graph"]
+__all__ = ["build_ort_graph"]
 
 
 def build_ort_graph(

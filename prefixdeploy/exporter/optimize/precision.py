@@ -24,7 +24,6 @@ from prefixdeploy.exporter.optimize.nbits import quantize_matmuls
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "fp16", "int8", "int4")
 BLOCK = 32  # GGUF's block: larger blocks mix GGUF blocks and lose their exact grids; 16 measured no better
 ACCURACY_LEVEL = 4  # int8 activations: MLAS's fast kernels
 LM_HEAD = "lm_head."  # the MatMul weight `untie_lm_head` adds

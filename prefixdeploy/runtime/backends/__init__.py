@@ -1,8 +1,7 @@
 """Inference backends behind one small surface: `feeds -> outputs`. Must not import torch."""
 
 from prefixdeploy.runtime.backends.base import Backend, TensorSpec
-
-BACKENDS = ("ort", "trt")
+from prefixdeploy.vocabulary import BACKENDS
 
 
 def open_backend(kind: str, model_path, **options) -> Backend:

@@ -14,6 +14,7 @@ from prefixdeploy.runtime.lookup import check_prompt_lookup
 from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS
 
 API_KEY_ENV = "PREFIXDEPLOY_API_KEY"
+MAX_PROMPTS = 16  # prompts in one completions request (each becomes a choice)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,8 +10,9 @@ import asyncio
 
 from prefixdeploy.runtime.bundle import Bundle
 from prefixdeploy.runtime.prefix import VIRTUAL, Prefix
+from prefixdeploy.serving.http.config import MAX_PROMPTS
 from prefixdeploy.serving.http.errors import bad_request
-from prefixdeploy.serving.http.protocol import MAX_PROMPTS, Prompt
+from prefixdeploy.serving.http.protocol import Prompt
 
 
 async def completion_prompts(prompt: Prompt, bundle: Bundle, prefix: Prefix | None) -> list[list[int]]:

@@ -12,11 +12,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from prefixdeploy.serving.engine.engine import SamplingParams
+from prefixdeploy.serving.engine.requests import MAX_LOGPROBS
 from prefixdeploy.serving.http.errors import APIError, bad_request
 
 MAX_STOP_STRINGS = 4
-MAX_LOGPROBS = 5
-MAX_PROMPTS = 16  # prompts in one completions request (each becomes a choice)
 MAX_SEED = 2**63 - 1
 DEFAULT_MAX_TOKENS = 16  # OpenAI's default for completions; used for chat too (the rule)
 DEFAULT_TEMPERATURE = 1.0  # OpenAI's default; 0 is greedy

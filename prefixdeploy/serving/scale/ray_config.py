@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prefixdeploy.errors import PrefixDeployError
-from prefixdeploy.serving.http.config import ServeConfig, _at_least
-
-MAX_PROMPTS_PER_REQUEST = 16  # serving.protocol.MAX_PROMPTS (not imported: it pulls pydantic)
+from prefixdeploy.serving.http.config import MAX_PROMPTS, ServeConfig, _at_least
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,7 +59,7 @@ class RayServeConfig:
     @property
     def engine_queue(self) -> int:
         """The engine's queue never refuses what Ray admitted: every ongoing request with all its prompts."""
-        return self.max_ongoing_requests * MAX_PROMPTS_PER_REQUEST
+        return self.max_ongoing_requests * MAX_PROMPTS
 
     def deployment_options(self) -> dict:
         """`Deployment.options(...)`: replicas or autoscaling, Ray's request limits, resources."""

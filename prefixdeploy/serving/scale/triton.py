@@ -18,6 +18,7 @@ from pathlib import Path
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.manifest import read_manifest
 from prefixdeploy.runtime.prefix import check_prefix_name
+from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class TritonRepoConfig:
     name: str = "prefixdeploy"  # Triton's model name
     instances: int = 1  # model instances (each loads the bundle and runs its own engine)
     kind: str = "cpu"  # cpu | gpu: the instance group's kind (gpu: the bundle's graph needs the CUDA provider)
-    max_num_seqs: int = 8  # rows each instance's engine decodes at once
+    max_num_seqs: int = ENGINE_DEFAULTS.max_num_seqs  # rows each instance's engine decodes at once
     precision: str | None = None  # which of the bundle's graphs (None: its first)
 
     def __post_init__(self):

@@ -22,6 +22,7 @@ import triton_python_backend_utils as pb_utils
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.prefix import Prefix
+from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS
 from prefixdeploy.serving.engine.engine import Engine, EngineConfig, SamplingParams
 from prefixdeploy.serving.http.detokenize import ChoiceText
 
@@ -49,7 +50,7 @@ class TritonPythonModel:
             precision=parameters.get("precision") or None,
             provider=parameters.get("provider", "cpu"),
         )
-        engine_config = EngineConfig(max_num_seqs=int(parameters.get("max_num_seqs", "8")))
+        engine_config = EngineConfig(max_num_seqs=int(parameters.get("max_num_seqs", ENGINE_DEFAULTS.max_num_seqs)))
         self.engine = Engine(self.bundle, engine_config)
         self.engine.start()
 

@@ -1,0 +1,9 @@
+"""The closed vocabularies every layer and the CLI share: graph precisions, execution providers, bundle modes,
+backends. Standard library only, so the CLI derives its choices from here without importing what they select."""
+
+from __future__ import annotations
+
+PRECISIONS = ("fp32", "fp16", "int8", "int4")  # weights of an ONNX Runtime graph (exporter.optimize.precision)
+PROVIDERS = ("cpu", "cuda", "tensorrt")  # ONNX Runtime execution providers (runtime.providers)
+MODES = ("switchable", "baked")  # how a bundle carries its prefixes (DESIGN.md)
+BACKENDS = ("ort", "trt")  # ONNX Runtime, or a TensorRT engine without it (runtime.backends)
