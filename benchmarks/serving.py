@@ -28,7 +28,7 @@ from prefixdeploy.bench.loadgen import LoadConfig, format_sweep, one_request, sw
 from prefixdeploy.bench.loadgen_plot import write_sweep_plot
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
-from prefixdeploy.serving.http.config import DEFAULT_MAX_PREFILL_TOKENS
+from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS
 
 HERE = Path(__file__).parent
 
@@ -140,7 +140,7 @@ def main() -> None:
     parser.add_argument("--precision", action="append", default=None)
     parser.add_argument("--output-length", type=int, default=32)
     parser.add_argument("--max-num-seqs", type=int, default=16)
-    parser.add_argument("--max-prefill-tokens", type=int, default=DEFAULT_MAX_PREFILL_TOKENS)
+    parser.add_argument("--max-prefill-tokens", type=int, default=ENGINE_DEFAULTS.max_prefill_tokens)
     parser.add_argument("--concurrency", type=lambda s: tuple(map(int, s.split(","))), default=(1, 2, 4, 8, 16))
     parser.add_argument("--requests", type=int, default=0, help="per level (0: max(16, 4 × concurrency))")
     parser.add_argument("--sweep-rounds", type=int, default=2, help="levels take turns in this many parts")
