@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 from contextlib import contextmanager
 
 from prefixdeploy.runtime.generate import GenerationConfig
@@ -67,3 +68,25 @@ async def submit_staggered(engine, bundle, cases, params: dict) -> list[tuple]:
         if i % 3 == 2:
             await asyncio.sleep(0.005)
     return await asyncio.gather(*tasks)
+
+
+class StepGate:
+    """An `on_step` hook that holds the engine thread after its `after`-th step until `release()` (or WAIT seconds):
+    a test acts while the engine is known to be between two steps, with no sleeps."""
+
+    def __init__(self, after: int = 1):
+        self.after, self.steps = after, []
+        self.held, self._open = threading.Event(), threading.Event()
+
+    def __call__(self, stats) -> None:
+        self.steps.append(stats)
+        if len(self.steps) >= self.after and not self._open.is_set():
+            self.held.set()
+            self._open.wait(WAIT)
+
+    async def reached(self) -> None:
+        """Wait (bounded) until the engine is held."""
+        assert await asyncio.to_thread(self.held.wait, WAIT), "the engine never reached the gate"
+
+    def release(self) -> None:
+        self._open.set()

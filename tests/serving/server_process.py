@@ -48,6 +48,10 @@ class ServerProcess:
         samples = [line for line in text.splitlines() if re.match(rf"{name}(\{{| )", line)]
         return sum(float(line.rsplit(" ", 1)[1]) for line in samples if all(w in line for w in wanted))
 
+    def health_status(self) -> int:
+        with self.http(auth=False) as http:
+            return http.get("/health").status_code
+
     def terminate(self, timeout: float = 60.0) -> int:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)

@@ -90,7 +90,8 @@ async def sigterm_under_load(server) -> tuple[list, httpx.Response, httpx.Respon
         running = lambda: server.metric("prefixdeploy_requests_running") >= 1  # noqa: E731
         assert await asyncio.to_thread(wait_until, running)
         server.proc.terminate()  # SIGTERM
-        await asyncio.sleep(0.2)
+        draining = lambda: server.health_status() == 503  # noqa: E731
+        assert await asyncio.to_thread(wait_until, draining)
         late = await http.post("/v1/completions", json={"model": "qa", **LONG})
         health = await http.get("/health")
         return await asyncio.wait_for(asyncio.gather(*calls), 60), late, health
@@ -126,9 +127,11 @@ async def requests_while(server, action, n: int = 24) -> list:
             )
             for i in range(n)
         ]
-        await asyncio.sleep(0.05)
+        running = lambda: server.metric("prefixdeploy_requests_running") >= 1  # noqa: E731
+        assert await asyncio.to_thread(wait_until, running)
         result = await asyncio.to_thread(action)
-        return await asyncio.wait_for(asyncio.gather(*calls), 120), result
+        overlapped = not all(c.done() for c in calls)  # the action ran while requests were in flight
+        return await asyncio.wait_for(asyncio.gather(*calls), 120), result, overlapped
 
 
 def test_loading_and_unloading_a_prefix_under_load(server, served_bundle, runtime_dir):
@@ -139,8 +142,8 @@ def test_loading_and_unloading_a_prefix_under_load(server, served_bundle, runtim
         with server.http() as http:
             return http.post("/v1/prefixes", json={"name": "summ2", "file": "copy.safetensors"})
 
-    outs, loaded = asyncio.run(requests_while(server, load))
-    assert loaded.status_code == 200, loaded.text
+    outs, loaded, overlapped = asyncio.run(requests_while(server, load))
+    assert overlapped and loaded.status_code == 200, loaded.text
     assert loaded.json()["parent"] == next(m.id for m in server.client().models.list().data if m.parent is None)
     assert all(o.usage.completion_tokens == 40 for o in outs)
     client = server.client()

@@ -16,6 +16,7 @@ from ray_fixtures import MAX_ONGOING, MAX_QUEUED, REPLICA, ROUTE
 from server_process import wait_until
 
 pytestmark = pytest.mark.ray
+RUN_BOUND = 420.0  # seconds for the whole load with the kill (see LoadWithAKill.run)
 LONG = {"prompt": "once upon a time", "max_tokens": 64, "temperature": 0, "extra_body": {"ignore_eos": True}}
 
 
@@ -69,6 +70,7 @@ class LoadWithAKill:
         self.started: set[int] = set()
         self.in_flight = 0  # load requests sent and unanswered at the kill
         self.victim, self.probe = "", ""  # the killed replica; what the probe stream saw
+        self.elapsed = 0.0  # seconds the load took
 
     async def _count(self, response: httpx.Response) -> None:
         self.seen[response.status_code] += 1
@@ -76,7 +78,11 @@ class LoadWithAKill:
     async def run(self) -> LoadWithAKill:
         gate = asyncio.Semaphore(4)
         work = [self._one(i, gate) for i in range(self.requests)]
-        await asyncio.wait_for(asyncio.gather(self._kill_mid_stream(), *work), 240)
+        began = time.monotonic()
+        # Bound: a request cut by the kill may wait out its 60 s timeout on each of its 3 attempts (180 s) after the
+        # 40 requests' own few seconds; 420 s leaves that worst case a margin of more than 2x (a run here took 238 s).
+        await asyncio.wait_for(asyncio.gather(self._kill_mid_stream(), *work), RUN_BOUND)
+        self.elapsed = time.monotonic() - began
         await self.http.aclose()
         return self
 
@@ -124,7 +130,8 @@ def test_a_replica_killed_under_load_is_replaced_and_no_request_is_lost(ray_serv
     print(
         f"replica kill: 40 sent, {len(load.done)} succeeded, {len(load.failed)} failed as the client saw, "
         f"{retried} 5xx responses retried by the client; {load.in_flight} in flight at the kill; the streaming "
-        f"probe on the killed replica: {load.probe}; statuses {dict(load.seen)}; served by {dict(load.replicas)}"
+        f"probe on the killed replica: {load.probe}; statuses {dict(load.seen)}; served by {dict(load.replicas)}; "
+        f"{load.elapsed:.0f} s of {RUN_BOUND:.0f}"
     )
     assert load.probe.startswith("cut")  # the kill landed mid-request (a cut stream cannot be retried)
     assert load.failed == [] and len(load.done) == 40

