@@ -113,24 +113,31 @@ def prefix_file(source: Prefix, path, **changes) -> None:
     save_prefix(Prefix(**fields), path)
 
 
-async def requests_while(server, action, n: int = 24) -> list:
+async def requests_while(server, action, n: int = 64, tokens: int = 100) -> list:
+    """`n` requests of `tokens` tokens in flight while `action` runs (in a thread); returns their results, the
+    action's, and whether it overlapped them: requests ran or waited both just before and just after it (the load,
+    ~n·tokens/8 engine steps, lasts several times as long as the action)."""
+
+    def busy() -> bool:
+        in_flight = ("prefixdeploy_requests_running", "prefixdeploy_requests_waiting")
+        return sum(server.metric(name) for name in in_flight) >= 1
+
     async with server.async_client() as client:
         calls = [
             asyncio.ensure_future(
                 client.completions.create(
                     model=("summ", "qa")[i % 2],
                     prompt="hello",
-                    max_tokens=40,
+                    max_tokens=tokens,
                     temperature=0,
                     extra_body={"ignore_eos": True},
                 )
             )
             for i in range(n)
         ]
-        running = lambda: server.metric("prefixdeploy_requests_running") >= 1  # noqa: E731
-        assert await asyncio.to_thread(wait_until, running)
+        assert await asyncio.to_thread(wait_until, busy, 60.0, 0.005)
         result = await asyncio.to_thread(action)
-        overlapped = not all(c.done() for c in calls)  # the action ran while requests were in flight
+        overlapped = await asyncio.to_thread(busy)
         return await asyncio.wait_for(asyncio.gather(*calls), 120), result, overlapped
 
 
@@ -145,7 +152,7 @@ def test_loading_and_unloading_a_prefix_under_load(server, served_bundle, runtim
     outs, loaded, overlapped = asyncio.run(requests_while(server, load))
     assert overlapped and loaded.status_code == 200, loaded.text
     assert loaded.json()["parent"] == next(m.id for m in server.client().models.list().data if m.parent is None)
-    assert all(o.usage.completion_tokens == 40 for o in outs)
+    assert all(o.usage.completion_tokens == 100 for o in outs)
     client = server.client()
     assert "summ2" in {m.id for m in client.models.list().data}
     same = [
