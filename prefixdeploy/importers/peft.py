@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from prefixdeploy.errors import PrefixSourceError
-from prefixdeploy.importers.weights import load_bin, read_config
-from prefixdeploy.runtime.prefix import ModelFacts, Prefix, geometry, load_safetensors, mismatch_error, prefix_from_flat
+from prefixdeploy.importers.weights import load_bin, read_config, read_tensors, tensor_names
+from prefixdeploy.runtime.prefix import ModelFacts, Prefix, geometry, mismatch_error, prefix_from_flat
 
 WEIGHTS_KEY = "prompt_embeddings"
 
@@ -37,17 +37,18 @@ def read_adapter_config(path: Path) -> dict:
 
 
 def read_weights(path: Path) -> np.ndarray:
-    """`prompt_embeddings` as float32 (P, 2·L·D), from safetensors, or from a `.bin` loaded without pickle code."""
+    """`prompt_embeddings` as float32 (P, 2·L·D), from safetensors (bf16 too) or a `.bin` loaded without pickle code."""
     st, binary = path / "adapter_model.safetensors", path / "adapter_model.bin"
     if st.is_file():
-        tensors = load_safetensors(st)
+        tensors, names = read_tensors(st, [WEIGHTS_KEY]), tensor_names(st)
     elif binary.is_file():
         tensors = load_bin(binary)
+        names = list(tensors)
     else:
         raise PrefixSourceError(f"{path} has adapter_config.json but no adapter_model.safetensors or .bin")
     if WEIGHTS_KEY not in tensors:
-        raise PrefixSourceError(f"{path}: no {WEIGHTS_KEY!r} tensor in the adapter weights (found {sorted(tensors)})")
-    return np.asarray(tensors[WEIGHTS_KEY], dtype=np.float32)
+        raise PrefixSourceError(f"{path}: no {WEIGHTS_KEY!r} tensor in the adapter weights (found {sorted(names)})")
+    return tensors[WEIGHTS_KEY]
 
 
 def load(path: Path, facts: ModelFacts, name: str) -> Prefix:

@@ -139,3 +139,17 @@ def test_matches_only_li_liang_weights(tiny_model_dir, peft_adapter, tmp_path):
     unrelated = [tiny_model_dir("gpt2"), peft_adapter("gpt2", 4), tmp_path / "empty", tmp_path / "notes.txt"]
     unrelated += [tmp_path / "random.bin", tmp_path / "missing"]
     assert not any(li_liang.matches(p) for p in unrelated)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_safetensors_reads_like_the_bin(dtype, tiny_model_dir, tmp_path, caplog):
+    """bf16 is not a numpy type: safetensors' numpy API cannot read it, so the importer widens it itself."""
+    model_dir = tiny_model_dir("gpt2")
+    _, facts = hf_model(model_dir)
+    state = {k: v.to(dtype) for k, v in make_prefix(model_dir).state_dict().items()}
+    st = save_checkpoint(state, gpt2_config(model_dir), tmp_path / "st" / "model.safetensors")
+    binary = save_checkpoint(state, gpt2_config(model_dir), tmp_path / "bin" / "pytorch_model.bin")
+    with caplog.at_level("INFO"):
+        prefix = load_prefix_source(st.parent, facts, "half")
+    np.testing.assert_array_equal(prefix.key, load_prefix_source(binary.parent, facts, "half").key)
+    assert f"{str(dtype).removeprefix('torch.')} tensors; the prefix is stored as float32" in caplog.text

@@ -135,3 +135,25 @@ def test_bin_that_is_not_a_state_dict_is_refused(tiny_model_dir, peft_adapter, t
     torch.save(torch.zeros(P, 128), adapter / "adapter_model.bin")
     with pytest.raises(PrefixSourceError, match="holds a Tensor; expected a state dict"):
         peft.load(adapter, facts, "a")
+
+
+def load_file_np(path: Path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    return load_file(str(path))
+
+
+def test_bf16_adapter_reads_like_its_bin(tiny_model_dir, peft_adapter, tmp_path, caplog):
+    from safetensors.torch import save_file
+
+    _, facts = hf_model(tiny_model_dir("llama"))
+    half = copy_adapter(peft_adapter("llama", P), tmp_path / "half")
+    embeddings = torch.from_numpy(load_file_np(half / "adapter_model.safetensors")["prompt_embeddings"])
+    save_file({"prompt_embeddings": embeddings.to(torch.bfloat16)}, str(half / "adapter_model.safetensors"))
+    old = copy_adapter(half, tmp_path / "old")
+    torch.save({"prompt_embeddings": embeddings.to(torch.bfloat16)}, old / "adapter_model.bin")
+    (old / "adapter_model.safetensors").unlink()
+    with caplog.at_level("INFO"):
+        prefix = load_prefix_source(half, facts, "a")
+    np.testing.assert_array_equal(prefix.key, load_prefix_source(old, facts, "a").key)
+    assert "bfloat16 tensors; the prefix is stored as float32" in caplog.text
