@@ -137,6 +137,36 @@ def test_bin_that_is_not_a_state_dict_is_refused(tiny_model_dir, peft_adapter, t
         peft.load(adapter, facts, "a")
 
 
+def test_adapter_with_a_trained_lm_head_is_refused_naming_it(tiny_model_dir, tmp_path):
+    """modules_to_save=["lm_head"]: PEFT's model runs its own lm_head, which a bundle of this model would not have."""
+    from peft import PrefixTuningConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    _, facts = hf_model(tiny_model_dir("llama"))
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir("llama"))
+    config = PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=P, modules_to_save=["lm_head"])
+    get_peft_model(model, config).save_pretrained(tmp_path / "head")
+    with pytest.raises(PrefixSourceError, match=r"trained weights besides the prefix: base_model.lm_head.weight") as e:
+        load_prefix_source(tmp_path / "head", facts, "a")
+    assert "\n" not in str(e.value)
+
+
+def test_sequence_classification_adapter_is_refused_naming_its_head(tiny_model_dir, tmp_path):
+    from peft import PrefixTuningConfig, get_peft_model
+    from transformers import AutoModelForSequenceClassification
+
+    _, facts = hf_model(tiny_model_dir("llama"))
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir("llama"), num_labels=2)
+    get_peft_model(model, PrefixTuningConfig(task_type="SEQ_CLS", num_virtual_tokens=P)).save_pretrained(tmp_path / "c")
+    with pytest.raises(PrefixSourceError, match=r"SEQ_CLS .*base_model.score.weight"):
+        load_prefix_source(tmp_path / "c", facts, "a")
+    tensors = load_file_np(tmp_path / "c" / "adapter_model.safetensors")  # the same refusal from an old .bin adapter
+    torch.save({k: torch.from_numpy(v) for k, v in tensors.items()}, tmp_path / "c" / "adapter_model.bin")
+    (tmp_path / "c" / "adapter_model.safetensors").unlink()
+    with pytest.raises(PrefixSourceError, match=r"base_model.score.weight"):
+        load_prefix_source(tmp_path / "c", facts, "a")
+
+
 def load_file_np(path: Path) -> dict[str, np.ndarray]:
     from safetensors.numpy import load_file
 
