@@ -20,7 +20,6 @@ from prefixdeploy.importers.weights import (
     apply_mlp,
     check_geometry,
     checkpoint_config,
-    config_geometry,
     find_weights,
     key_prefixes,
     mlp_layers,
@@ -63,7 +62,7 @@ def load(path: Path, facts: ModelFacts, name: str) -> Prefix:
             f"{path} is an infix-tuning checkpoint (use_infix): its prefix depends on the input, so it cannot be "
             "deployed as fixed keys and values. Re-train with prefix tuning"
         )
-    check_geometry(config_geometry(config), facts, name, config_path)
+    check_geometry(config, facts, name, config_path)
     if "control_trans" in tensors:
         flat = _shallow_flat(tensors["control_trans"], _preseqlen(config), facts, name, weights)
     elif "wte.weight" in tensors:

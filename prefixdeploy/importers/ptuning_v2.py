@@ -17,7 +17,6 @@ from prefixdeploy.importers.weights import (
     apply_mlp,
     check_geometry,
     checkpoint_config,
-    config_geometry,
     find_weights,
     key_prefixes,
     mlp_layers,
@@ -48,7 +47,7 @@ def load(path: Path, facts: ModelFacts, name: str) -> Prefix:
     encoder += "prefix_encoder."
     tensors = strip_prefix(read_tensors(weights, [n for n in names if n.startswith(encoder)]), encoder)
     config, config_path = checkpoint_config(path, MARKERS)
-    check_geometry(config_geometry(config), facts, name, config_path)
+    check_geometry(config, facts, name, config_path)
     if "embedding.weight" not in tensors:
         raise PrefixSourceError(f"{weights}: {encoder}embedding.weight is named in the file but is not a tensor")
     embedding = tensors["embedding.weight"]  # (P, hidden) with projection, else (P, 2·L·H_kv·D)

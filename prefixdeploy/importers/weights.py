@@ -35,9 +35,12 @@ WEIGHT_FILES = (
 )
 _LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0a"  # pickle protocol 2, then torch's magic number as a 10-byte long
 Linear = tuple[np.ndarray, np.ndarray | None]  # weight (out, in), bias (out,) or None: torch's nn.Linear layout
-# safetensors dtypes a prefix tensor may have -> how its bytes are read (BF16 as raw bits, widened in _read_entry)
+# safetensors dtypes a prefix tensor may have -> how its bytes are read (BF16 as raw bits, widened in _to_float32)
 _FLOAT_DTYPES = {"F32": "<f4", "F16": "<f2", "BF16": "<u2", "F64": "<f8"}
 _DTYPE_NAMES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64"}  # as torch and numpy say
+# GPT2Config's shape defaults (GPT-2 small): what transformers reads for a gpt2 config.json that omits them, in 3.2
+# (which Li & Liang's code ships) as in every version since
+GPT2_DEFAULTS = {"n_layer": 12, "n_head": 12, "n_embd": 768}
 
 
 def find_weights(path: Path) -> Path | None:
@@ -244,10 +247,17 @@ def config_geometry(config: dict) -> tuple[int, int, int] | None:
     return L, kv_heads or heads, head_dim
 
 
-def check_geometry(tuned_on: tuple[int, int, int] | None, facts: ModelFacts, name: str, where: Path) -> None:
-    """Raise PrefixMismatchError naming both shapes if the config the prefix was tuned with is another geometry."""
+def check_geometry(config: dict, facts: ModelFacts, name: str, where: Path) -> None:
+    """Raise PrefixMismatchError naming both shapes if the config the prefix was tuned with is another geometry.
+
+    A gpt2 config without `n_layer`, `n_head` or `n_embd` means GPT2Config's defaults (GPT-2 small), as transformers
+    reads it; without them such a prefix could be split into any geometry of the same total width.
+    """
+    defaulted = [k for k in GPT2_DEFAULTS if k not in config] if config.get("model_type") == "gpt2" else []
+    tuned_on = config_geometry({**GPT2_DEFAULTS, **config} if defaulted else config)
     if tuned_on is not None and geometry(*tuned_on) != facts.geometry():
-        raise mismatch_error(name, f"was tuned on {geometry(*tuned_on)} (per {where})", facts)
+        note = f", which records no {', '.join(defaulted)}: the GPT-2 defaults" if defaulted else ""
+        raise mismatch_error(name, f"was tuned on {geometry(*tuned_on)} (per {where}{note})", facts)
 
 
 def key_prefixes(names: list[str], anchor: re.Pattern) -> list[str]:

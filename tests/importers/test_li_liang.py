@@ -153,3 +153,16 @@ def test_half_precision_safetensors_reads_like_the_bin(dtype, tiny_model_dir, tm
         prefix = load_prefix_source(st.parent, facts, "half")
     np.testing.assert_array_equal(prefix.key, load_prefix_source(binary.parent, facts, "half").key)
     assert f"{str(dtype).removeprefix('torch.')} tensors; the prefix is stored as float32" in caplog.text
+
+
+def test_config_without_a_shape_is_read_with_gpt2_defaults(tmp_path):
+    """A config.json with no n_layer/n_head/n_embd means GPT2Config's defaults (GPT-2 small: 12 × 12 × 64), as
+    transformers reads it; such a prefix must not be split into another geometry of the same total width."""
+    upstream = LiLiangPrefix(12, 12, 768, P).eval()  # (P, 2·12·768 = 18432)
+    config = {"model_type": "gpt2", "architectures": ["PrefixTuning"], "preseqlen": P, "mid_dim": 24}
+    target = save_checkpoint(upstream.state_dict(), config, tmp_path / "ckpt" / "pytorch_model.bin")
+    small = ModelFacts("gpt2", num_layers=12, num_key_value_heads=12, head_dim=64, hidden_size=768)
+    assert_same_kv(li_liang.load(target.parent, small, "e2e"), upstream.get_prompt())
+    same_width = ModelFacts("gpt2", num_layers=24, num_key_value_heads=6, head_dim=64, hidden_size=384)
+    with pytest.raises(PrefixMismatchError, match=r"tuned on 12 layers × 12 kv heads × 64 .*GPT-2 defaults"):
+        li_liang.load(target.parent, same_width, "e2e")
