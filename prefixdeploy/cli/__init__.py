@@ -16,6 +16,7 @@ import click
 from prefixdeploy import __version__
 from prefixdeploy.cli.bench import bench
 from prefixdeploy.cli.options import PRECISION_CHOICE as _precision_choice
+from prefixdeploy.cli.options import allow_other_model_option as _allow_other_model_option
 from prefixdeploy.cli.options import prompt_lookup_option as _prompt_lookup_option
 from prefixdeploy.cli.options import provider_option as _provider_option
 from prefixdeploy.cli.prefixes import PREFIX_COMMANDS, read_text_file
@@ -58,14 +59,24 @@ def main(debug: bool, verbose: bool) -> None:
     help="Weight precision of the ONNX Runtime graph; repeat for several (default: fp32).",
 )
 @click.option("--portable-only", is_flag=True, help="Only the portable graph (standard ops; TensorRT, GenAI).")
-def export(model, prefixes, mode, opset, output, force, precisions, portable_only):
+@_allow_other_model_option
+def export(model, prefixes, mode, opset, output, force, precisions, portable_only, allow_other_model):
     """Export MODEL with its prefixes to a bundle directory."""
     from prefixdeploy.exporter.export import ExportConfig, export_bundle
 
     if portable_only and precisions:
         raise PrefixDeployError("--portable-only and --precision exclude each other: choose one")
     precisions = () if portable_only else (precisions or ("fp32",))
-    config = ExportConfig(model, prefixes, output, mode=mode, opset=opset, force=force, precisions=precisions)
+    config = ExportConfig(
+        model,
+        prefixes,
+        output,
+        mode=mode,
+        opset=opset,
+        force=force,
+        precisions=precisions,
+        allow_other_model=allow_other_model,
+    )
     path = export_bundle(config)
     click.echo(f"wrote {path} ({mode}, {len(prefixes)} prefix{'es' if len(prefixes) != 1 else ''})")
 
@@ -164,11 +175,15 @@ def check(bundle, backend, provider, precision, atol):
 @click.option("--model", required=True, help="The model the prefix was tuned on.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Prefix .safetensors to write.")
 @click.option("--name", default=None, help="Task name (default: the source's file stem or directory name).")
-def import_prefix(source, model, output, name):
+@_allow_other_model_option
+def import_prefix(source, model, output, name, allow_other_model):
     """Convert a PEFT adapter, Li & Liang or P-Tuning v2 checkpoint into a prefix file."""
     from prefixdeploy.importers.convert import ImportConfig, import_prefix_file
 
-    prefix = import_prefix_file(ImportConfig(source=Path(source), model=model, output=output, name=name))
+    config = ImportConfig(
+        source=Path(source), model=model, output=output, name=name, allow_other_model=allow_other_model
+    )
+    prefix = import_prefix_file(config)
     click.echo(
         f"wrote {output}: prefix {prefix.name!r}, {prefix.num_virtual_tokens} virtual tokens, {prefix.model.geometry()}"
     )

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from prefixdeploy.errors import PrefixSourceError
+from prefixdeploy.importers.tuned_on import TunedOn, from_config
 from prefixdeploy.importers.weights import (
     WEIGHT_FILES,
     apply_mlp,
@@ -49,6 +50,11 @@ def _prefixes(names: list[str]) -> list[str]:
     """Key prefixes of a usable `control_trans`: the MLP form needs `wte.weight` beside it, the shallow form not."""
     present = set(names)
     return [p for p in key_prefixes(names, _ANCHOR) if {f"{p}control_trans", f"{p}wte.weight"} & present]
+
+
+def tuned_on(path: Path) -> TunedOn | None:
+    """The base model the checkpoint's config.json describes (`model_type`, `architectures`), if it has one."""
+    return from_config(*checkpoint_config(path, MARKERS))
 
 
 def load(path: Path, facts: ModelFacts, name: str) -> Prefix:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from prefixdeploy.errors import PrefixSourceError
+from prefixdeploy.importers.tuned_on import TunedOn, from_base_name
 from prefixdeploy.importers.weights import load_bin, read_config, read_tensors, tensor_names
 from prefixdeploy.runtime.prefix import ModelFacts, Prefix, geometry, mismatch_error, prefix_from_flat
 
@@ -21,6 +22,12 @@ WEIGHTS_KEY = "prompt_embeddings"
 def matches(path: Path) -> bool:
     """True for a directory with an `adapter_config.json` (its type is checked when loading, to name it)."""
     return path.is_dir() and (path / "adapter_config.json").is_file()
+
+
+def tuned_on(path: Path) -> TunedOn | None:
+    """The base model the adapter names (`base_model_name_or_path`), if it names one."""
+    base = read_config(path / "adapter_config.json").get("base_model_name_or_path")
+    return from_base_name(base, path / "adapter_config.json") if isinstance(base, str) and base else None
 
 
 def read_adapter_config(path: Path) -> dict:

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from prefixdeploy.errors import PrefixSourceError
+from prefixdeploy.importers.tuned_on import TunedOn, from_config
 from prefixdeploy.importers.weights import (
     WEIGHT_FILES,
     apply_mlp,
@@ -35,6 +36,11 @@ def matches(path: Path) -> bool:
     """True if `path` is (or is a directory holding) weights with a `prefix_encoder.embedding.weight`."""
     weights = find_weights(path)
     return weights is not None and bool(key_prefixes(tensor_names(weights), _ANCHOR))
+
+
+def tuned_on(path: Path) -> TunedOn | None:
+    """The base model the checkpoint's config.json describes (`model_type`, `architectures`), if it has one."""
+    return from_config(*checkpoint_config(path, MARKERS))
 
 
 def load(path: Path, facts: ModelFacts, name: str) -> Prefix:
