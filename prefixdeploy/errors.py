@@ -5,7 +5,14 @@ Internal invariant failures are asserts or plain exceptions and keep their trace
 
 
 class PrefixDeployError(Exception):
-    """Base class for errors caused by the user's input (files, options, prompts)."""
+    """Base class for errors caused by the user's input (files, options, prompts).
+
+    `fields`: the config fields the message names as the library spells them (`max_new_tokens`); the CLI rewrites
+    each as its option (`--max-new-tokens`), the one place where field names become flags."""
+
+    def __init__(self, message: str = "", *, fields: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.fields = fields
 
 
 class PrefixMismatchError(PrefixDeployError):
@@ -29,9 +36,8 @@ class ContextLengthError(PrefixDeployError):
 
 
 class ConfigError(PrefixDeployError):
-    """A config field has a value it cannot take. The message names the fields as the library spells them
-    (`max_new_tokens must be at least 1`); the CLI rewrites each name in `fields` as its option (`--max-new-tokens`)."""
+    """A config field has a value it cannot take: `ConfigError("max_new_tokens must be at least 1", "max_new_tokens")`
+    (the message names the fields, and they follow it)."""
 
     def __init__(self, message: str, *fields: str):
-        super().__init__(message)
-        self.fields = fields
+        super().__init__(message, fields=fields)

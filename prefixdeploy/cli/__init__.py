@@ -16,11 +16,12 @@ import click
 
 from prefixdeploy import __version__
 from prefixdeploy.cli.bench import bench
+from prefixdeploy.cli.options import allow_other_model_option as _allow_other_model_option
 from prefixdeploy.cli.options import prompt_lookup_option as _prompt_lookup_option
 from prefixdeploy.cli.options import provider_option as _provider_option
 from prefixdeploy.cli.prefixes import PREFIX_COMMANDS, read_text_file
 from prefixdeploy.cli.scale import SCALE_COMMANDS, pop_ray_options, ray_options, serve_on_ray
-from prefixdeploy.errors import ConfigError, PrefixDeployError
+from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS
 from prefixdeploy.vocabulary import BACKENDS, MODES, PRECISIONS
 
@@ -37,10 +38,10 @@ class _Group(click.Group):
 
 
 def _in_flags(error: PrefixDeployError, command: click.Command | None) -> str:
-    """The error's message, with the config fields it names (`ConfigError.fields`) spelt as the command's options:
+    """The error's message, with the config fields it names (`PrefixDeployError.fields`) spelt as the command's options:
     the one place where library field names become flags (`max_new_tokens` -> `--max-new-tokens`)."""
     message = str(error)
-    if not isinstance(error, ConfigError) or command is None:
+    if command is None:
         return message
     flags = {p.name: max(p.opts, key=len) for p in command.params if isinstance(p, click.Option)}
     for field in error.fields:
@@ -73,14 +74,24 @@ def main(debug: bool, verbose: bool) -> None:
     help="Weight precision of the ONNX Runtime graph; repeat for several (default: fp32).",
 )
 @click.option("--portable-only", is_flag=True, help="Only the portable graph (standard ops; TensorRT, GenAI).")
-def export(model, prefixes, mode, opset, output, force, precisions, portable_only):
+@_allow_other_model_option
+def export(model, prefixes, mode, opset, output, force, precisions, portable_only, allow_other_model):
     """Export MODEL with its prefixes to a bundle directory."""
     from prefixdeploy.exporter.export import ExportConfig, export_bundle
 
     if portable_only and precisions:
         raise PrefixDeployError("--portable-only and --precision exclude each other: choose one")
     precisions = () if portable_only else (precisions or ("fp32",))
-    config = ExportConfig(model, prefixes, output, mode=mode, opset=opset, force=force, precisions=precisions)
+    config = ExportConfig(
+        model,
+        prefixes,
+        output,
+        mode=mode,
+        opset=opset,
+        force=force,
+        precisions=precisions,
+        allow_other_model=allow_other_model,
+    )
     path = export_bundle(config)
     click.echo(f"wrote {path} ({mode}, {len(prefixes)} prefix{'es' if len(prefixes) != 1 else ''})")
 
@@ -179,11 +190,15 @@ def check(bundle, backend, provider, precision, atol):
 @click.option("--model", required=True, help="The model the prefix was tuned on.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Prefix .safetensors to write.")
 @click.option("--name", default=None, help="Task name (default: the source's file stem or directory name).")
-def import_prefix(source, model, output, name):
+@_allow_other_model_option
+def import_prefix(source, model, output, name, allow_other_model):
     """Convert a PEFT adapter, Li & Liang or P-Tuning v2 checkpoint into a prefix file."""
     from prefixdeploy.importers.convert import ImportConfig, import_prefix_file
 
-    prefix = import_prefix_file(ImportConfig(source=Path(source), model=model, output=output, name=name))
+    config = ImportConfig(
+        source=Path(source), model=model, output=output, name=name, allow_other_model=allow_other_model
+    )
+    prefix = import_prefix_file(config)
     click.echo(
         f"wrote {output}: prefix {prefix.name!r}, {prefix.num_virtual_tokens} virtual tokens, {prefix.model.geometry()}"
     )

@@ -14,6 +14,12 @@ provider_option = click.option(
     help="ONNX Runtime execution provider (cuda, tensorrt: onnxruntime-gpu); TensorRT takes the portable graph.",
 )
 
+allow_other_model_option = click.option(
+    "--allow-other-model",
+    is_flag=True,
+    help="Import a prefix whose source names another model of the same KV shape (a warning, not an error).",
+)
+
 
 def prompt_lookup_option(default: int, help: str):
     """`--prompt-lookup K`: `run` and `serve` draft up to K tokens (0: off); `bench` times it."""

@@ -48,6 +48,7 @@ class ExportConfig:
     opset: int = MIN_OPSET
     force: bool = False  # replace a non-empty output directory
     precisions: tuple[str, ...] = ("fp32",)  # ONNX Runtime variants to add beside the portable graph; () for none
+    allow_other_model: bool = False  # import prefixes whose sources name another model of the same KV shape
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -76,7 +77,8 @@ def export_bundle(config: ExportConfig, loaded: LoadedModel | None = None) -> Pa
         check_source(path)  # fail fast, before the (slow) model load
 
     loaded = loaded or load_model(config.model)
-    prefixes = [load_prefix_source(path, loaded.facts, name) for name, path in sources]
+    options = {"model_source": loaded.source, "allow_other_model": config.allow_other_model}
+    prefixes = [load_prefix_source(path, loaded.facts, name, **options) for name, path in sources]
     log.info("building the %s graph (%d layers)", config.mode, loaded.dims.num_layers)
     graph = build_decoder(loaded.arch, loaded.rope(), prefixes if config.mode == "baked" else None, config.opset)
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 from prefixdeploy.errors import PrefixSourceError
 from prefixdeploy.importers import li_liang, peft, ptuning_v2
+from prefixdeploy.importers.tuned_on import check_tuned_on, from_facts
 from prefixdeploy.importers.weights import find_weights, tensor_names
 from prefixdeploy.runtime.prefix import ModelFacts, Prefix, check_prefix_name, is_prefix_file, load_prefix
 
 log = logging.getLogger(__name__)
 
-READERS = {"peft": peft, "li_liang": li_liang, "ptuning_v2": ptuning_v2}  # each has matches(path) and load(...)
+READERS = {"peft": peft, "li_liang": li_liang, "ptuning_v2": ptuning_v2}  # each has matches, load and tuned_on
 SOURCE_KINDS = (
     "a prefix .safetensors, a PEFT prefix-tuning adapter directory, a Li & Liang checkpoint, or P-Tuning v2 weights"
 )
@@ -66,12 +67,21 @@ def detect_kind(path: Path) -> str | None:
     return None
 
 
-def load_prefix_source(path: Path, facts: ModelFacts, name: str) -> Prefix:
-    """Read any supported source as a Prefix for the model `facts` describe (PrefixMismatchError if it does not fit)."""
+def load_prefix_source(
+    path: Path, facts: ModelFacts, name: str, *, model_source: str | None = None, allow_other_model: bool = False
+) -> Prefix:
+    """Read any supported source as a Prefix for the model `facts` describe.
+
+    Raises PrefixMismatchError if the prefix does not fit the model's KV shape, or if its source names another model
+    (model_type, architectures, base_model_name_or_path; `model_source` is what the user named the model, to compare
+    with a base the source names); `allow_other_model` logs the second instead of refusing.
+    """
     check_source(path)
     kind = detect_kind(path)
     log.info("reading prefix %r from %s (%s)", name, path, kind)
     prefix = load_prefix(path, name=name) if kind == "prefix" else READERS[kind].load(path, facts, name)
     prefix.check_fits(facts, f"model {facts.architecture!r}")
+    tuned_on = from_facts(prefix.model, path) if kind == "prefix" else READERS[kind].tuned_on(path)
+    check_tuned_on(tuned_on, facts, name, model_source, allow_other_model)
     source = prefix.source or f"{kind}: {path.name}"  # a prefix file may say where it came from
     return replace(prefix, model=facts, source=source)

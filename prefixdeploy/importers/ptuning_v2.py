@@ -12,12 +12,12 @@ import re
 from pathlib import Path
 
 from prefixdeploy.errors import PrefixSourceError
+from prefixdeploy.importers.tuned_on import TunedOn, from_config
 from prefixdeploy.importers.weights import (
     WEIGHT_FILES,
     apply_mlp,
     check_geometry,
     checkpoint_config,
-    config_geometry,
     find_weights,
     key_prefixes,
     mlp_layers,
@@ -38,6 +38,11 @@ def matches(path: Path) -> bool:
     return weights is not None and bool(key_prefixes(tensor_names(weights), _ANCHOR))
 
 
+def tuned_on(path: Path) -> TunedOn | None:
+    """The base model the checkpoint's config.json describes (`model_type`, `architectures`), if it has one."""
+    return from_config(*checkpoint_config(path, MARKERS))
+
+
 def load(path: Path, facts: ModelFacts, name: str) -> Prefix:
     """Evaluate the prefix encoder once (MLP folded away) and split its output into the layers `facts` describe."""
     weights = find_weights(path)
@@ -48,7 +53,7 @@ def load(path: Path, facts: ModelFacts, name: str) -> Prefix:
     encoder += "prefix_encoder."
     tensors = strip_prefix(read_tensors(weights, [n for n in names if n.startswith(encoder)]), encoder)
     config, config_path = checkpoint_config(path, MARKERS)
-    check_geometry(config_geometry(config), facts, name, config_path)
+    check_geometry(config, facts, name, config_path)
     if "embedding.weight" not in tensors:
         raise PrefixSourceError(f"{weights}: {encoder}embedding.weight is named in the file but is not a tensor")
     embedding = tensors["embedding.weight"]  # (P, hidden) with projection, else (P, 2·L·H_kv·D)

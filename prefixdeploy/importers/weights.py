@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import math
 import pickle
 import pickletools
 import re
@@ -20,7 +22,9 @@ from typing import BinaryIO
 import numpy as np
 
 from prefixdeploy.errors import PrefixSourceError
-from prefixdeploy.runtime.prefix import ModelFacts, geometry, mismatch_error, read_safetensors_metadata
+from prefixdeploy.runtime.prefix import ModelFacts, geometry, mismatch_error, read_safetensors_header
+
+log = logging.getLogger(__name__)
 
 # What a checkpoint directory holds, in the order we prefer them (safetensors first: no torch needed).
 WEIGHT_FILES = (
@@ -31,6 +35,12 @@ WEIGHT_FILES = (
 )
 _LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0a"  # pickle protocol 2, then torch's magic number as a 10-byte long
 Linear = tuple[np.ndarray, np.ndarray | None]  # weight (out, in), bias (out,) or None: torch's nn.Linear layout
+# safetensors dtypes a prefix tensor may have -> how its bytes are read (BF16 as raw bits, widened in _to_float32)
+_FLOAT_DTYPES = {"F32": "<f4", "F16": "<f2", "BF16": "<u2", "F64": "<f8"}
+_DTYPE_NAMES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64"}  # as torch and numpy say
+# GPT2Config's shape defaults (GPT-2 small): what transformers reads for a gpt2 config.json that omits them, in 3.2
+# (which Li & Liang's code ships) as in every version since
+GPT2_DEFAULTS = {"n_layer": 12, "n_head": 12, "n_embd": 768}
 
 
 def find_weights(path: Path) -> Path | None:
@@ -49,10 +59,7 @@ def tensor_names(weights: Path) -> list[str]:
         if weights.name.endswith(".index.json"):
             return list(json.loads(weights.read_text())["weight_map"])
         if weights.suffix == ".safetensors":
-            from safetensors import safe_open
-
-            with safe_open(str(weights), "np") as f:
-                return list(f.keys())
+            return [k for k in read_safetensors_header(weights)[0] if k != "__metadata__"]
         return _pickle_strings(weights)
     except Exception:  # detection runs on arbitrary user paths: any unreadable file is simply "not ours"
         return []
@@ -103,14 +110,66 @@ def _read_sharded(index: Path, names: Collection[str]) -> dict[str, np.ndarray]:
 
 
 def _read_safetensors(path: Path, names: Collection[str]) -> dict[str, np.ndarray]:
-    from safetensors import safe_open
+    """The named tensors of a safetensors file as float32, read at the header's offsets (no torch, bf16 included).
 
-    read_safetensors_metadata(path)  # a clean message for a bad header
+    safetensors' numpy API cannot return bf16 (numpy has no such type), so the bytes are read here; a bf16 value is
+    the upper half of the float32 with the same bits, so widening it is exact.
+    """
+    header, start = read_safetensors_header(path)
+    entries = {k: v for k, v in header.items() if k != "__metadata__"}
+    _check_data_size(path, entries, start)
+    specs = {name: _entry_spec(path, name, entries[name]) for name in sorted(set(names) & entries.keys())}
+    out = {}
+    with path.open("rb") as f:
+        for name, (dtype, shape, begin, end) in specs.items():
+            f.seek(start + begin)
+            out[name] = _to_float32(np.frombuffer(f.read(end - begin), _FLOAT_DTYPES[dtype]), dtype).reshape(shape)
+    _note_stored_as_float32(path, {_DTYPE_NAMES[dtype] for dtype, *_ in specs.values()})
+    return out
+
+
+def _check_data_size(path: Path, entries: dict, start: int) -> None:
+    """The data after the header is exactly as long as the header says (as safetensors itself checks)."""
     try:
-        with safe_open(str(path), "np") as f:
-            return {k: np.array(f.get_tensor(k), dtype=np.float32) for k in f.keys() if k in names}
-    except Exception as e:  # safetensors raises its own SafetensorError (and others) for truncated data
-        raise PrefixSourceError(f"{path} is corrupt or truncated: {_first_line(e)}") from None
+        data = max((int(entry["data_offsets"][1]) for entry in entries.values()), default=0)
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise PrefixSourceError(f"{path} is corrupt: a header entry has no data_offsets") from None
+    size = path.stat().st_size
+    if start + data != size:
+        raise PrefixSourceError(
+            f"{path} is corrupt or truncated: its header describes {data} bytes of tensor data, the file holds "
+            f"{size - start}"
+        )
+
+
+def _entry_spec(path: Path, name: str, entry: dict) -> tuple[str, tuple[int, ...], int, int]:
+    """(dtype, shape, begin, end) of a tensor to read, checked to be floating point with a span that fits its shape."""
+    dtype = entry.get("dtype") if isinstance(entry, dict) else None
+    if dtype not in _FLOAT_DTYPES:
+        raise PrefixSourceError(
+            f"{path}: tensor {name!r} is {dtype}; expected floating point ({', '.join(_FLOAT_DTYPES)})"
+        )
+    try:
+        shape, (begin, end) = tuple(int(n) for n in entry["shape"]), entry["data_offsets"]
+        ok = 0 <= begin <= end and end - begin == math.prod(shape) * np.dtype(_FLOAT_DTYPES[dtype]).itemsize
+    except (KeyError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise PrefixSourceError(f"{path} is corrupt: the header entry of {name!r} ({entry}) does not describe a tensor")
+    return dtype, shape, begin, end
+
+
+def _to_float32(raw: np.ndarray, dtype: str) -> np.ndarray:
+    if dtype == "BF16":  # bf16 bits are the high 16 bits of a float32
+        return (raw.astype(np.uint32) << 16).view(np.float32)
+    return raw.astype(np.float32)
+
+
+def _note_stored_as_float32(path: Path, dtypes: set[str]) -> None:
+    """Say so when a source's tensors were not float32: the prefix file holds float32 (bf16 and fp16 widen exactly)."""
+    others = sorted(dtypes - {"float32"})
+    if others:
+        log.info("%s holds %s tensors; the prefix is stored as float32", path, " and ".join(others))
 
 
 def load_bin(path: Path, names: Collection[str] | None = None) -> dict[str, np.ndarray]:
@@ -136,11 +195,9 @@ def load_bin(path: Path, names: Collection[str] | None = None) -> dict[str, np.n
         ) from None
     if not isinstance(state, dict):
         raise PrefixSourceError(f"{path} holds a {type(state).__name__}; expected a state dict of named tensors")
-    return {
-        k: np.array(v.detach().float().numpy(), dtype=np.float32)
-        for k, v in state.items()
-        if isinstance(v, torch.Tensor) and (names is None or k in names)
-    }
+    kept = {k: v for k, v in state.items() if isinstance(v, torch.Tensor) and (names is None or k in names)}
+    _note_stored_as_float32(path, {str(v.dtype).removeprefix("torch.") for v in kept.values()})
+    return {k: np.array(v.detach().float().numpy(), dtype=np.float32) for k, v in kept.items()}
 
 
 def _unpickling_message(path: Path, e: Exception) -> str:
@@ -190,10 +247,17 @@ def config_geometry(config: dict) -> tuple[int, int, int] | None:
     return L, kv_heads or heads, head_dim
 
 
-def check_geometry(tuned_on: tuple[int, int, int] | None, facts: ModelFacts, name: str, where: Path) -> None:
-    """Raise PrefixMismatchError naming both shapes if the config the prefix was tuned with is another geometry."""
+def check_geometry(config: dict, facts: ModelFacts, name: str, where: Path) -> None:
+    """Raise PrefixMismatchError naming both shapes if the config the prefix was tuned with is another geometry.
+
+    A gpt2 config without `n_layer`, `n_head` or `n_embd` means GPT2Config's defaults (GPT-2 small), as transformers
+    reads it; without them such a prefix could be split into any geometry of the same total width.
+    """
+    defaulted = [k for k in GPT2_DEFAULTS if k not in config] if config.get("model_type") == "gpt2" else []
+    tuned_on = config_geometry({**GPT2_DEFAULTS, **config} if defaulted else config)
     if tuned_on is not None and geometry(*tuned_on) != facts.geometry():
-        raise mismatch_error(name, f"was tuned on {geometry(*tuned_on)} (per {where})", facts)
+        note = f", which records no {', '.join(defaulted)}: the GPT-2 defaults" if defaulted else ""
+        raise mismatch_error(name, f"was tuned on {geometry(*tuned_on)} (per {where}{note})", facts)
 
 
 def key_prefixes(names: list[str], anchor: re.Pattern) -> list[str]:

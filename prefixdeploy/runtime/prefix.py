@@ -176,6 +176,14 @@ def is_prefix_file(path: str | Path) -> bool:
 
 def read_safetensors_metadata(path: str | Path) -> dict[str, str]:
     """The `__metadata__` of a safetensors header; raises PrefixSourceError if the file is not valid safetensors."""
+    return read_safetensors_header(path)[0].get("__metadata__") or {}
+
+
+def read_safetensors_header(path: str | Path) -> tuple[dict, int]:
+    """A safetensors file's JSON header and the offset where its data starts; PrefixSourceError if not readable.
+
+    The header maps each tensor name to its `dtype`, `shape` and `data_offsets` (relative to the data start).
+    """
     path = Path(path)
     try:
         with path.open("rb") as f:
@@ -186,9 +194,11 @@ def read_safetensors_metadata(path: str | Path) -> dict[str, str]:
             if n > 100_000_000 or n > path.stat().st_size - 8:
                 raise ValueError("header length runs past the end of the file")
             header = json.loads(f.read(n))
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
     except (OSError, ValueError) as e:
         raise PrefixSourceError(f"{path} is not a readable safetensors file ({e})") from None
-    return header.get("__metadata__") or {}
+    return header, 8 + n
 
 
 def load_safetensors(path: str | Path) -> dict[str, np.ndarray]:

@@ -7,7 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from upstream_prefix import LiLiangPrefix, assert_same_kv, assert_same_logits, hf_model, save_checkpoint
+from upstream_prefix import (
+    LiLiangBartPrefix,
+    LiLiangPrefix,
+    LiLiangPrefixEmb,
+    assert_same_kv,
+    assert_same_logits,
+    hf_model,
+    save_checkpoint,
+)
 
 from prefixdeploy.errors import PrefixMismatchError, PrefixSourceError
 from prefixdeploy.importers import detect_kind, li_liang, load_prefix_source
@@ -139,3 +147,74 @@ def test_matches_only_li_liang_weights(tiny_model_dir, peft_adapter, tmp_path):
     unrelated = [tiny_model_dir("gpt2"), peft_adapter("gpt2", 4), tmp_path / "empty", tmp_path / "notes.txt"]
     unrelated += [tmp_path / "random.bin", tmp_path / "missing"]
     assert not any(li_liang.matches(p) for p in unrelated)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_safetensors_reads_like_the_bin(dtype, tiny_model_dir, tmp_path, caplog):
+    """bf16 is not a numpy type: safetensors' numpy API cannot read it, so the importer widens it itself."""
+    model_dir = tiny_model_dir("gpt2")
+    _, facts = hf_model(model_dir)
+    state = {k: v.to(dtype) for k, v in make_prefix(model_dir).state_dict().items()}
+    st = save_checkpoint(state, gpt2_config(model_dir), tmp_path / "st" / "model.safetensors")
+    binary = save_checkpoint(state, gpt2_config(model_dir), tmp_path / "bin" / "pytorch_model.bin")
+    with caplog.at_level("INFO"):
+        prefix = load_prefix_source(st.parent, facts, "half")
+    np.testing.assert_array_equal(prefix.key, load_prefix_source(binary.parent, facts, "half").key)
+    assert f"{str(dtype).removeprefix('torch.')} tensors; the prefix is stored as float32" in caplog.text
+
+
+def test_config_without_a_shape_is_read_with_gpt2_defaults(tmp_path):
+    """A config.json with no n_layer/n_head/n_embd means GPT2Config's defaults (GPT-2 small: 12 × 12 × 64), as
+    transformers reads it; such a prefix must not be split into another geometry of the same total width."""
+    upstream = LiLiangPrefix(12, 12, 768, P).eval()  # (P, 2·12·768 = 18432)
+    config = {"model_type": "gpt2", "architectures": ["PrefixTuning"], "preseqlen": P, "mid_dim": 24}
+    target = save_checkpoint(upstream.state_dict(), config, tmp_path / "ckpt" / "pytorch_model.bin")
+    small = ModelFacts("gpt2", num_layers=12, num_key_value_heads=12, head_dim=64, hidden_size=768)
+    assert_same_kv(li_liang.load(target.parent, small, "e2e"), upstream.get_prompt())
+    same_width = ModelFacts("gpt2", num_layers=24, num_key_value_heads=6, head_dim=64, hidden_size=384)
+    with pytest.raises(PrefixMismatchError, match=r"tuned on 12 layers × 12 kv heads × 64 .*GPT-2 defaults"):
+        li_liang.load(target.parent, same_width, "e2e")
+
+
+@pytest.mark.parametrize("with_config", [True, False])
+def test_prefix_emb_tuning_is_refused_as_what_it_is(with_config, tiny_model_dir, tmp_path):
+    """PrefixEmbTuning's MLP makes input embeddings (P, n_embd) that GPT-2 turns into the cache: not keys and values."""
+    model_dir = tiny_model_dir("gpt2")
+    _, facts = hf_model(model_dir)
+    config = gpt2_config(model_dir, architectures=["PrefixEmbTuning"], parametrize_emb="MLP") if with_config else None
+    target = save_checkpoint(LiLiangPrefixEmb(64, P).state_dict(), config, tmp_path / "ckpt" / "model.safetensors")
+    source = target.parent if with_config else target
+    with pytest.raises(PrefixSourceError, match=r"PrefixEmbTuning .*input embeddings .*\(6, 64\)") as e:
+        load_prefix_source(source, facts, "emb")
+    assert "\n" not in str(e.value)
+
+
+def test_bart_checkpoint_is_refused_as_encoder_decoder(tiny_model_dir, tmp_path):
+    """BART's wte2/control_trans2 is the cross-attention prefix, not infix-tuning; its KV width matches gpt2's."""
+    from transformers import BartConfig
+
+    model_dir = tiny_model_dir("gpt2")
+    _, facts = hf_model(model_dir)
+    bart = BartConfig(
+        d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4, decoder_attention_heads=4
+    )
+    config = {**bart.to_dict(), "architectures": ["PrefixTuning"], "preseqlen": P, "mid_dim": 24, "optim_prefix": True}
+    state = LiLiangBartPrefix(2, 64, P).state_dict()
+    target = save_checkpoint(state, config, tmp_path / "ckpt" / "pytorch_model.bin")
+    with pytest.raises(PrefixSourceError, match=r"encoder-decoder \(BART\) .*wte_enc.*wte2") as e:
+        load_prefix_source(target.parent, facts, "summ")
+    assert "infix" not in str(e.value)
+
+
+@pytest.mark.parametrize("preseqlen", [4, 5])
+def test_shallow_with_a_wrong_preseqlen_blames_the_config(preseqlen, tiny_model_dir, tmp_path):
+    """6 virtual tokens of 256 values: preseqlen 4 would split them as 384 wide, 5 does not divide them."""
+    model_dir = tiny_model_dir("gpt2")
+    _, facts = hf_model(model_dir)
+    config = gpt2_config(model_dir, init_shallow="yes", preseqlen=preseqlen)
+    target = save_checkpoint(
+        make_prefix(model_dir, "shallow").state_dict(), config, tmp_path / "c" / "pytorch_model.bin"
+    )
+    with pytest.raises(PrefixSourceError, match=rf"1536 values, .*preseqlen={preseqlen}.*6 virtual tokens") as e:
+        li_liang.load(target.parent, facts, "task")
+    assert "model has" not in str(e.value)

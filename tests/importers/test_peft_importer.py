@@ -135,3 +135,55 @@ def test_bin_that_is_not_a_state_dict_is_refused(tiny_model_dir, peft_adapter, t
     torch.save(torch.zeros(P, 128), adapter / "adapter_model.bin")
     with pytest.raises(PrefixSourceError, match="holds a Tensor; expected a state dict"):
         peft.load(adapter, facts, "a")
+
+
+def test_adapter_with_a_trained_lm_head_is_refused_naming_it(tiny_model_dir, tmp_path):
+    """modules_to_save=["lm_head"]: PEFT's model runs its own lm_head, which a bundle of this model would not have."""
+    from peft import PrefixTuningConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    _, facts = hf_model(tiny_model_dir("llama"))
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir("llama"))
+    config = PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=P, modules_to_save=["lm_head"])
+    get_peft_model(model, config).save_pretrained(tmp_path / "head")
+    with pytest.raises(PrefixSourceError, match=r"trained weights besides the prefix: base_model.lm_head.weight") as e:
+        load_prefix_source(tmp_path / "head", facts, "a")
+    assert "\n" not in str(e.value)
+
+
+def test_sequence_classification_adapter_is_refused_naming_its_head(tiny_model_dir, tmp_path):
+    from peft import PrefixTuningConfig, get_peft_model
+    from transformers import AutoModelForSequenceClassification
+
+    _, facts = hf_model(tiny_model_dir("llama"))
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir("llama"), num_labels=2)
+    get_peft_model(model, PrefixTuningConfig(task_type="SEQ_CLS", num_virtual_tokens=P)).save_pretrained(tmp_path / "c")
+    with pytest.raises(PrefixSourceError, match=r"SEQ_CLS .*base_model.score.weight"):
+        load_prefix_source(tmp_path / "c", facts, "a")
+    tensors = load_file_np(tmp_path / "c" / "adapter_model.safetensors")  # the same refusal from an old .bin adapter
+    torch.save({k: torch.from_numpy(v) for k, v in tensors.items()}, tmp_path / "c" / "adapter_model.bin")
+    (tmp_path / "c" / "adapter_model.safetensors").unlink()
+    with pytest.raises(PrefixSourceError, match=r"base_model.score.weight"):
+        load_prefix_source(tmp_path / "c", facts, "a")
+
+
+def load_file_np(path: Path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    return load_file(str(path))
+
+
+def test_bf16_adapter_reads_like_its_bin(tiny_model_dir, peft_adapter, tmp_path, caplog):
+    from safetensors.torch import save_file
+
+    _, facts = hf_model(tiny_model_dir("llama"))
+    half = copy_adapter(peft_adapter("llama", P), tmp_path / "half")
+    embeddings = torch.from_numpy(load_file_np(half / "adapter_model.safetensors")["prompt_embeddings"])
+    save_file({"prompt_embeddings": embeddings.to(torch.bfloat16)}, str(half / "adapter_model.safetensors"))
+    old = copy_adapter(half, tmp_path / "old")
+    torch.save({"prompt_embeddings": embeddings.to(torch.bfloat16)}, old / "adapter_model.bin")
+    (old / "adapter_model.safetensors").unlink()
+    with caplog.at_level("INFO"):
+        prefix = load_prefix_source(half, facts, "a")
+    np.testing.assert_array_equal(prefix.key, load_prefix_source(old, facts, "a").key)
+    assert "bfloat16 tensors; the prefix is stored as float32" in caplog.text

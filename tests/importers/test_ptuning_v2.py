@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -140,3 +141,12 @@ def test_matches_only_prefix_encoder_weights(tiny_model_dir, peft_adapter, tmp_p
     (tmp_path / "notes.txt").write_text("prefix_encoder.embedding.weight")
     unrelated = [tiny_model_dir("llama"), peft_adapter("llama", 4), chatglm_base, tmp_path / "notes.txt"]
     assert not any(ptuning_v2.matches(p) for p in unrelated + [tmp_path / "missing"])
+
+
+def test_bf16_safetensors_reads_like_the_bin(tiny_model_dir, tmp_path):
+    model_dir = tiny_model_dir("llama")
+    _, facts = hf_model(model_dir)
+    state = {k: v.to(torch.bfloat16) for k, v in chatglm_style(make_ptuned(model_dir, projection=True)).items()}
+    st = save_checkpoint(state, None, tmp_path / "prefix_encoder.safetensors")
+    binary = save_checkpoint(state, None, tmp_path / "prefix_encoder.bin")
+    np.testing.assert_array_equal(ptuning_v2.load(st, facts, "c").value, ptuning_v2.load(binary, facts, "c").value)

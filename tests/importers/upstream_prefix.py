@@ -1,6 +1,7 @@
 """Prefix modules written the way upstream writes them, to build real checkpoints and the reference caches.
 
-`LiLiangPrefix` mirrors `PrefixTuning` in Li & Liang's gpt2/train_control.py; `PrefixEncoder` and `PTuningV2Model`
+`LiLiangPrefix` mirrors `PrefixTuning` in Li & Liang's gpt2/train_control.py (`LiLiangPrefixEmb` its `PrefixEmbTuning`,
+`LiLiangBartPrefix` the BART `PrefixTuning` of seq2seq/prefixTuning.py); `PrefixEncoder` and `PTuningV2Model`
 mirror THUDM's P-Tuning v2 (model/prefix_encoder.py and the *PrefixFor* models). Each `get_prompt` is the upstream
 `view(B, P, 2L, H, hd).permute([2, 0, 3, 1, 4]).split(2)`: one (2, B, H, P, hd) tensor per layer, keys then values.
 """
@@ -44,6 +45,29 @@ class LiLiangPrefix(nn.Module):
             pkv = self.control_trans(self.wte(self.input_tokens.unsqueeze(0).expand(bsz, -1)))
             pkv = pkv.view(bsz, self.P, self.L * 2, self.H, self.hd)
         return pkv.permute([2, 0, 3, 1, 4]).split(2)
+
+
+class LiLiangPrefixEmb(nn.Module):
+    """Li & Liang's PrefixEmbTuning (`parametrize_emb="MLP"`): its MLP makes P input embeddings (P, n_embd), which
+    upstream feeds through GPT-2 (`inputs_embeds`) to get the cache; it holds no keys and values itself."""
+
+    def __init__(self, n_embd: int, preseqlen: int, mid_dim: int = 24):
+        super().__init__()
+        self.input_tokens = torch.arange(preseqlen).long()
+        self.wte = nn.Embedding(preseqlen, n_embd)
+        self.control_trans = nn.Sequential(nn.Linear(n_embd, mid_dim), nn.Tanh(), nn.Linear(mid_dim, n_embd))
+
+
+class LiLiangBartPrefix(nn.Module):
+    """Li & Liang's seq2seq PrefixTuning for BART: the decoder's self-attention prefix (`wte`, `control_trans`), the
+    encoder's (`wte_enc`, `control_trans_enc`) and cross-attention's (`wte2`, `control_trans2`), each (P, 2·L·d)."""
+
+    def __init__(self, n_layer: int, d_model: int, preseqlen: int, mid_dim: int = 24):
+        super().__init__()
+        for part in ("", "_enc", "2"):
+            setattr(self, f"wte{part}", nn.Embedding(preseqlen, d_model))
+            mlp = nn.Sequential(nn.Linear(d_model, mid_dim), nn.Tanh(), nn.Linear(mid_dim, n_layer * 2 * d_model))
+            setattr(self, f"control_trans{part}", mlp)
 
 
 class PrefixEncoder(nn.Module):
