@@ -14,6 +14,7 @@ from pathlib import Path
 from conftest import ROOT
 
 PACKAGE = ROOT / "prefixdeploy"
+ROOT_FILE = PACKAGE / "__init__.py"
 DOC = ROOT / "docs" / "architecture.md"
 ROW = re.compile(r"^\| (\w+) \| ([^|]*) \|")
 
@@ -46,6 +47,32 @@ def imported_modules(path: Path) -> set[str]:
     return imports_in(path.read_text(), module_name(path), is_package=path.name == "__init__.py")
 
 
+def imports_by_layer(path: Path) -> dict[str, set[str]]:
+    """{importing layer: the prefixdeploy modules it imports} for one file: its own layer, except in the package root.
+
+    The root's PEP 562 `__getattr__` is the Python API's front door (`from prefixdeploy import load_bundle`): it
+    imports the runtime when a name is first asked for. `import prefixdeploy`, which every import of a sub-package
+    runs, never calls it, so the rest of the root stays in the bottom layer and the function is checked as the `api`
+    row of docs/architecture.md.
+    """
+    if path != ROOT_FILE:
+        return {layer_of(module_name(path)): imported_modules(path)}
+    return root_imports(path.read_text())
+
+
+def root_imports(text: str) -> dict[str, set[str]]:
+    """The package root's imports: {"errors": outside its `__getattr__`, "api": inside it}."""
+    lines = text.splitlines(keepends=True)
+    lazy = [n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef) and n.name == "__getattr__"]
+    spans = [(n.lineno - 1, n.end_lineno) for n in lazy]
+    own = [line for i, line in enumerate(lines) if not any(a <= i < b for a, b in spans)]
+    api = [line for a, b in spans for line in lines[a:b]]
+    return {
+        "errors": imports_in("".join(own), "prefixdeploy", is_package=True),
+        "api": imports_in("".join(api), "prefixdeploy", is_package=True),
+    }
+
+
 def imports_in(text: str, module: str, is_package: bool = False) -> set[str]:
     """Every prefixdeploy module the source of `module` imports, anywhere in it (relative imports resolved)."""
     here = module.split(".")
@@ -66,8 +93,9 @@ def package_arrows() -> dict[tuple[str, str], set[str]]:
     """{(importing layer, imported layer): the files that make that arrow}, for arrows between different layers."""
     arrows = defaultdict(set)
     for path in sorted(PACKAGE.rglob("*.py")):
-        for arrow in arrows_of(module_name(path), imported_modules(path)):
-            arrows[arrow].add(str(path.relative_to(ROOT)))
+        for source, imported in imports_by_layer(path).items():
+            for target in {layer_of(m) for m in imported} - {source}:
+                arrows[source, target].add(str(path.relative_to(ROOT)))
     return arrows
 
 
@@ -131,3 +159,14 @@ def test_serving_parts_import_downward_only():
             if source is None or target not in allowed[source]:
                 bad.append(f"{source} -> {target} in {path.relative_to(ROOT)}")
     assert not bad, "imports between serving's parts that the architecture forbids: " + "; ".join(bad)
+
+
+def test_only_the_roots_getattr_may_import_the_runtime():
+    """`from prefixdeploy import load_bundle` works, lazily: the root imports the runtime in `__getattr__` only."""
+    allowed, root = allowed_arrows(), root_imports(ROOT_FILE.read_text())
+    assert allowed["api"] == {"runtime", "errors"}
+    assert {layer_of(m) for m in root["errors"]} <= {"errors"}
+    assert {layer_of(m) for m in root["api"]} == {"runtime"}
+    eager = root_imports("from prefixdeploy.runtime.bundle import load_bundle\n\ndef __getattr__(name):\n    pass\n")
+    assert eager["api"] == set()
+    assert forbidden({("errors", layer_of(m)) for m in eager["errors"]}, allowed) == [("errors", "runtime")]

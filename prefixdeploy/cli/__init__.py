@@ -210,7 +210,11 @@ def import_prefix(source, model, output, name, allow_other_model):
 @click.option("--prompt", "prompts", multiple=True, help="Prompt to compare on; repeat for more.")
 @click.option("--new-tokens", type=int, default=32, show_default=True)
 @click.option(
-    "--atol", type=float, default=1e-2, show_default=True, help="Max |Δ logits| allowed (fp32 graphs; see README)."
+    "--atol",
+    type=float,
+    default=1e-2,
+    show_default=True,
+    help="Max |Δ logits| allowed (fp32 graphs; see docs/correctness.md).",
 )
 @click.option("--text", "text_file", type=click.Path(path_type=Path), default=None, help="Perplexity sample (file).")
 def verify(bundle, model, prompts, new_tokens, atol, text_file):

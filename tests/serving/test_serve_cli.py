@@ -3,6 +3,7 @@ install (no fastapi) where `--help` works and `serve` names the extra to install
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -44,6 +45,7 @@ def test_runtime_only_install_helps_and_names_the_extra(served_bundle):
         (["--allow-runtime-prefixes", "/nonexistent/dir"], "--allow-runtime-prefixes"),
         (["--api-key", " "], "--api-key"),
         (["--provider", "cuda"], "pip install onnxruntime-gpu"),  # this onnxruntime has no CUDA provider
+        (["--provider", "tensorrt"], "--provider tensorrt cannot serve"),  # the engine refuses the portable graph
     ],
 )
 def test_bad_options_are_one_line_errors(served_bundle, args, needle):
@@ -54,6 +56,17 @@ def test_bad_options_are_one_line_errors(served_bundle, args, needle):
 def test_a_missing_bundle_fails_before_listening(tmp_path):
     result = CliRunner().invoke(main, ["serve", str(tmp_path / "nope")])
     assert_user_error(result.exit_code, result.stderr, "not a bundle directory")
+
+
+def test_tensorrt_provider_is_refused_before_listening(served_bundle):
+    """The TensorRT provider runs the portable graph, which the engine refuses: say so before binding the port
+    (the port here is taken, so a bind first would fail with 'cannot listen' instead)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        result = CliRunner().invoke(main, ["serve", str(served_bundle), "--port", port, "--provider", "tensorrt"])
+    assert_user_error(result.exit_code, result.stderr, "--provider tensorrt cannot serve", "portable graph")
 
 
 def test_options_map_one_to_one_onto_the_config(served_bundle, monkeypatch):

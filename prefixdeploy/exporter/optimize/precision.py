@@ -5,7 +5,7 @@ block's grid, ORT's quantizer is not used). accuracy_level 4 lets ONNX Runtime c
 only fast CPU kernel (levels 0/1 run 8-bit weights ~70× slower). Prefixes are not part of the graph: they stay
 float32 in their own files.
 
-Why these recipes (the measurements behind them are in the README, "Quantized bundles"):
+Why these recipes (the measurements behind them are in docs/quantization.md):
 
 - int8: every weight at 8 bits in blocks of 32, aligned with GGUF's blocks, so a GGUF-born model's Q8_0 weights stay
   exact and its Q4_1 weights nearly so. What error remains comes from the int8 activations of accuracy level 4.

@@ -63,6 +63,14 @@ class ServeConfig:
             raise PrefixDeployError(f"--api-key (or {API_KEY_ENV}) is empty; give a key or leave it unset")
         if self.served_model_name is not None and not self.served_model_name.strip():
             raise PrefixDeployError("--served-model-name is empty")
+        if self.provider == "tensorrt":
+            # runtime.providers gives the TensorRT provider the portable graph (standard ONNX ops only); the engine
+            # runs the ONNX Runtime graph (in-place KV buffers), so the load would fail after the socket opened.
+            raise PrefixDeployError(
+                "--provider tensorrt cannot serve: the TensorRT provider runs the bundle's portable graph and the "
+                "serving engine needs its ONNX Runtime graph (in-place KV cache); use --provider cuda with an fp16 "
+                "graph, or cpu"
+            )
         directory = self.allow_runtime_prefixes
         if directory is not None and not Path(directory).is_dir():
             raise PrefixDeployError(f"--allow-runtime-prefixes {directory} is not a directory")

@@ -67,7 +67,7 @@ class PrefixRegistry:
         )
 
     async def lookup(self, model: str) -> Prefix | None:
-        """`resolve` for the routes; a registry that loads prefixes on demand (serving.ray) overrides it."""
+        """`resolve` for the routes; a registry that loads prefixes on demand (serving.scale.ray) overrides it."""
         return self.resolve(model)
 
     def models(self) -> list[dict]:
