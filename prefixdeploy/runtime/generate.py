@@ -11,7 +11,7 @@ from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 
-from prefixdeploy.errors import ConfigError
+from prefixdeploy.errors import ConfigError, PrefixDeployError
 from prefixdeploy.runtime.backends import Backend
 from prefixdeploy.runtime.caches import ConcatCache, InPlaceCache, check_rows_fit
 from prefixdeploy.runtime.lookup import Drafter, LookupStats, check_prompt_lookup, lookup_decode

@@ -120,3 +120,8 @@ def test_teacher_forcing_scores_what_generation_chose(tiny_bundle, graph):
     assert scores.argmax[len(ids) - 1 :].tolist() == new
     logp = [s.logits[0][t] - np.logaddexp.reduce(s.logits[0].astype(np.float64)) for s, t in zip(steps, new)]
     np.testing.assert_allclose(scores.logprobs[len(ids) - 1 :], logp, atol=1e-5)
+
+
+def test_scoring_one_token_is_a_user_error(bundle):
+    with pytest.raises(PrefixDeployError, match="scoring needs at least 2 tokens"):
+        bundle.score(bundle.encode("the")[:1], "qa")
