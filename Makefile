@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint format demo bench bench-llamacpp edge-check clean
+.PHONY: test lint format browser demo bench bench-llamacpp edge-check clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -21,7 +21,15 @@ format: $(STAMP)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-test: lint
+# The playground's browser test (tests/serving/test_playground.py) drives Debian's Chromium and chromedriver: installed
+# here when missing and this runs as root with apt-get (CI); elsewhere that test skips and says what to install.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	else echo "no chromium/chromedriver here (and not root): the playground's browser test will skip"; fi
+
+test: lint browser
 	$(PY) -m pytest -q -rs
 
 demo: $(STAMP)

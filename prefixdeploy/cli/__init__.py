@@ -348,6 +348,7 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
     help="Let POST /v1/prefixes load .safetensors prefixes from DIR (and DELETE unload them).",
 )
 @click.option("--served-model-name", default=None, help="The base model's id (default: from the bundle's manifest).")
+@click.option("--ui/--no-ui", default=True, show_default=True, help="Serve the playground page at /.")
 @_provider_option
 @ray_options
 def serve(bundle, **options):

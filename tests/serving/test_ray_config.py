@@ -67,6 +67,14 @@ def test_serve_run_arguments_are_strings_or_yaml_values(served_bundle, tmp_path)
         from_args({"bundle": str(served_bundle), "replicas": "two"})
     with pytest.raises(PrefixDeployError, match="bundle=PATH"):
         from_args({"replicas": "2"})
+    assert [from_args({"bundle": str(served_bundle), "ui": v}).serve.ui for v in ("false", "0", False, "true")] == [
+        False,
+        False,
+        False,
+        True,
+    ]
+    with pytest.raises(PrefixDeployError, match="ui='maybe' is not a valid bool"):
+        from_args({"bundle": str(served_bundle), "ui": "maybe"})
 
 
 def test_a_baked_bundle_takes_no_prefix_store(tiny_bundle, tmp_path):

@@ -26,6 +26,7 @@ from prefixdeploy.serving.http.protocol import (
 )
 from prefixdeploy.serving.http.responses import DONE, ChatFormat, CompletionFormat, ResponseFormat, sse, usage
 from prefixdeploy.serving.http.state import LOADING, READY, ServerState
+from prefixdeploy.serving.http.ui import install_playground
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ def create_app(state: ServerState) -> FastAPI:
     _status_routes(app, state)
     _generation_routes(app, state)
     _prefix_routes(app, state)
+    if state.config.ui:
+        install_playground(app)  # the playground page at / (serving/http/ui.py)
     return app
 
 

@@ -37,6 +37,7 @@ class ServeConfig:
     allow_runtime_prefixes: Path | None = None  # POST/DELETE /v1/prefixes load files from this directory only
     served_model_name: str | None = None  # the base model's id (None: from the manifest's source model)
     provider: str = "cpu"  # ONNX Runtime execution provider (runtime.providers): cpu | cuda | tensorrt
+    ui: bool = True  # serve the playground page at / (`--no-ui`: the API alone)
 
     def __post_init__(self):
         _at_least("--port", self.port, 0)

@@ -111,7 +111,20 @@ def _coerce(name: str, hint, value):
         raise PrefixDeployError(f"argument {name} needs a value")
     kinds = [t for t in (typing.get_args(hint) or (hint,)) if t is not type(None)]
     kind = kinds[0]
+    if kind is bool:  # bool("false") is True: spell the truth values out
+        return _as_bool(name, value)
     try:
         return kind(value)
     except (TypeError, ValueError):
         raise PrefixDeployError(f"argument {name}={value!r} is not a valid {kind.__name__}") from None
+
+
+def _as_bool(name: str, value) -> bool:
+    if isinstance(value, bool):
+        return value
+    spelled = str(value).strip().lower()
+    if spelled in ("true", "1", "yes", "on"):
+        return True
+    if spelled in ("false", "0", "no", "off"):
+        return False
+    raise PrefixDeployError(f"argument {name}={value!r} is not a valid bool (true or false)")
