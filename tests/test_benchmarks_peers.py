@@ -1,0 +1,50 @@
+"""benchmarks/serving_peers.py's arithmetic without the peers (building llama-server and installing vLLM takes
+minutes, so the real run is `make bench-peers`, not CI): rows averaged over rounds, the issue's target ratios, the
+report and its plot from a fixed set of measurements. Speed itself is never asserted."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+pytest.importorskip("matplotlib")
+
+
+def record(row: str, weights: str, clients: int, tok_s: float, round_: int = 0, **extra) -> dict:
+    metrics = {"median_ttft_ms": 50.0, "p99_ttft_ms": 90.0, "median_tpot_ms": 10.0, "p99_itl_ms": 20.0} | extra
+    return {"row": row, "weights": weights, "round": round_, "clients": clients, "completed": 8, "failed": 0,
+            "memory_mib": 400.0, "startup_s": 2.0, "output_throughput": tok_s, **metrics}  # fmt: skip
+
+
+def test_rows_targets_and_report(tmp_path):
+    import serving_peers
+    from peers_report import targets, write_report
+
+    records = [
+        record("prefixdeploy int4", "int4", 1, 100.0, round_=0),
+        record("prefixdeploy int4", "int4", 1, 120.0, round_=1),  # the mean of the rounds: 110
+        record("prefixdeploy int4 + prefix", "int4", 1, 108.0),
+        record("llama-server Q4_0", "Q4_0", 1, 100.0, median_tpot_ms=8.0),
+        record("vLLM CPU bfloat16", "bf16", 1, 120.0),
+    ]
+    rows = serving_peers.table(records, [1])
+    assert rows["prefixdeploy int4"]["output_throughput@1"] == 110.0
+    measured = {what: (value, met) for what, value, _, met in targets(rows, [1])}
+    assert measured["prefixdeploy int4 ÷ llama-server Q4_0 tok/s at 1"] == (1.1, True)
+    assert measured["int4 ÷ Q4_0 time per output token alone"] == (1.25, False)
+    assert measured["prefixdeploy int4 ÷ vLLM bf16 tok/s at 1"][1] is False
+    assert measured["prefixdeploy int4 + prefix ÷ base at 1"] == (pytest.approx(108 / 110), True)
+    assert measured["prefixdeploy int8 ÷ llama-server Q8_0 tok/s at 1"] == (None, None)  # not measured: no verdict
+
+    args = argparse.Namespace(levels=[1], requests=[8], rounds=2, input_len=56, output_len=32, slots=16,
+                              out=tmp_path / "SERVING-PEERS.md")  # fmt: skip
+    write_report(args, rows, records, "2026-12-07 00:00")
+    report = args.out.read_text()
+    assert "| prefixdeploy int4 | int4 | 110 |" in report and "| **no** |" in report
+    assert args.out.with_suffix(".png").stat().st_size > 0 and args.out.with_suffix(".json").is_file()
