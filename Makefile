@@ -48,7 +48,8 @@ $(LLAMA_STAMP): $(STAMP)
 bench-llamacpp: $(LLAMA_STAMP)
 	$(PY) benchmarks/compare.py
 
-# Needs root, mmdebstrap and qemu-user-static; the arm64 root is cached in ~/.cache/prefixdeploy/edge.
+# Needs root; installs mmdebstrap and qemu-user-static with apt-get when missing. The arm64 root is cached in
+# ~/.cache/prefixdeploy/edge.
 edge-check: $(STAMP)
 	$(PY) tools/edge/check.py
 
