@@ -101,11 +101,13 @@ in_root_build() {
     in_root /usr/bin/python3 -m venv /opt/venv
 }
 
+need_built() { [ -f "$ROOT/.complete" ] || die "no arm64 root at $ROOT: run '$0 build' first"; }
+
 install() {
     local src=$1 constraints=$2
     need_tools
     register_binfmt
-    [ -f "$ROOT/.complete" ] || die "no arm64 root at $ROOT: run '$0 build' first"
+    need_built
     copy_host_network
     rm -rf "$ROOT/src" && mkdir -p "$ROOT/src"
     # The runtime package only: what `pip install .` needs, none of the tests, samples or weights.
@@ -118,6 +120,6 @@ install() {
 case "${1:-}" in
 build) build ;;
 install) install "$2" "$3" ;;
-exec) shift; need_tools; register_binfmt; in_root "$@" ;;
+exec) shift; need_tools; register_binfmt; need_built; in_root "$@" ;;
 *) die "usage: $0 build | install SRC CONSTRAINTS | exec CMD..." ;;
 esac
