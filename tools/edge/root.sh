@@ -6,8 +6,8 @@
 #                               pinned by the constraints file CONSTR (the host's versions)
 #   root.sh exec CMD...        run CMD inside the root (a private mount namespace with /proc and /dev)
 #
-# Needs root. Debian's mmdebstrap and qemu-user-static (and util-linux's unshare) are installed with apt-get when
-# missing, as `make test` installs its venv; without apt-get they must be installed first.
+# Needs root. Debian's mmdebstrap, arch-test and qemu-user-static (and util-linux's unshare) are installed with
+# apt-get when missing, as `make test` installs its venv; without apt-get they must be installed first.
 # Environment: PREFIXDEPLOY_CACHE (default ~/.cache/prefixdeploy), EDGE_MIRROR, EDGE_QEMU_CPU (default cortex-a76).
 set -euo pipefail
 
@@ -25,8 +25,9 @@ CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 
 die() { echo "edge: $*" >&2; exit 2; }
 
-# The Debian package of each tool the root needs.
-TOOLS=(mmdebstrap:mmdebstrap qemu-aarch64-static:qemu-user-static unshare:util-linux)
+# The Debian package of each tool the root needs. mmdebstrap only recommends arch-test, but stops without it
+# ("install arch-test for foreign architecture support") when the root's architecture is not the host's.
+TOOLS=(mmdebstrap:mmdebstrap arch-test:arch-test qemu-aarch64-static:qemu-user-static unshare:util-linux)
 
 need_tools() {
     [ "$(id -u)" = 0 ] || die "building and entering the arm64 root needs root (mmdebstrap, chroot, mount)"
