@@ -63,7 +63,8 @@ bench-peers: $(STAMP)
 	$(PY) -m pip install -q 'sentencepiece>=0.2'  # llama.cpp's convert_hf_to_gguf.py needs it
 	cd benchmarks && ../$(PY) serving_peers.py
 
-# Needs root, mmdebstrap and qemu-user-static; the arm64 root is cached in ~/.cache/prefixdeploy/edge.
+# Needs root; installs mmdebstrap and qemu-user-static with apt-get when missing. The arm64 root is cached in
+# ~/.cache/prefixdeploy/edge.
 edge-check: $(STAMP)
 	$(PY) tools/edge/check.py
 

@@ -8,6 +8,7 @@ new token ids.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import os
 import shutil
@@ -24,40 +25,57 @@ log = logging.getLogger("compare")
 
 
 class TorchPeft:
-    """PyTorch + PEFT, eager fp32, with the prefix: a manual greedy loop over PeftModel.forward() with the KV cache.
+    """PyTorch + PEFT, eager (fp32 on the CPU by default; tools/gpu/torch_eager.py runs it at fp16 on a GPU), with
+    the prefix: a manual greedy loop with the KV cache, the first step through PeftModel.forward().
 
     PEFT's generate() drops the prefix with peft 0.21 + transformers 5.x (see tests/exporter/test_peft_reference.py),
-    so it is not used. PEFT's forward() always passes the prefix as `past_key_values`; from the second step on the
-    loop also passes the previous output's cache as `cache` (transformers' new name), which transformers prefers over
-    the deprecated `past_key_values`: the cache already holds the prefix and every earlier token. PEFT prepends P
-    ones to the attention mask, so the loop's mask covers the real tokens only.
+    so it is not used. PEFT's forward() always passes the prefix as the cache (and prepends P ones to the attention
+    mask), overwriting any cache given, so only the first step goes through it; from the second step on, the base
+    model continues the cache that step returned (the prefix and every earlier token), with a mask over P + all
+    tokens, as PEFT's own generation does. The cache argument is `cache` in recent transformers and
+    `past_key_values` before (5.17 on the GPU machine).
     """
 
-    def __init__(self, model_dir: Path, adapter_dir: Path, prompt: list[int], new_tokens: int):
+    def __init__(
+        self,
+        model_dir: Path,
+        adapter_dir: Path,
+        prompt: list[int],
+        new_tokens: int,
+        device: str = "cpu",
+        dtype: str = "float32",
+    ):
         import torch
         from peft import PeftModel
         from transformers import AutoModelForCausalLM
 
-        self.torch, self.prompt, self.new_tokens = torch, prompt, new_tokens
-        base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-        self.model = PeftModel.from_pretrained(base, adapter_dir).eval()
+        self.torch, self.prompt, self.new_tokens, self.device = torch, prompt, new_tokens, device
+        base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype)).eval()
+        model = PeftModel.from_pretrained(base, adapter_dir)
+        self.model = model.to(device=device, dtype=getattr(torch, dtype)).eval()  # the prefix encoder too
+        self.base = self.model.get_base_model()
+        self.P = self.model.active_peft_config.num_virtual_tokens
+        self.cache_arg = "cache" if "cache" in inspect.signature(self.base.forward).parameters else "past_key_values"
         self.threads = torch.get_num_threads()
 
     def run(self) -> tuple[RequestTiming, list[int]]:
-        torch = self.torch
+        torch, device = self.torch, self.device
         with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # transformers warns on every call that both cache names are set
+            warnings.simplefilter("ignore")  # transformers warns that PEFT passes the cache by its deprecated name
             start = time.perf_counter()
-            ids, tokens, cache, first, last = torch.tensor([self.prompt]), [], None, 0.0, 0.0
+            ids, tokens, cache, first, last = torch.tensor([self.prompt], device=device), [], None, 0.0, 0.0
             for _ in range(self.new_tokens):
-                mask = torch.ones(1, len(self.prompt) + len(tokens), dtype=torch.long)
-                more = {} if cache is None else {"cache": cache}
-                out = self.model(input_ids=ids, attention_mask=mask, use_cache=True, **more)
+                if cache is None:  # PEFT: the prefix is the cache; its mask covers the real tokens only
+                    mask = torch.ones(1, len(self.prompt), dtype=torch.long, device=device)
+                    out = self.model(input_ids=ids, attention_mask=mask, use_cache=True)
+                else:
+                    mask = torch.ones(1, self.P + len(self.prompt) + len(tokens), dtype=torch.long, device=device)
+                    out = self.base(input_ids=ids, attention_mask=mask, use_cache=True, **{self.cache_arg: cache})
                 cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
-                tokens.append(int(out.logits[0, -1].argmax()))
+                tokens.append(int(out.logits[0, -1].argmax()))  # int(): waits for the device
                 last = time.perf_counter()
                 first = first or last
-                ids = torch.tensor([[tokens[-1]]])
+                ids = torch.tensor([[tokens[-1]]], device=device)
         return RequestTiming(first - start, last - start, len(tokens)), tokens
 
     def uncached_tokens(self) -> list[int]:
@@ -65,11 +83,11 @@ class TorchPeft:
         torch = self.torch
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            seq, tokens = torch.tensor([self.prompt]), []
+            seq, tokens = torch.tensor([self.prompt], device=self.device), []
             for _ in range(self.new_tokens):
                 logits = self.model(input_ids=seq, attention_mask=torch.ones_like(seq)).logits
                 tokens.append(int(logits[0, -1].argmax()))
-                seq = torch.cat([seq, torch.tensor([[tokens[-1]]])], dim=1)
+                seq = torch.cat([seq, torch.tensor([[tokens[-1]]], device=self.device)], dim=1)
         return tokens
 
     def weight_bytes(self) -> int:

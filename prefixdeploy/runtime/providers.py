@@ -28,7 +28,10 @@ TRT_FIELDS = tuple(f.name for f in fields(TrtConfig))  # fp16, max_batch, max_se
 CPU, CUDA, TENSORRT = PROVIDERS
 ORT_NAMES = {CPU: "CPUExecutionProvider", CUDA: "CUDAExecutionProvider", TENSORRT: "TensorrtExecutionProvider"}
 _INSTALL = {
-    CUDA: "pip install onnxruntime-gpu (in place of onnxruntime; it needs CUDA 12 and cuDNN 9)",
+    CUDA: (
+        "pip install onnxruntime-gpu (in place of onnxruntime; PyPI's 1.31 builds need CUDA 13's cuBLAS, cudart and "
+        "cuRAND on the library path, see docs/gpu.md)"
+    ),
     TENSORRT: (
         "pip install onnxruntime-gpu (in place of onnxruntime) with the TensorRT 10 libraries on the library path; "
         "on Jetson, JetPack 6's onnxruntime-gpu wheel"

@@ -6,7 +6,8 @@
 #                               pinned by the constraints file CONSTR (the host's versions)
 #   root.sh exec CMD...        run CMD inside the root (a private mount namespace with /proc and /dev)
 #
-# Needs root, and Debian's mmdebstrap and qemu-user-static (apt-get install mmdebstrap qemu-user-static).
+# Needs root. Debian's mmdebstrap, arch-test and qemu-user-static (and util-linux's unshare) are installed with
+# apt-get when missing, as `make test` installs its venv; without apt-get they must be installed first.
 # Environment: PREFIXDEPLOY_CACHE (default ~/.cache/prefixdeploy), EDGE_MIRROR, EDGE_QEMU_CPU (default cortex-a76).
 set -euo pipefail
 
@@ -24,18 +25,42 @@ CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 
 die() { echo "edge: $*" >&2; exit 2; }
 
+# The Debian package of each tool the root needs. mmdebstrap only recommends arch-test, but stops without it
+# ("install arch-test for foreign architecture support") when the root's architecture is not the host's.
+TOOLS=(mmdebstrap:mmdebstrap arch-test:arch-test qemu-aarch64-static:qemu-user-static unshare:util-linux)
+
 need_tools() {
     [ "$(id -u)" = 0 ] || die "building and entering the arm64 root needs root (mmdebstrap, chroot, mount)"
-    for tool in mmdebstrap qemu-aarch64-static unshare; do
-        command -v "$tool" >/dev/null || die "$tool not found: apt-get install mmdebstrap qemu-user-static"
+    local entry missing=()
+    for entry in "${TOOLS[@]}"; do
+        command -v "${entry%%:*}" >/dev/null || missing+=("${entry#*:}")
+    done
+    [ ${#missing[@]} = 0 ] || install_tools "${missing[@]}"
+}
+
+# apt-get's output goes to stderr: `build` prints the root's path as its last stdout line.
+install_tools() {
+    command -v apt-get >/dev/null || die "$* not installed and no apt-get here: install Debian's $* first"
+    echo "edge: installing $* with apt-get" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get update -q && apt-get install -y -q --no-install-recommends "$@"; } >&2 ||
+        die "apt-get install $* failed (its output is above)"
+    local entry
+    for entry in "${TOOLS[@]}"; do
+        command -v "${entry%%:*}" >/dev/null || die "${entry%%:*} still missing after apt-get install ${entry#*:}"
     done
 }
 
 # qemu-user-static ships the binfmt rule (with the F flag: the interpreter is opened now, so it works in chroots);
 # a fresh machine may have binfmt_misc unmounted or the rule unregistered.
 register_binfmt() {
-    [ -e "$BINFMT/status" ] || mount -t binfmt_misc binfmt_misc "$BINFMT"
-    [ -e "$BINFMT/qemu-aarch64" ] || cat /usr/lib/binfmt.d/qemu-aarch64.conf >"$BINFMT/register"
+    [ -e "$BINFMT/status" ] || mount -t binfmt_misc binfmt_misc "$BINFMT" ||
+        die "cannot mount binfmt_misc on $BINFMT (a container must be privileged to run the arm64 root)"
+    if [ ! -e "$BINFMT/qemu-aarch64" ]; then
+        local rule=/usr/lib/binfmt.d/qemu-aarch64.conf
+        [ -f "$rule" ] || die "no $rule to register qemu-aarch64 with: reinstall qemu-user-static"
+        cat "$rule" >"$BINFMT/register"
+    fi
     grep -qx enabled "$BINFMT/qemu-aarch64" || die "binfmt rule qemu-aarch64 is registered but disabled"
 }
 
@@ -77,11 +102,13 @@ in_root_build() {
     in_root /usr/bin/python3 -m venv /opt/venv
 }
 
+need_built() { [ -f "$ROOT/.complete" ] || die "no arm64 root at $ROOT: run '$0 build' first"; }
+
 install() {
     local src=$1 constraints=$2
     need_tools
     register_binfmt
-    [ -f "$ROOT/.complete" ] || die "no arm64 root at $ROOT: run '$0 build' first"
+    need_built
     copy_host_network
     rm -rf "$ROOT/src" && mkdir -p "$ROOT/src"
     # The runtime package only: what `pip install .` needs, none of the tests, samples or weights.
@@ -94,6 +121,6 @@ install() {
 case "${1:-}" in
 build) build ;;
 install) install "$2" "$3" ;;
-exec) shift; need_tools; register_binfmt; in_root "$@" ;;
+exec) shift; need_tools; register_binfmt; need_built; in_root "$@" ;;
 *) die "usage: $0 build | install SRC CONSTRAINTS | exec CMD..." ;;
 esac
