@@ -72,7 +72,8 @@ def vllm(python: Path, model_dir: Path, dtype: str, args) -> Server:
     cmd = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir), "--dtype", dtype]
     cmd += ["--host", "127.0.0.1", "--port", "{port}", "--max-num-seqs", str(args.slots), "--max-model-len", "2048"]
     cmd += ["--served-model-name", "SmolLM2-135M-Instruct"]
-    env = {"VLLM_TARGET_DEVICE": "cpu", "VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_OMP_THREADS_BIND": "all"}
+    cores = f"0-{args.threads - 1}"  # OpenMP threads bound to these cores (vLLM 0.32 takes a list, not "all")
+    env = {"VLLM_TARGET_DEVICE": "cpu", "VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_OMP_THREADS_BIND": cores}
     return Server(f"vLLM CPU {dtype}", dtype, cmd, model="SmolLM2-135M-Instruct", env=env)
 
 
