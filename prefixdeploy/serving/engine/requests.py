@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.runtime.constraints import CompiledConstraint
 from prefixdeploy.runtime.prefix import Prefix
 from prefixdeploy.runtime.sampling import LogitsProcessor, TokenChoice, log_softmax
 
@@ -35,6 +36,7 @@ class SamplingParams:
     logprobs: int | None = None  # None: none; 0..5: the chosen token's logprob plus this many top ones
     ignore_eos: bool = False
     logits_processors: tuple[LogitsProcessor, ...] = ()  # applied in order before the choice (runtime.sampling)
+    constraint: CompiledConstraint | None = None  # the output must match it; each request gets its own matcher
 
     def __post_init__(self):
         if self.max_tokens < 1:
@@ -66,7 +68,10 @@ class Request:
         self.id = f"req-{uuid.uuid4().hex}"
         self.prompt_ids, self.prefix, self.params = prompt_ids, prefix, params
         self.rng = np.random.default_rng(params.seed)
-        self.choice = TokenChoice(params.temperature, params.top_k, params.top_p, self.rng, params.logits_processors)
+        processors = params.logits_processors
+        if params.constraint is not None:
+            processors += (params.constraint.processor(),)  # last: what it forbids stays forbidden
+        self.choice = TokenChoice(params.temperature, params.top_k, params.top_p, self.rng, processors)
         self.aborted = False  # set by the consumer's thread; read by the engine at its next step
         self.finished = False  # the final event (or an error) was delivered
         self._deliver = deliver

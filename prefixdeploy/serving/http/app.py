@@ -26,6 +26,7 @@ from prefixdeploy.serving.http.protocol import (
 )
 from prefixdeploy.serving.http.responses import DONE, ChatFormat, CompletionFormat, ResponseFormat, sse, usage
 from prefixdeploy.serving.http.state import LOADING, READY, ServerState
+from prefixdeploy.serving.http.structured import with_constraint
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ def _generation_routes(app: FastAPI, state: ServerState) -> None:
         req = parse_body(CompletionRequest, body)
         prefix = await state.registry.lookup(req.model)
         params = sampling_params(req, config.max_tokens_limit, req.logprobs)
+        params = await with_constraint(req, params, state.bundle.grammars)
         prompts = await completion_prompts(req.prompt, state.bundle, prefix)
         job = Job(req.model, prefix, prompts, params, req.stop_strings, config.request_timeout)
         fmt = CompletionFormat(
@@ -92,6 +94,7 @@ def _generation_routes(app: FastAPI, state: ServerState) -> None:
         req = parse_body(ChatRequest, body)
         prefix = await state.registry.lookup(req.model)
         params = sampling_params(req, config.max_tokens_limit, (req.top_logprobs or 0) if req.logprobs else None)
+        params = await with_constraint(req, params, state.bundle.grammars)
         prompt = await asyncio.to_thread(state.chat.encode, req.messages, prefix)
         job = Job(req.model, prefix, [prompt], params, req.stop_strings, config.request_timeout, "messages")
         fmt = ChatFormat(req.model, state.bundle.codec.tokenizer, [prompt], bool(req.logprobs), req.return_token_ids)

@@ -32,6 +32,43 @@ class StreamOptions(_Body):
     include_usage: bool = False
 
 
+class JsonSchemaFormat(_Body):
+    name: str = "response"
+    schema_: dict | None = Field(None, alias="schema")  # OpenAI's name; `schema` shadows a pydantic attribute
+    strict: bool | None = None  # always enforced: the output follows the schema whether strict or not
+    description: str | None = None
+
+
+class ResponseFormat(_Body):
+    """OpenAI's `response_format`: text (no constraint), any JSON object, or a JSON schema."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self):
+        if self.type == "json_schema" and (self.json_schema is None or self.json_schema.schema_ is None):
+            raise ValueError("type json_schema needs json_schema.schema")
+        return self
+
+
+class StructuredOutputs(_Body):
+    """vLLM's `structured_outputs`: exactly one of json, regex, choice, grammar, json_object."""
+
+    json_: dict | str | None = Field(None, alias="json")
+    regex: str | None = None
+    choice: list[str] | None = None
+    grammar: str | None = None
+    json_object: bool | None = None
+    structural_tag: str | dict | None = None
+
+    @model_validator(mode="after")
+    def _supported(self):
+        if self.structural_tag is not None:
+            raise ValueError("structural_tag is not supported (use json, regex, choice or grammar)")
+        return self
+
+
 class _Sampling(_Body):
     """Fields that completions and chat share."""
 
@@ -50,6 +87,13 @@ class _Sampling(_Body):
     logit_bias: dict[str, float] | None = None
     ignore_eos: bool = False
     return_token_ids: bool = False
+    # structured outputs (at most one; structured.py turns them into a runtime Constraint)
+    response_format: ResponseFormat | None = None
+    structured_outputs: StructuredOutputs | None = None
+    guided_json: dict | str | None = None  # vLLM's older names for structured_outputs' fields
+    guided_regex: str | None = None
+    guided_choice: list[str] | None = None
+    guided_grammar: str | None = None
 
     @model_validator(mode="after")
     def _unsupported(self):
