@@ -20,7 +20,7 @@ from lookup_oracle import oracle
 from user_errors import assert_user_error
 
 from prefixdeploy.cli import main
-from prefixdeploy.errors import ConfigError
+from prefixdeploy.errors import ConfigError, PrefixDeployError
 from prefixdeploy.runtime import lookup
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.constraints import MAX_SOURCE_CHARS, Constraint, constraint_from_options
@@ -207,3 +207,23 @@ def test_cli_run_with_constraints(tiny_bundle, tmp_path):
     assert_user_error(bad.exit_code, bad.stderr, "--regex: ", "unclosed group")
     both = CliRunner().invoke(main, [*base, "--regex", "a", "--choice", "b"])
     assert_user_error(both.exit_code, both.stderr, "give one constraint, not --regex and --choice")
+
+
+def test_bench_structured_scenario(tiny_bundle, tmp_path):
+    from prefixdeploy.bench import BenchConfig, format_report, run_bench, to_json
+
+    inputs, schema = tmp_path / "inputs.jsonl", tmp_path / "schema.json"
+    inputs.write_text("".join(json.dumps({"input": t}) + "\n" for t in PROMPTS))
+    schema.write_text(json.dumps(SCHEMA))
+    bundle = tiny_bundle("switchable")
+    options = dict(output_length=N_NEW, prompt_length=8, warmup=0, repetitions=1, batch_size=2)
+    run = run_bench(BenchConfig(bundle, scenarios="structured", inputs=inputs, json_schema=schema, **options))
+    result = to_json(run)["structured"]
+    assert result["inputs"] == 3 and result["compile_ms"] > result["cached_compile_ms"]
+    assert [b["batch_size"] for b in result["batches"]] == [1, 2]
+    for batch in result["batches"]:
+        assert batch["constrained_ms_per_step"] > 0 and batch["plain_ms_per_step"] > 0
+        assert batch["constrained_parsed"] == "3/3" and batch["outputs_changed"] == 3
+    assert "structured (schema schema.json, prefix summ, 3 inputs)" in format_report(run)
+    with pytest.raises(PrefixDeployError, match="needs --inputs FILE and --json-schema FILE"):
+        BenchConfig(bundle, scenarios="structured", inputs=inputs)

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from prefixdeploy.errors import ConfigError
 from prefixdeploy.serving.engine.engine import SamplingParams
 from prefixdeploy.serving.http.errors import APIError, bad_request
 
@@ -82,9 +83,12 @@ class _Sampling(_Body):
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     n: int | None = 1
-    presence_penalty: float | None = 0.0
-    frequency_penalty: float | None = 0.0
-    logit_bias: dict[str, float] | None = None
+    presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
+    frequency_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
+    repetition_penalty: Annotated[float, Field(gt=0.0, le=10.0)] | None = None  # vLLM's; 1 is off
+    logit_bias: dict[str, Annotated[float, Field(ge=-100.0, le=100.0)]] | None = None  # token id (text) -> bias
+    min_tokens: Annotated[int, Field(ge=0)] = 0  # vLLM's: no EOS or stop token before this many tokens
+    stop_token_ids: Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=64)] | None = None  # vLLM's
     ignore_eos: bool = False
     return_token_ids: bool = False
     # structured outputs (at most one; structured.py turns them into a runtime Constraint)
@@ -103,11 +107,8 @@ class _Sampling(_Body):
             raise ValueError("stream_options: allowed only with stream=true")
         if self.stop == "":
             raise ValueError("stop: an empty stop string would match everywhere")
-        for name in ("presence_penalty", "frequency_penalty"):
-            if getattr(self, name) not in (None, 0.0):
-                raise ValueError(f"{name}: not supported (only 0)")
-        if self.logit_bias:
-            raise ValueError("logit_bias: not supported")
+        if any(not key.strip().isdigit() for key in self.logit_bias or {}):
+            raise ValueError('logit_bias: keys are token ids (as strings, e.g. {"1234": -100})')
         return self
 
     @property
@@ -200,12 +201,21 @@ def sampling_params(request: _Sampling, max_tokens_limit: int, logprobs: int | N
     max_tokens = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
     if max_tokens > max_tokens_limit:
         raise bad_request(f"max_tokens: {max_tokens} is above this server's limit ({max_tokens_limit})", "max_tokens")
-    return SamplingParams(
-        max_tokens=max_tokens,
-        temperature=DEFAULT_TEMPERATURE if request.temperature is None else request.temperature,
-        top_p=1.0 if request.top_p is None else request.top_p,
-        top_k=max(request.top_k or 0, 0),
-        seed=request.seed,
-        logprobs=logprobs,
-        ignore_eos=request.ignore_eos,
-    )
+    try:
+        return SamplingParams(
+            max_tokens=max_tokens,
+            temperature=DEFAULT_TEMPERATURE if request.temperature is None else request.temperature,
+            top_p=1.0 if request.top_p is None else request.top_p,
+            top_k=max(request.top_k or 0, 0),
+            seed=request.seed,
+            logprobs=logprobs,
+            ignore_eos=request.ignore_eos,
+            logit_bias={int(k): v for k, v in request.logit_bias.items()} if request.logit_bias else None,
+            presence_penalty=request.presence_penalty or 0.0,
+            frequency_penalty=request.frequency_penalty or 0.0,
+            repetition_penalty=1.0 if request.repetition_penalty is None else request.repetition_penalty,
+            min_tokens=request.min_tokens,
+            stop_token_ids=tuple(request.stop_token_ids or ()),
+        )
+    except ConfigError as e:  # a check across fields (min_tokens above max_tokens)
+        raise bad_request(str(e), e.fields[0] if e.fields else None) from None
