@@ -2,7 +2,9 @@
 
 Field semantics follow OpenAI's API: `max_tokens` defaults to 16 and `temperature` to 1.0 (0 is greedy); `n`, `echo`,
 `suffix` and `best_of` are accepted only at their no-op values; unknown fields are ignored. Types are strict (a
-string where a number belongs is 400). Extensions, as in vLLM: `top_k`, `ignore_eos`, `return_token_ids`.
+string where a number belongs is 400). Extensions, as in vLLM: `top_k`, `ignore_eos`, `return_token_ids`,
+`repetition_penalty`, `min_tokens`, `stop_token_ids`, `structured_outputs` and `guided_*`. The reference of every
+field, with what is refused and the limits: docs/serving.md.
 """
 
 from __future__ import annotations
@@ -143,10 +145,23 @@ class TextPart(_Body):
     text: str
 
 
+class FunctionCall(_Body):
+    name: str
+    arguments: str  # JSON text, as OpenAI sends it
+
+
+class ToolCall(_Body):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class Message(_Body):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None
     name: str | None = None
+    tool_calls: list[ToolCall] | None = None  # an assistant's calls
+    tool_call_id: str | None = None  # a tool message answers this call
 
     @property
     def text(self) -> str:
@@ -155,8 +170,31 @@ class Message(_Body):
         return self.content or ""
 
 
+class Function(_Body):
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    description: str | None = None
+    parameters: dict | None = None  # a JSON schema; absent: no arguments ({})
+    strict: bool | None = None
+
+
+class Tool(_Body):
+    type: Literal["function"]
+    function: Function
+
+
+class NamedTool(_Body):
+    class _Name(_Body):
+        name: str
+
+    type: Literal["function"]
+    function: _Name
+
+
 class ChatRequest(_Sampling):
     messages: Annotated[list[Message], Field(min_length=1)]
+    tools: Annotated[list[Tool], Field(max_length=128)] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedTool | None = None  # default: auto with tools, else none
+    parallel_tool_calls: bool | None = None  # required: several calls allowed unless false
     max_completion_tokens: Annotated[int, Field(ge=1)] | None = None  # OpenAI's newer name for max_tokens
     logprobs: bool | None = False
     top_logprobs: Annotated[int, Field(ge=0, le=MAX_LOGPROBS)] | None = None
@@ -165,6 +203,13 @@ class ChatRequest(_Sampling):
     def _chat_only(self):
         if self.top_logprobs is not None and not self.logprobs:
             raise ValueError("top_logprobs: needs logprobs=true")
+        names = [t.function.name for t in self.tools or []]
+        if len(set(names)) != len(names):
+            raise ValueError("tools: two tools have the same name")
+        if isinstance(self.tool_choice, NamedTool) and self.tool_choice.function.name not in names:
+            raise ValueError(f"tool_choice: no tool named {self.tool_choice.function.name!r} in tools")
+        if self.tool_choice in ("auto", "required") and not names:
+            raise ValueError(f"tool_choice: {self.tool_choice!r} needs tools")
         return self
 
 

@@ -16,12 +16,16 @@ from prefixdeploy.errors import ConfigError, PrefixDeployError
 from prefixdeploy.runtime.constraints import Constraint, Grammars
 from prefixdeploy.serving.engine.engine import SamplingParams
 from prefixdeploy.serving.http.errors import bad_request
-from prefixdeploy.serving.http.protocol import StructuredOutputs, _Sampling
+from prefixdeploy.serving.http.protocol import ChatRequest, StructuredOutputs, _Sampling
+from prefixdeploy.serving.http.tools import tool_plan
 
 
 def request_constraint(request: _Sampling) -> Constraint | None:
     """The one constraint the request asks for, or None; a 400 naming the field if it asks for several."""
     found = [c for c in (_response_format(request), _structured_outputs(request.structured_outputs)) if c]
+    plan = tool_plan(request) if isinstance(request, ChatRequest) else None
+    if plan is not None and plan.constraint() is not None:  # required or a named function
+        found.append(plan.constraint())
     for field, value, make in (
         ("guided_json", request.guided_json, Constraint.json_schema),
         ("guided_regex", request.guided_regex, Constraint.regex),
