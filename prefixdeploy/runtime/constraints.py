@@ -193,12 +193,14 @@ class GrammarProcessor:
         self.past_end = False  # the history has an EOS
         self._eos = set(eos)
         self._words = np.zeros((1, -(-vocab_size // 32)), np.int32)  # (1, W) llguidance's bitmask
+        self._out = np.empty(vocab_size, np.float32)  # (V,) the scores returned (a fresh array costs page faults)
         self._warned = False
 
     def __call__(self, history: Sequence[int], logits: np.ndarray) -> np.ndarray:  # (V,) -> (V,)
         self.follow(history)
-        out = np.full(self.vocab_size, -np.inf, np.float32)  # (V,)
-        np.copyto(out, logits, where=self.mask())  # 3× quicker than np.where for a 49k vocabulary
+        out = self._out  # (V,) reused: choose_tokens consumes a processor's output before the row's next call
+        out.fill(-np.inf)
+        np.copyto(out, logits, where=self.mask())  # with the reuse, 5× quicker than np.where at V = 49,152
         return out
 
     def follow(self, history: Sequence[int]) -> None:
