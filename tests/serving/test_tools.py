@@ -20,7 +20,12 @@ WEATHER = {
     "required": ["city", "days"],
     "additionalProperties": False,
 }
-TIME = {"type": "object", "properties": {"zone": {"enum": ["UTC", "CET"]}}, "required": ["zone"]}
+TIME = {
+    "type": "object",
+    "properties": {"zone": {"enum": ["UTC", "CET"]}},
+    "required": ["zone"],
+    "additionalProperties": False,
+}
 TOOLS = [
     {"type": "function", "function": {"name": "get_weather", "description": "Weather", "parameters": WEATHER}},
     {"type": "function", "function": {"name": "get_time", "parameters": TIME}},
@@ -47,13 +52,14 @@ def test_a_named_function_returns_its_arguments_as_run_does(server, reference):
 
 
 def test_required_returns_calls_of_the_given_tools_also_streamed(server):
-    out = ask(server, tool_choice="required")
+    """One call (parallel_tool_calls false: the random model would add calls until max_tokens)."""
+    out = ask(server, tool_choice="required", parallel_tool_calls=False)
     calls = out.choices[0].message.tool_calls
     assert out.choices[0].finish_reason == "tool_calls" and calls
     schemas = {"get_weather": WEATHER, "get_time": TIME}
     for call in calls:
         jsonschema.validate(json.loads(call.function.arguments), schemas[call.function.name])
-    chunks = list(ask(server, tool_choice="required", stream=True))
+    chunks = list(ask(server, tool_choice="required", parallel_tool_calls=False, stream=True))
     last = next(c for c in chunks if c.choices and c.choices[0].finish_reason)
     streamed = last.choices[0].delta.tool_calls
     assert last.choices[0].finish_reason == "tool_calls"
@@ -65,22 +71,23 @@ def test_required_returns_calls_of_the_given_tools_also_streamed(server):
 def test_a_tool_round_trip_with_the_openai_client(server, reference):
     """call -> the tool's answer as a `tool` message -> the model answers; the second prompt holds the call (as text:
     the tiny template does not read tool_calls) and the tool's answer, rendered by the template."""
-    first = ask(server, tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    short = [{"role": "user", "content": "time?"}]  # the tiny model's context is 128 tokens
+    first = ask(server, messages=short, tool_choice={"type": "function", "function": {"name": "get_time"}})
     call = first.choices[0].message.tool_calls[0]
     messages = [
-        *MESSAGES,
+        *short,
         {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
-        {"role": "tool", "tool_call_id": call.id, "content": "12 degrees"},
+        {"role": "tool", "tool_call_id": call.id, "content": "noon"},
     ]
     second = server.client().chat.completions.create(
-        model="qa", messages=messages, max_tokens=6, temperature=0, extra_body={"return_token_ids": True}
+        model="summ", messages=messages, max_tokens=4, temperature=0, extra_body={"return_token_ids": True}
     )
     assert second.choices[0].finish_reason in ("stop", "length") and second.choices[0].message.tool_calls is None
     ids = second.choices[0].model_extra["prompt_token_ids"]
     rendered = reference.bundle.codec.tokenizer.decode(ids, skip_special_tokens=False)
     arguments = json.loads(call.function.arguments)
-    assert f"assistant: {json.dumps([{'name': 'get_weather', 'parameters': arguments}])}" in rendered
-    assert "tool: 12 degrees" in rendered and rendered.endswith("assistant:")
+    assert f"assistant: {json.dumps([{'name': 'get_time', 'parameters': arguments}])}" in rendered
+    assert "tool: noon" in rendered and rendered.endswith("assistant:")
 
 
 def test_none_leaves_the_output_free_and_auto_needs_a_template_that_declares_tools(server):
