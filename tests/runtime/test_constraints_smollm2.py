@@ -51,12 +51,9 @@ def smol(tmp_path_factory):
         yield b, out
 
 
-def test_split(out, task: str) -> list[dict]:
+def split_records(out, task: str) -> list[dict]:
     lines = (out / task / "test.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines if line.strip()]
-
-
-test_split.__test__ = False  # a helper, not a test
 
 
 def outputs(bundle, texts, prefix, constraint=None, chat=False, max_new_tokens=48) -> list[tuple[str, bool]]:
@@ -81,7 +78,7 @@ def valid(text: str) -> bool:
 
 def test_extract_with_the_schema_is_always_valid_and_as_exact(smol):
     bundle, out = smol
-    records = test_split(out, "extract")
+    records = split_records(out, "extract")
     texts = [r["input"] for r in records]
     schema = Constraint.json_schema(EXTRACT_SCHEMA)
     plain = outputs(bundle, texts, "extract")
@@ -100,7 +97,7 @@ def test_extract_with_the_schema_is_always_valid_and_as_exact(smol):
 
 def test_the_bare_model_with_the_schema_in_a_chat_prompt_is_always_valid(smol):
     bundle, out = smol
-    records = test_split(out, "extract")
+    records = split_records(out, "extract")
     prompts = [EXTRACT_INSTRUCTION.format(text=r["input"]) for r in records]
     plain = outputs(bundle, prompts, None, chat=True, max_new_tokens=64)
     constrained = outputs(bundle, prompts, None, Constraint.json_schema(EXTRACT_SCHEMA), chat=True, max_new_tokens=64)
@@ -114,7 +111,7 @@ def test_the_bare_model_with_the_schema_in_a_chat_prompt_is_always_valid(smol):
 
 def test_sentiment_with_a_choice_is_always_a_label_and_as_accurate(smol):
     bundle, out = smol
-    records = test_split(out, "sentiment")
+    records = split_records(out, "sentiment")
     texts = [r["input"] for r in records]
     labels = ["positive", "negative"]
     plain = outputs(bundle, texts, "sentiment", max_new_tokens=16)
