@@ -185,6 +185,7 @@ def main(argv=None) -> None:
 
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="peers: %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health poll otherwise
     from prefixdeploy.runtime.cache import cache_dir
 
     cache = args.cache or cache_dir("peers")

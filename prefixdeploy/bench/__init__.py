@@ -15,12 +15,15 @@ Scenarios (`--scenarios`, comma list; the first four by default):
   prompt-lookup  decode tokens/s with and without `--prompt-lookup K` (10) on the prompts of `--inputs FILE` (the
                first chosen prefix; greedy, up to `--output-length` tokens, stopping at EOS), interleaved; also
                with the other inputs' answers as earlier outputs to draft from
+  structured   the cost of a JSON-schema constraint (`--json-schema FILE`) on the prompts of `--inputs FILE` (the
+               first chosen prefix; greedy, up to `--output-length` tokens, stopping at EOS): compile time (first,
+               cached) and time per decode step constrained vs plain at batch 1 and 8, interleaved
 
 JSON (`--json FILE`), schema "prefixdeploy.bench" version 1:
   schema, schema_version, bundle, mode, graph {file, precision, kind},
   config {prompt_length, output_length, batch_size, mixed_batch_size, concurrency, warmup, repetitions,
           scenarios, prefixes, text_prefix_length, provider, prompt_lookup,
-          inputs},
+          inputs, json_schema},
   machine {cpu, logical_cores, physical_cores, memory_bytes, platform, python, onnxruntime, date},
   load {bundle_load_s, load_to_first_token_s},
   memory {method: "psutil" | "getrusage", process_peak_rss_bytes},
@@ -38,6 +41,9 @@ JSON (`--json FILE`), schema "prefixdeploy.bench" version 1:
   prompt_lookup: null, or {prefix, k, inputs, plain_decode_tokens_per_s, lookup_decode_tokens_per_s, speedup,
           acceptance, drafted, accepted, verifies, plain_steps, with_earlier_outputs {lookup_decode_tokens_per_s,
           speedup, acceptance, drafted, accepted, verifies, plain_steps}, mismatches}
+  structured: null, or {prefix, schema, inputs, tokenizer_setup_ms, compile_ms, cached_compile_ms, batches: [{
+          batch_size, plain_ms_per_step, constrained_ms_per_step, ratio, plain_steps, constrained_steps,
+          plain_parsed, constrained_parsed ("n/N"), outputs_changed}]}
 """
 
 from prefixdeploy.bench.config import SCENARIOS, BenchConfig

@@ -9,8 +9,8 @@ from prefixdeploy.errors import PrefixDeployError
 
 # Scenario names, in the order they run (--scenarios picks a subset; the order stays this one).
 PREFIX, NO_PREFIX, ALTERNATING, MIXED_BATCH = "prefix", "no-prefix", "alternating", "mixed-batch"
-TEXT_PREFIX, PROMPT_LOOKUP = "text-prefix", "prompt-lookup"
-SCENARIOS = (PREFIX, NO_PREFIX, ALTERNATING, MIXED_BATCH, TEXT_PREFIX, PROMPT_LOOKUP)
+TEXT_PREFIX, PROMPT_LOOKUP, STRUCTURED = "text-prefix", "prompt-lookup", "structured"
+SCENARIOS = (PREFIX, NO_PREFIX, ALTERNATING, MIXED_BATCH, TEXT_PREFIX, PROMPT_LOOKUP, STRUCTURED)
 DEFAULT_SCENARIOS = (PREFIX, NO_PREFIX, ALTERNATING, MIXED_BATCH)
 MIXED_BATCH_DEFAULT = 8  # rows of the mixed-batch scenario when --batch-size is 1
 
@@ -31,14 +31,15 @@ class BenchConfig:
     scenarios: tuple[str, ...] | str = DEFAULT_SCENARIOS  # a subset of SCENARIOS, or the same comma-separated
     text_prefix_length: int = 400  # tokens of the instruction block the text-prefix scenario stores as a prefix
     prompt_lookup: int = 10  # prompt-lookup scenario: K, the longest draft
-    inputs: Path | None = None  # prompt-lookup scenario: the prompts (JSONL with "input", or one per line)
+    inputs: Path | None = None  # prompt-lookup and structured scenarios: the prompts (JSONL "input", or lines)
+    json_schema: Path | None = None  # structured scenario: the JSON schema the constrained runs follow
     json: Path | None = None  # write the results as JSON here
     plot: Path | None = None  # write a PNG here (latency per prefix; TTFT and TPOT against prefix length)
 
     def __post_init__(self):
         object.__setattr__(self, "bundle", Path(self.bundle))
         object.__setattr__(self, "prefixes", tuple(self.prefixes))
-        for name in ("json", "plot", "inputs"):
+        for name in ("json", "plot", "inputs", "json_schema"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, Path(getattr(self, name)))
         object.__setattr__(self, "scenarios", _parse_scenarios(self.scenarios))
@@ -58,6 +59,8 @@ class BenchConfig:
                 raise PrefixDeployError(f"--{name.replace('_', '-')} must be an integer ≥ {least}{why}, got {value!r}")
         if PROMPT_LOOKUP in self.scenarios and self.inputs is None:
             raise PrefixDeployError("the prompt-lookup scenario needs --inputs FILE (its prompts)")
+        if STRUCTURED in self.scenarios and (self.inputs is None or self.json_schema is None):
+            raise PrefixDeployError("the structured scenario needs --inputs FILE and --json-schema FILE")
         if self.plot is not None and Path(self.plot).suffix.lower() != ".png":
             raise PrefixDeployError(f"--plot writes a PNG; give a file name ending in .png, got {self.plot}")
         for option, path in (("--json", self.json), ("--plot", self.plot)):

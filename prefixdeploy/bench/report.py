@@ -48,6 +48,7 @@ def to_json(run: BenchRun) -> dict:
             "text_prefix_length": c.text_prefix_length,
             "prompt_lookup": c.prompt_lookup,
             "inputs": str(c.inputs) if c.inputs else None,
+            "json_schema": str(c.json_schema) if c.json_schema else None,
         },
         "machine": run.machine,
         "load": {"bundle_load_s": run.load_s, "load_to_first_token_s": run.load_to_first_token_s},
@@ -55,6 +56,7 @@ def to_json(run: BenchRun) -> dict:
         "results": [_row(r, run) for r in run.rows],
         "ratios": ratios(run),
         "prompt_lookup": run.lookup.to_json() if run.lookup else None,
+        "structured": run.structured.to_json() if run.structured else None,
     }
 
 
@@ -171,6 +173,7 @@ def format_report(run: BenchRun) -> str:
         "",
         *format_ratios(run),
         *(run.lookup.format() if run.lookup else []),
+        *(run.structured.format() if run.structured else []),
     ]
     for option, path in (("json", c.json), ("plot", c.plot)):
         if path is not None:

@@ -11,6 +11,7 @@ from prefixdeploy.bench.config import BenchConfig
 from prefixdeploy.bench.lookup import LookupComparison
 from prefixdeploy.bench.measure import RequestTiming
 from prefixdeploy.bench.scenarios import Skipped, Workload
+from prefixdeploy.bench.structured import StructuredComparison
 from prefixdeploy.runtime.manifest import GraphEntry
 
 
@@ -40,3 +41,4 @@ class BenchRun:
     rss_method: str
     process_peak_rss: int
     lookup: LookupComparison | None = None  # the prompt-lookup scenario, when chosen
+    structured: StructuredComparison | None = None  # the structured scenario, when chosen

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tqdm import tqdm
 
-from prefixdeploy.bench.config import PROMPT_LOOKUP, BenchConfig
+from prefixdeploy.bench.config import PROMPT_LOOKUP, STRUCTURED, BenchConfig
 from prefixdeploy.bench.lookup import LookupComparison, compare_lookup, read_inputs
 from prefixdeploy.bench.measure import RequestTiming, RssSampler, machine_info, process_peak_rss, time_request
 from prefixdeploy.bench.report import write_outputs
@@ -26,6 +26,7 @@ from prefixdeploy.bench.scenarios import (
     prefix_length,
     synthetic_prompts,
 )
+from prefixdeploy.bench.structured import StructuredComparison, compare_structured
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
@@ -42,7 +43,8 @@ def run_bench(config: BenchConfig) -> BenchRun:
     with bundle:
         plan = plan_workloads(bundle, config)
         lookup = _compare_lookup(bundle, config)
-        if not any(isinstance(w, Workload) for w in plan) and lookup is None:
+        structured = _compare_structured(bundle, config)
+        if not any(isinstance(w, Workload) for w in plan) and lookup is None and structured is None:
             reasons = "; ".join(f"{w.name}: {w.reason}" for w in plan)
             raise PrefixDeployError(f"nothing to measure: every scenario was skipped ({reasons})")
         check_plan_fits(bundle, plan, config)
@@ -64,6 +66,7 @@ def run_bench(config: BenchConfig) -> BenchRun:
             rss_method=method,
             process_peak_rss=process_peak_rss(),
             lookup=lookup,
+            structured=structured,
         )
     write_outputs(run)
     return run
@@ -75,6 +78,13 @@ def _compare_lookup(bundle, config: BenchConfig) -> LookupComparison | None:
     names = chosen_prefixes(bundle, config.prefixes)
     prefix = names[0] if names else None
     return compare_lookup(bundle, prefix, read_inputs(config.inputs), config)
+
+
+def _compare_structured(bundle, config: BenchConfig) -> StructuredComparison | None:
+    if STRUCTURED not in config.scenarios:
+        return None
+    names = chosen_prefixes(bundle, config.prefixes)
+    return compare_structured(bundle, names[0] if names else None, read_inputs(config.inputs), config)
 
 
 def _run_plan(bundle, plan, prompts, config: BenchConfig) -> tuple[list[Measurement | Skipped], str]:

@@ -12,6 +12,7 @@ from prefixdeploy.bench.config import (
     NO_PREFIX,
     PREFIX,
     PROMPT_LOOKUP,
+    STRUCTURED,
     TEXT_PREFIX,
     BenchConfig,
 )
@@ -65,6 +66,7 @@ def plan_workloads(bundle, config: BenchConfig) -> list[Workload | Skipped]:
         MIXED_BATCH: _mixed_batch,
         TEXT_PREFIX: _text_prefix,
         PROMPT_LOOKUP: lambda *_: [],  # not a timed workload: see bench/lookup.py
+        STRUCTURED: lambda *_: [],  # nor this: see bench/structured.py
     }
     plan: list[Workload | Skipped] = []
     for scenario in config.scenarios:

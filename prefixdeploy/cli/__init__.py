@@ -110,6 +110,10 @@ def export(model, prefixes, mode, opset, output, force, precisions, portable_onl
 @click.option("--chat", is_flag=True, help="Apply the model's chat template to PROMPT.")
 @_prompt_lookup_option(0, "Draft up to K tokens copied from the prompt and verify them in one step (greedy only).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming text.")
+@click.option("--json-schema", type=click.File(encoding="utf-8"), default=None, help="Output matches this JSON schema.")
+@click.option("--regex", default=None, help="The whole output matches this regular expression.")
+@click.option("--choice", default=None, metavar="A,B,...", help="The output is exactly one of these.")
+@click.option("--grammar", type=click.File(encoding="utf-8"), default=None, help="Output follows this Lark/GBNF file.")
 @click.option("--backend", type=click.Choice(BACKENDS), default=BACKENDS[0], show_default=True)
 @click.option(
     "--precision",
@@ -132,11 +136,16 @@ def run(
     chat,
     prompt_lookup,
     as_json,
+    json_schema,
+    regex,
+    choice,
+    grammar,
     backend,
     precision,
     provider,
 ):
     """Generate a continuation of PROMPT with a bundle."""
+    from prefixdeploy.runtime.constraints import constraint_from_options
     from prefixdeploy.runtime.generate import GenerationConfig
     from prefixdeploy.runtime.run import RunConfig, run_prompt
 
@@ -148,6 +157,12 @@ def run(
         seed=seed,
         ignore_eos=ignore_eos,
         prompt_lookup=prompt_lookup,
+        constraint=constraint_from_options(
+            json_schema.read() if json_schema else None,
+            regex,
+            choice.split(",") if choice is not None else None,
+            grammar.read() if grammar else None,
+        ),
     )
     config = RunConfig(
         bundle,

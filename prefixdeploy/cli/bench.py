@@ -27,7 +27,7 @@ from prefixdeploy.errors import PrefixDeployError
     "--scenarios",
     default="prefix,no-prefix,alternating,mixed-batch",
     show_default=True,
-    help="Comma list of scenarios to run (also: text-prefix, prompt-lookup).",
+    help="Comma list of scenarios to run (also: text-prefix, prompt-lookup, structured).",
 )
 @click.option(
     "--text-prefix-length",
@@ -41,7 +41,13 @@ from prefixdeploy.errors import PrefixDeployError
     "--inputs",
     type=click.Path(path_type=Path),
     default=None,
-    help='prompt-lookup scenario: prompts (JSONL with an "input" field, or one per line).',
+    help='prompt-lookup and structured scenarios: prompts (JSONL with an "input" field, or one per line).',
+)
+@click.option(
+    "--json-schema",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="structured scenario: the JSON schema the constrained runs follow.",
 )
 @click.option("--json", "json", type=click.Path(path_type=Path), default=None, help="Write the results as JSON.")
 @click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write a PNG of latency per prefix.")

@@ -16,6 +16,7 @@ import numpy as np
 from prefixdeploy.errors import BundleError, PrefixDeployError
 from prefixdeploy.runtime.backends import Backend, open_backend
 from prefixdeploy.runtime.backends.trt.config import bundle_options
+from prefixdeploy.runtime.constraints import Grammars
 from prefixdeploy.runtime.generate import GenerationConfig, Scores, fill_cache, generate_steps, score_tokens
 from prefixdeploy.runtime.manifest import GraphEntry, Manifest, check_files, read_manifest
 from prefixdeploy.runtime.memory import release_free_heap
@@ -51,6 +52,7 @@ class Bundle:
     def __init__(self, path: Path, manifest: Manifest, graph: GraphEntry, prefixes: dict[str, Prefix], codec, backend):
         self.path, self.manifest, self.graph = path, manifest, graph
         self.prefixes, self.codec, self.backend = prefixes, codec, backend
+        self.grammars = Grammars(codec.tokenizer, manifest.vocab_size, manifest.eos_token_ids)  # built on first use
 
     # -- choosing prefixes ----------------------------------------------------------------------------------------
 
@@ -104,7 +106,13 @@ class Bundle:
             raise PrefixDeployError(f"{len(prompt_ids)} prompts but {len(prefixes)} prefixes; give one per prompt")
         rows = [self.resolve(name) for name in prefixes]
         inplace = self.graph.kind == "ort"  # the ONNX Runtime variant: fused attention over in-place KV buffers
-        return generate_steps(self.backend, self.manifest, prompt_ids, rows, config, inplace=inplace)
+        own = ()
+        if config.constraint is not None:  # compiled once (cached), checked before any forward; a matcher per row
+            compiled = self.grammars.compile(config.constraint)
+            own = [(compiled.processor(),) for _ in rows]
+        return generate_steps(
+            self.backend, self.manifest, prompt_ids, rows, config, inplace=inplace, row_processors=own
+        )
 
     def score(self, ids: list[int], prefix: str | Prefix | None = None) -> Scores:
         """Teacher forcing over ids with `prefix`: log-probabilities of ids[1:] and the greedy choice at each."""

@@ -14,6 +14,7 @@ import numpy as np
 from prefixdeploy.errors import ConfigError, PrefixDeployError
 from prefixdeploy.runtime.backends import Backend
 from prefixdeploy.runtime.caches import ConcatCache, InPlaceCache, check_rows_fit
+from prefixdeploy.runtime.constraints import Constraint
 from prefixdeploy.runtime.lookup import Drafter, LookupStats, check_prompt_lookup, lookup_decode
 from prefixdeploy.runtime.manifest import Manifest
 from prefixdeploy.runtime.prefix import Prefix
@@ -31,6 +32,7 @@ class GenerationConfig:
     ignore_eos: bool = False  # generate exactly max_new_tokens
     prompt_lookup: int = 0  # K > 0: greedy rows alone in their batch draft up to K tokens from the sequence (lookup.py)
     logits_processors: tuple[LogitsProcessor, ...] = ()  # every row's, in order, before the choice (sampling.py)
+    constraint: Constraint | None = None  # every row's output must match it (constraints.py; the bundle compiles it)
 
     def __post_init__(self):
         if self.max_new_tokens < 1:
@@ -42,6 +44,8 @@ class GenerationConfig:
         if not 0.0 < self.top_p <= 1.0:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}", "top_p")
         check_prompt_lookup(self.prompt_lookup)
+        if self.constraint is not None and not isinstance(self.constraint, Constraint):
+            raise ConfigError(f"constraint must be a Constraint, got {type(self.constraint).__name__}", "constraint")
         if self.prompt_lookup and self.temperature > 0:
             raise ConfigError(
                 "prompt_lookup verifies drafts against greedy choices; use it with temperature 0 (the default)",
@@ -49,10 +53,14 @@ class GenerationConfig:
                 "temperature",
             )
 
-    def token_choice(self) -> TokenChoice:
-        """How every row of a call chooses: one RNG for the batch (rows draw in order), the processors."""
+    def token_choices(self, row_processors: Sequence[tuple[LogitsProcessor, ...]]) -> list[TokenChoice]:
+        """How each row of a call chooses: one RNG for the batch (rows draw in order), the shared processors, then
+        the row's own (`row_processors[r]`: stateful ones, such as a constraint's matcher, are made per row)."""
         rng = np.random.default_rng(self.seed) if self.temperature > 0 else None
-        return TokenChoice(self.temperature, self.top_k, self.top_p, rng, self.logits_processors)
+        return [
+            TokenChoice(self.temperature, self.top_k, self.top_p, rng, self.logits_processors + own)
+            for own in row_processors
+        ]
 
 
 @dataclass(frozen=True)
@@ -71,17 +79,20 @@ def generate_steps(
     inplace: bool = False,
     lookup_stats: LookupStats | None = None,
     lookup_earlier: Sequence[np.ndarray] = (),
+    row_processors: Sequence[tuple[LogitsProcessor, ...]] = (),
 ) -> Iterator[Step]:
     """Yield one Step per new token for a batch of prompts, row r continuing prefix `prefixes[r]`.
 
     inplace: the graph is the ONNX Runtime variant (fused attention over preallocated KV buffers); otherwise the
     portable graph, whose cache grows by concatenation. config.prompt_lookup applies to a batch of one row (larger
     batches decode one token per step); lookup_stats, if given, receives what it did; lookup_earlier: more draft
-    sources than the sequence itself (e.g. earlier answers of the same task, `lookup.EarlierOutputs`).
+    sources than the sequence itself (e.g. earlier answers of the same task, `lookup.EarlierOutputs`);
+    row_processors: each row's own processors after config's (one tuple per row; a compiled `config.constraint`'s
+    processor, made by `Bundle.steps`), default none.
     """
     cache = (InPlaceCache if inplace else ConcatCache)(backend, manifest, prompts, prefixes, config.max_new_tokens)
     logits = cache.prefill()  # (B, V)
-    choice = config.token_choice()
+    choices = config.token_choices(row_processors or [()] * len(prompts))
     if config.prompt_lookup and len(prompts) == 1 and cache.extends:
         eos = set() if config.ignore_eos else set(manifest.eos_token_ids)
         stats = lookup_stats if lookup_stats is not None else LookupStats()
@@ -92,7 +103,7 @@ def generate_steps(
             prompts[0],
             config.max_new_tokens,
             eos,
-            lambda z, history: choose_token(z, choice, history),
+            lambda z, history: choose_token(z, choices[0], history),
             drafter,
             stats,
             lookup_earlier,
@@ -105,7 +116,7 @@ def generate_steps(
     finished = np.zeros(len(prompts), bool)  # (B,)
     outputs: list[list[int]] = [[] for _ in prompts]  # each row's tokens so far (its processors' history)
     for n in range(config.max_new_tokens):
-        tokens = choose_tokens(logits, [choice] * len(prompts), outputs)  # (B,)
+        tokens = choose_tokens(logits, choices, outputs)  # (B,)
         tokens = np.where(finished, manifest.pad_token_id, tokens)
         yield Step(tokens, logits, finished.copy())
         if not config.ignore_eos:

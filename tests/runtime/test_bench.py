@@ -77,9 +77,9 @@ def test_json_has_the_documented_keys(switchable):
     assert data["schema"] == "prefixdeploy.bench" and data["schema_version"] == 1
     assert set(data) == {
         "schema", "schema_version", "bundle", "mode", "graph", "config", "machine", "load", "memory", "results",
-        "ratios", "prompt_lookup",
+        "ratios", "prompt_lookup", "structured",
     }  # fmt: skip
-    assert data["prompt_lookup"] is None  # not a default scenario
+    assert data["prompt_lookup"] is None and data["structured"] is None  # not default scenarios
     assert data["mode"] == "switchable"
     assert set(data["graph"]) == {"file", "precision", "kind"}
     assert data["config"]["repetitions"] == REPS and data["config"]["mixed_batch_size"] == 8

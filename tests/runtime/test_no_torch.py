@@ -15,10 +15,13 @@ import sys, json
 for name in {blocked!r}:
     sys.modules[name] = None  # any `import name` now raises ImportError
 from prefixdeploy.runtime.bundle import load_bundle
+from prefixdeploy.runtime.constraints import Constraint
 from prefixdeploy.runtime.generate import GenerationConfig
 with load_bundle({bundle!r}) as b:
     out = b.generate(["the quick brown fox", "hello"], ["summ", "qa"], GenerationConfig(max_new_tokens=8))
     streamed = list(b.stream("hello", "qa", GenerationConfig(max_new_tokens=8)))
+    choice = GenerationConfig(max_new_tokens=8, constraint=Constraint.choice(["yes", "no"]))  # llguidance: no torch
+    assert b.generate(["hello"], ["qa"], choice)[0].text in ("yes", "no")
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in {blocked!r} and sys.modules[m] is not None)
 print(json.dumps({{"tokens": [g.token_ids for g in out], "streamed": streamed, "heavy": heavy}}))
 """

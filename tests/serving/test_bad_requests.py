@@ -53,7 +53,7 @@ CASES = {
     "NaN temperature": (raw(b'{"model": "summ", "prompt": "x", "temperature": NaN}'), 400, None),
     "negative seed": (completions(seed=-3), 400, "seed"),
     "stream_options without stream": (completions(stream_options={"include_usage": True}), 400, "stream_options"),
-    "penalties": (completions(presence_penalty=0.5), 400, "presence_penalty"),
+    "presence_penalty 3": (completions(presence_penalty=3), 400, "presence_penalty"),
     "chat without messages": (chat(messages=[]), 400, "messages"),
     "chat with an unknown role": (chat(messages=[{"role": "wizard", "content": "hi"}]), 400, "messages"),
     "chat with an image part": (

@@ -164,7 +164,7 @@ class Engine:
         except TypeError:
             raise PrefixDeployError("the prompt's token ids must be integers") from None
         prefix = self._check_request(prompt_ids, prefix, params)
-        request = Request(prompt_ids, prefix, params, deliver)
+        request = Request(prompt_ids, prefix, params, deliver, self.bundle.manifest.eos_token_ids)
         with self._cv:
             if self._draining:
                 raise EngineDrainingError("the server is shutting down and accepts no new requests")
@@ -188,6 +188,7 @@ class Engine:
         bad = [t for t in prompt_ids if not 0 <= t < manifest.vocab_size]
         if bad:
             raise PrefixDeployError(f"prompt token id {bad[0]} is outside the vocabulary [0, {manifest.vocab_size})")
+        params.check_token_ids(manifest.vocab_size)
         if prefix is None and manifest.mode == "baked":
             prefix = self.bundle.resolve(None)  # the baked prefix (a bank needs a choice: resolve says so)
         if prefix is not None:

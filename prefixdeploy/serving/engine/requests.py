@@ -10,13 +10,15 @@ import asyncio
 import logging
 import queue
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError, PrefixDeployError
+from prefixdeploy.runtime.constraints import CompiledConstraint
 from prefixdeploy.runtime.prefix import Prefix
+from prefixdeploy.runtime.processors import row_processors
 from prefixdeploy.runtime.sampling import LogitsProcessor, TokenChoice, log_softmax
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,14 @@ class SamplingParams:
     logprobs: int | None = None  # None: none; 0..5: the chosen token's logprob plus this many top ones
     ignore_eos: bool = False
     logits_processors: tuple[LogitsProcessor, ...] = ()  # applied in order before the choice (runtime.sampling)
+    constraint: CompiledConstraint | None = None  # the output must match it; each request gets its own matcher
+    # the request fields of OpenAI and vLLM, as runtime.processors applies them
+    logit_bias: dict[int, float] | None = None  # token id -> added to its logit (-100..100)
+    presence_penalty: float = 0.0  # -2..2
+    frequency_penalty: float = 0.0  # -2..2
+    repetition_penalty: float = 1.0  # > 0; 1: off
+    min_tokens: int = 0  # the end tokens (EOS, stop_token_ids) are banned before this many tokens
+    stop_token_ids: tuple[int, ...] = ()  # these end the row too ("stop"), also with ignore_eos
 
     def __post_init__(self):
         if self.max_tokens < 1:
@@ -47,6 +57,24 @@ class SamplingParams:
             raise PrefixDeployError(f"top_k must be ≥ 0 (0: off), got {self.top_k}")
         if self.logprobs is not None and not 0 <= self.logprobs <= MAX_LOGPROBS:
             raise PrefixDeployError(f"logprobs must be between 0 and {MAX_LOGPROBS}, got {self.logprobs}")
+        for name in ("presence_penalty", "frequency_penalty"):
+            if not -2.0 <= getattr(self, name) <= 2.0:
+                raise ConfigError(f"{name} must be between -2 and 2, got {getattr(self, name)}", name)
+        if not 0.0 < self.repetition_penalty <= 10.0:
+            raise ConfigError(
+                f"repetition_penalty must be in (0, 10], got {self.repetition_penalty}", "repetition_penalty"
+            )
+        if any(not -100.0 <= v <= 100.0 for v in (self.logit_bias or {}).values()):
+            raise ConfigError("logit_bias values must be between -100 and 100", "logit_bias")
+        if not 0 <= self.min_tokens <= self.max_tokens:
+            raise ConfigError(f"min_tokens must be between 0 and max_tokens ({self.max_tokens})", "min_tokens")
+
+    def check_token_ids(self, vocab_size: int) -> None:
+        """The token ids this request names (logit_bias, stop_token_ids) exist in the vocabulary."""
+        for name, ids in (("logit_bias", self.logit_bias or {}), ("stop_token_ids", self.stop_token_ids)):
+            bad = [t for t in ids if not 0 <= t < vocab_size]
+            if bad:
+                raise ConfigError(f"{name}: token id {bad[0]} is outside the vocabulary [0, {vocab_size})", name)
 
 
 @dataclass(frozen=True)
@@ -62,11 +90,20 @@ class TokenEvent:
 class Request:
     """The engine's view of one request: its inputs, its RNG, and where its events go."""
 
-    def __init__(self, prompt_ids: list[int], prefix: Prefix | None, params: SamplingParams, deliver: Callable):
+    def __init__(
+        self,
+        prompt_ids: list[int],
+        prefix: Prefix | None,
+        params: SamplingParams,
+        deliver: Callable,
+        eos_token_ids: Sequence[int] = (),
+    ):
         self.id = f"req-{uuid.uuid4().hex}"
         self.prompt_ids, self.prefix, self.params = prompt_ids, prefix, params
         self.rng = np.random.default_rng(params.seed)
-        self.choice = TokenChoice(params.temperature, params.top_k, params.top_p, self.rng, params.logits_processors)
+        self.choice = TokenChoice(
+            params.temperature, params.top_k, params.top_p, self.rng, _processors(self, eos_token_ids)
+        )
         self.aborted = False  # set by the consumer's thread; read by the engine at its next step
         self.finished = False  # the final event (or an error) was delivered
         self._deliver = deliver
@@ -79,6 +116,21 @@ class Request:
         except RuntimeError:  # the consumer's event loop is closed: nobody is listening any more
             log.debug("request %s: its event loop is closed; dropping it", self.id)
             self.aborted = True
+
+
+def _processors(request: Request, eos_token_ids: Sequence[int]) -> tuple[LogitsProcessor, ...]:
+    """The caller's processors, then the request fields' (runtime.processors; a fresh matcher for a constraint)."""
+    p = request.params
+    return p.logits_processors + row_processors(
+        request.prompt_ids,
+        logit_bias=p.logit_bias,
+        presence_penalty=p.presence_penalty,
+        frequency_penalty=p.frequency_penalty,
+        repetition_penalty=p.repetition_penalty,
+        constraint=p.constraint.processor() if p.constraint is not None else None,
+        min_tokens=p.min_tokens,
+        end_ids=[*eos_token_ids, *p.stop_token_ids],
+    )
 
 
 def token_event(request: Request, logits: np.ndarray, token: int, finish_reason: str | None) -> TokenEvent:

@@ -205,7 +205,7 @@ class Scheduler:
             row.drafter = Drafter(self.prompt_lookup)
         room = params.max_tokens - len(row.output) - 1  # the model's own token must still fit after it
         seq = np.array(row.request.prompt_ids + row.output, np.int64)  # (N,)
-        eos = set() if params.ignore_eos else self.eos
+        eos = (set() if params.ignore_eos else self.eos) | set(params.stop_token_ids)
         draft = row.drafter.propose(seq, room, eos, self.earlier.get(_task(row.request)))  # (≤ room,)
         return draft if len(draft) else None
 
@@ -266,7 +266,7 @@ class Scheduler:
 
     def _finish_reason(self, row: Row, token: int) -> str | None:
         params = row.request.params
-        if token in self.eos and not params.ignore_eos:
+        if (token in self.eos and not params.ignore_eos) or token in params.stop_token_ids:
             return "stop"
         return "length" if len(row.output) >= params.max_tokens else None
 

@@ -26,6 +26,8 @@ from prefixdeploy.serving.http.protocol import (
 )
 from prefixdeploy.serving.http.responses import DONE, ChatFormat, CompletionFormat, ResponseFormat, sse, usage
 from prefixdeploy.serving.http.state import LOADING, READY, ServerState
+from prefixdeploy.serving.http.structured import with_constraint
+from prefixdeploy.serving.http.tools import tool_plan
 from prefixdeploy.serving.http.ui import install_playground
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,7 @@ def _generation_routes(app: FastAPI, state: ServerState) -> None:
         req = parse_body(CompletionRequest, body)
         prefix = await state.registry.lookup(req.model)
         params = sampling_params(req, config.max_tokens_limit, req.logprobs)
+        params = await with_constraint(req, params, state.bundle.grammars)
         prompts = await completion_prompts(req.prompt, state.bundle, prefix)
         job = Job(req.model, prefix, prompts, params, req.stop_strings, config.request_timeout)
         fmt = CompletionFormat(
@@ -95,9 +98,11 @@ def _generation_routes(app: FastAPI, state: ServerState) -> None:
         req = parse_body(ChatRequest, body)
         prefix = await state.registry.lookup(req.model)
         params = sampling_params(req, config.max_tokens_limit, (req.top_logprobs or 0) if req.logprobs else None)
-        prompt = await asyncio.to_thread(state.chat.encode, req.messages, prefix)
+        params = await with_constraint(req, params, state.bundle.grammars)
+        prompt = await asyncio.to_thread(state.chat.encode, req.messages, prefix, tool_plan(req))
         job = Job(req.model, prefix, [prompt], params, req.stop_strings, config.request_timeout, "messages")
         fmt = ChatFormat(req.model, state.bundle.codec.tokenizer, [prompt], bool(req.logprobs), req.return_token_ids)
+        fmt = fmt.with_tools(tool_plan(req))
         return await _respond(request, state, job, fmt, bool(req.stream), req.include_usage)
 
 
@@ -182,7 +187,9 @@ async def _event_stream(run: RequestRun, fmt: ResponseFormat, include_usage: boo
             async for piece in pieces:
                 fmt.add(piece)
                 if piece.text or piece.finish_reason or piece.logprobs or fmt.with_token_ids:
-                    yield sse(fmt.chunk(piece))
+                    chunk = fmt.chunk(piece)
+                    if chunk is not None:  # a tool call is held back to the last chunk
+                        yield sse(chunk)
         if include_usage:
             yield sse(fmt.usage_chunk(usage(run.prompt_tokens, run.completion_tokens)))
         yield DONE

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from prefixdeploy.errors import ContextLengthError, PrefixDeployError
+from prefixdeploy.errors import ConfigError, ContextLengthError, PrefixDeployError
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,8 @@ def from_engine_error(error: PrefixDeployError, prompt_param: str) -> APIError:
         return APIError(503, "the server is shutting down; send the request elsewhere", code="draining")
     if isinstance(error, ContextLengthError):
         return bad_request(str(error), prompt_param, "context_length_exceeded")
+    if isinstance(error, ConfigError) and error.fields:
+        return bad_request(str(error), error.fields[0])
     return bad_request(str(error))
 
 

@@ -111,7 +111,8 @@ class RequestRun:
             now = time.monotonic()
             self._observe_token(model, now, last)
             last = now
-            piece = Piece(index, text.add(event.token_id), [event.token_id], _logprob(event))
+            ends = event.finish_reason == "stop" and event.token_id in self.job.params.stop_token_ids
+            piece = Piece(index, "" if ends else text.add(event.token_id), [event.token_id], _logprob(event))
             if text.stopped:
                 stream.abort()
                 yield self._finish(piece, "stop")

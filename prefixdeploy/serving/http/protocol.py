@@ -2,7 +2,9 @@
 
 Field semantics follow OpenAI's API: `max_tokens` defaults to 16 and `temperature` to 1.0 (0 is greedy); `n`, `echo`,
 `suffix` and `best_of` are accepted only at their no-op values; unknown fields are ignored. Types are strict (a
-string where a number belongs is 400). Extensions, as in vLLM: `top_k`, `ignore_eos`, `return_token_ids`.
+string where a number belongs is 400). Extensions, as in vLLM: `top_k`, `ignore_eos`, `return_token_ids`,
+`repetition_penalty`, `min_tokens`, `stop_token_ids`, `structured_outputs` and `guided_*`. The reference of every
+field, with what is refused and the limits: docs/serving.md.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from prefixdeploy.errors import ConfigError
 from prefixdeploy.serving.engine.engine import SamplingParams
 from prefixdeploy.serving.engine.requests import MAX_LOGPROBS
 from prefixdeploy.serving.http.errors import APIError, bad_request
@@ -31,6 +34,43 @@ class StreamOptions(_Body):
     include_usage: bool = False
 
 
+class JsonSchemaFormat(_Body):
+    name: str = "response"
+    schema_: dict | None = Field(None, alias="schema")  # OpenAI's name; `schema` shadows a pydantic attribute
+    strict: bool | None = None  # always enforced: the output follows the schema whether strict or not
+    description: str | None = None
+
+
+class ResponseFormat(_Body):
+    """OpenAI's `response_format`: text (no constraint), any JSON object, or a JSON schema."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self):
+        if self.type == "json_schema" and (self.json_schema is None or self.json_schema.schema_ is None):
+            raise ValueError("type json_schema needs json_schema.schema")
+        return self
+
+
+class StructuredOutputs(_Body):
+    """vLLM's `structured_outputs`: exactly one of json, regex, choice, grammar, json_object."""
+
+    json_: dict | str | None = Field(None, alias="json")
+    regex: str | None = None
+    choice: list[str] | None = None
+    grammar: str | None = None
+    json_object: bool | None = None
+    structural_tag: str | dict | None = None
+
+    @model_validator(mode="after")
+    def _supported(self):
+        if self.structural_tag is not None:
+            raise ValueError("structural_tag is not supported (use json, regex, choice or grammar)")
+        return self
+
+
 class _Sampling(_Body):
     """Fields that completions and chat share."""
 
@@ -44,11 +84,21 @@ class _Sampling(_Body):
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     n: int | None = 1
-    presence_penalty: float | None = 0.0
-    frequency_penalty: float | None = 0.0
-    logit_bias: dict[str, float] | None = None
+    presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
+    frequency_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
+    repetition_penalty: Annotated[float, Field(gt=0.0, le=10.0)] | None = None  # vLLM's; 1 is off
+    logit_bias: dict[str, Annotated[float, Field(ge=-100.0, le=100.0)]] | None = None  # token id (text) -> bias
+    min_tokens: Annotated[int, Field(ge=0)] = 0  # vLLM's: no EOS or stop token before this many tokens
+    stop_token_ids: Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=64)] | None = None  # vLLM's
     ignore_eos: bool = False
     return_token_ids: bool = False
+    # structured outputs (at most one; structured.py turns them into a runtime Constraint)
+    response_format: ResponseFormat | None = None
+    structured_outputs: StructuredOutputs | None = None
+    guided_json: dict | str | None = None  # vLLM's older names for structured_outputs' fields
+    guided_regex: str | None = None
+    guided_choice: list[str] | None = None
+    guided_grammar: str | None = None
 
     @model_validator(mode="after")
     def _unsupported(self):
@@ -58,11 +108,8 @@ class _Sampling(_Body):
             raise ValueError("stream_options: allowed only with stream=true")
         if self.stop == "":
             raise ValueError("stop: an empty stop string would match everywhere")
-        for name in ("presence_penalty", "frequency_penalty"):
-            if getattr(self, name) not in (None, 0.0):
-                raise ValueError(f"{name}: not supported (only 0)")
-        if self.logit_bias:
-            raise ValueError("logit_bias: not supported")
+        if any(not key.strip().isdigit() for key in self.logit_bias or {}):
+            raise ValueError('logit_bias: keys are token ids (as strings, e.g. {"1234": -100})')
         return self
 
     @property
@@ -97,10 +144,23 @@ class TextPart(_Body):
     text: str
 
 
+class FunctionCall(_Body):
+    name: str
+    arguments: str  # JSON text, as OpenAI sends it
+
+
+class ToolCall(_Body):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class Message(_Body):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None
     name: str | None = None
+    tool_calls: list[ToolCall] | None = None  # an assistant's calls
+    tool_call_id: str | None = None  # a tool message answers this call
 
     @property
     def text(self) -> str:
@@ -109,8 +169,31 @@ class Message(_Body):
         return self.content or ""
 
 
+class Function(_Body):
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    description: str | None = None
+    parameters: dict | None = None  # a JSON schema; absent: no arguments ({})
+    strict: bool | None = None
+
+
+class Tool(_Body):
+    type: Literal["function"]
+    function: Function
+
+
+class NamedTool(_Body):
+    class _Name(_Body):
+        name: str
+
+    type: Literal["function"]
+    function: _Name
+
+
 class ChatRequest(_Sampling):
     messages: Annotated[list[Message], Field(min_length=1)]
+    tools: Annotated[list[Tool], Field(max_length=128)] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedTool | None = None  # default: auto with tools, else none
+    parallel_tool_calls: bool | None = None  # required: several calls allowed unless false
     max_completion_tokens: Annotated[int, Field(ge=1)] | None = None  # OpenAI's newer name for max_tokens
     logprobs: bool | None = False
     top_logprobs: Annotated[int, Field(ge=0, le=MAX_LOGPROBS)] | None = None
@@ -119,6 +202,13 @@ class ChatRequest(_Sampling):
     def _chat_only(self):
         if self.top_logprobs is not None and not self.logprobs:
             raise ValueError("top_logprobs: needs logprobs=true")
+        names = [t.function.name for t in self.tools or []]
+        if len(set(names)) != len(names):
+            raise ValueError("tools: two tools have the same name")
+        if isinstance(self.tool_choice, NamedTool) and self.tool_choice.function.name not in names:
+            raise ValueError(f"tool_choice: no tool named {self.tool_choice.function.name!r} in tools")
+        if self.tool_choice in ("auto", "required") and not names:
+            raise ValueError(f"tool_choice: {self.tool_choice!r} needs tools")
         return self
 
 
@@ -155,12 +245,21 @@ def sampling_params(request: _Sampling, max_tokens_limit: int, logprobs: int | N
     max_tokens = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
     if max_tokens > max_tokens_limit:
         raise bad_request(f"max_tokens: {max_tokens} is above this server's limit ({max_tokens_limit})", "max_tokens")
-    return SamplingParams(
-        max_tokens=max_tokens,
-        temperature=DEFAULT_TEMPERATURE if request.temperature is None else request.temperature,
-        top_p=1.0 if request.top_p is None else request.top_p,
-        top_k=max(request.top_k or 0, 0),
-        seed=request.seed,
-        logprobs=logprobs,
-        ignore_eos=request.ignore_eos,
-    )
+    try:
+        return SamplingParams(
+            max_tokens=max_tokens,
+            temperature=DEFAULT_TEMPERATURE if request.temperature is None else request.temperature,
+            top_p=1.0 if request.top_p is None else request.top_p,
+            top_k=max(request.top_k or 0, 0),
+            seed=request.seed,
+            logprobs=logprobs,
+            ignore_eos=request.ignore_eos,
+            logit_bias={int(k): v for k, v in request.logit_bias.items()} if request.logit_bias else None,
+            presence_penalty=request.presence_penalty or 0.0,
+            frequency_penalty=request.frequency_penalty or 0.0,
+            repetition_penalty=1.0 if request.repetition_penalty is None else request.repetition_penalty,
+            min_tokens=request.min_tokens,
+            stop_token_ids=tuple(request.stop_token_ids or ()),
+        )
+    except ConfigError as e:  # a check across fields (min_tokens above max_tokens)
+        raise bad_request(str(e), e.fields[0] if e.fields else None) from None

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from tokenizers import Tokenizer
 
 from prefixdeploy.serving.http.generation import Piece, TokenLogprob
+from prefixdeploy.serving.http.tools import ToolPlan
 
 DONE = b"data: [DONE]\n\n"
 
@@ -64,8 +65,10 @@ class ResponseFormat:
         choices = [self._final_choice(i, c) for i, c in enumerate(self.choices)]
         return self._envelope(self.object_name, choices) | {"usage": usage_}
 
-    def chunk(self, piece: Piece) -> dict:
-        return self._envelope(self.chunk_object_name, [self._chunk_choice(piece)])
+    def chunk(self, piece: Piece) -> dict | None:
+        """The stream chunk for `piece`; None when nothing is sent for it yet (tool calls leave at the end)."""
+        choice = self._chunk_choice(piece)
+        return None if choice is None else self._envelope(self.chunk_object_name, [choice])
 
     def usage_chunk(self, usage_: dict) -> dict:
         return self._envelope(self.chunk_object_name, []) | {"usage": usage_}
@@ -84,7 +87,7 @@ class ResponseFormat:
     def _final_choice(self, index: int, choice: _Choice) -> dict:
         raise NotImplementedError
 
-    def _chunk_choice(self, piece: Piece) -> dict:
+    def _chunk_choice(self, piece: Piece) -> dict | None:
         raise NotImplementedError
 
 
@@ -131,6 +134,11 @@ class ChatFormat(ResponseFormat):
     object_name = "chat.completion"
     chunk_object_name = "chat.completion.chunk"
     id_prefix = "chatcmpl"
+    tools: ToolPlan | None = None  # set for a request with tools: the output may hold calls (tools.py)
+
+    def with_tools(self, plan: ToolPlan | None) -> ChatFormat:
+        self.tools = plan if plan is not None and plan.mode != "none" else None
+        return self
 
     def role_chunk(self) -> dict:
         """The first chunk of a chat stream opens the assistant message, as OpenAI's does."""
@@ -140,16 +148,26 @@ class ChatFormat(ResponseFormat):
         )
 
     def _final_choice(self, index: int, choice: _Choice) -> dict:
-        message = {"role": "assistant", "content": choice.text}
+        content, calls, reason = self._calls(choice)
+        message = {"role": "assistant", "content": content} | ({"tool_calls": calls} if calls else {})
         return {
             "index": index,
             "message": message,
             "logprobs": self._logprobs(choice.logprobs),
-            "finish_reason": choice.finish_reason,
+            "finish_reason": reason,
             **self._ids(index, choice.token_ids),
         }
 
-    def _chunk_choice(self, piece: Piece) -> dict:
+    def _calls(self, choice: _Choice) -> tuple[str | None, list[dict], str | None]:
+        """(content, tool calls, finish reason) of a finished choice; calls only from an output that ended."""
+        if self.tools is None or choice.finish_reason != "stop":
+            return choice.text, [], choice.finish_reason
+        content, calls = self.tools.parse(choice.text)
+        return content, calls, "tool_calls" if calls else choice.finish_reason
+
+    def _chunk_choice(self, piece: Piece) -> dict | None:
+        if self.tools is not None:
+            return self._tool_chunk_choice(piece)
         delta = {"content": piece.text} if piece.text or piece.finish_reason is None else {}
         return {
             "index": piece.index,
@@ -158,6 +176,17 @@ class ChatFormat(ResponseFormat):
             "finish_reason": piece.finish_reason,
             **self._ids(piece.index, piece.token_ids),
         }
+
+    def _tool_chunk_choice(self, piece: Piece) -> dict | None:
+        """With tools the output is held back (it may be a call) and leaves with the last chunk: its content, then
+        each call as OpenAI streams one (index, id, type, name, arguments)."""
+        if piece.finish_reason is None:
+            return None
+        content, calls, reason = self._calls(self.choices[piece.index])
+        delta = ({"content": content} if content else {}) | (
+            {"tool_calls": [{"index": i} | call for i, call in enumerate(calls)]} if calls else {}
+        )
+        return {"index": piece.index, "delta": delta, "logprobs": None, "finish_reason": reason}
 
     def _logprobs(self, entries: list[TokenLogprob]) -> dict | None:
         if not self.with_logprobs:
