@@ -1,10 +1,12 @@
 """The serving engine: one thread owns the KV slots and runs continuous mixed-prefix batching; requests stream back.
 
-Each engine step drops aborted rows, prefills queued prompts (one row at a time: while other rows decode, one chunk
-of at most `max_prefill_tokens`; while none does, a whole prompt), and decodes every running row in one batched call;
-requests join at the next step and leave when they finish, and their slots are reused. `submit` validates
-synchronously and returns a `RequestStream` (async); events reach the caller's asyncio loop through
-`call_soon_threadsafe`. Must not import torch or an HTTP framework.
+Each step, the scheduler (`scheduler.py`) plans the work: drop aborted rows, prefill one chunk of a queued prompt
+(while other rows decode, at most `max_prefill_tokens`; while none does, a whole prompt), then decode every running
+row in one batched call, or verify a lone greedy row's prompt-lookup draft; the executor (`executor.py`) runs each
+piece of work through the runtime's KV slots (`runtime.kv.KVSlots`) and the one token-choice function. Requests join
+at the next step and leave when they finish, and their slots are reused. `submit` validates synchronously and
+returns a `RequestStream` (async); events reach the caller's asyncio loop through `call_soon_threadsafe`. Must not
+import torch or an HTTP framework.
 """
 
 from __future__ import annotations
