@@ -41,6 +41,9 @@ def test_runtime_only_install_helps_and_names_the_extra(served_bundle):
         (["--request-timeout", "-1"], "--request-timeout"),
         (["--port", "70000"], "--port"),
         (["--max-body-bytes", "10"], "--max-body-bytes"),
+        (["--max-connections", "0"], "--max-connections"),
+        (["--header-timeout", "0"], "--header-timeout"),
+        (["--body-timeout", "inf"], "--body-timeout"),
         (["--allow-runtime-prefixes", "/nonexistent/dir"], "--allow-runtime-prefixes"),
         (["--api-key", " "], "--api-key"),
         (["--provider", "cuda"], "pip install onnxruntime-gpu"),  # this onnxruntime has no CUDA provider

@@ -125,7 +125,7 @@ def _prefix_routes(app: FastAPI, state: ServerState) -> None:
 async def _checked_body(request: Request, state: ServerState) -> bytes:
     check_api_key(request, state.config.api_key)
     state.require_ready()
-    return await read_body(request, state.config.max_body_bytes)
+    return await read_body(request, state.config.max_body_bytes, state.config.body_timeout)
 
 
 async def _respond(

@@ -33,6 +33,9 @@ class ServeConfig:
     request_timeout: float = 600.0  # seconds from arrival; then the request ends with finish_reason "abort"
     shutdown_timeout: float = 30.0  # on SIGTERM, seconds running requests get to finish
     max_body_bytes: int = 2 * 1024 * 1024  # larger request bodies are 413
+    max_connections: int = 1000  # open connections; one more is answered 503 and closed (docs/serving-security.md)
+    header_timeout: float = 10.0  # seconds for a request's headers to arrive; then 408 and the connection closes
+    body_timeout: float = 30.0  # seconds for a request's body to arrive, once its headers have; then 408, closed
     allow_runtime_prefixes: Path | None = None  # POST/DELETE /v1/prefixes load files from this directory only
     served_model_name: str | None = None  # the base model's id (None: from the manifest's source model)
     provider: str = "cpu"  # ONNX Runtime execution provider (runtime.providers): cpu | cuda | tensorrt
@@ -50,11 +53,14 @@ class ServeConfig:
             raise PrefixDeployError("--lookup-history drafts for --prompt-lookup; give --prompt-lookup K too")
         _at_least("--max-tokens-limit", self.max_tokens_limit, 1)
         _at_least("--max-body-bytes", self.max_body_bytes, 1024)
+        _at_least("--max-connections", self.max_connections, 1)
         if self.max_model_len is not None:
             _at_least("--max-model-len", self.max_model_len, 2)
         for option, seconds in (
             ("--request-timeout", self.request_timeout),
             ("--shutdown-timeout", self.shutdown_timeout),
+            ("--header-timeout", self.header_timeout),
+            ("--body-timeout", self.body_timeout),
         ):
             if not (math.isfinite(seconds) and seconds > 0):
                 raise PrefixDeployError(f"{option} must be a positive number of seconds, got {seconds}")

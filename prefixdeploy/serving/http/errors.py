@@ -1,8 +1,9 @@
 """HTTP errors in OpenAI's envelope, `{"error": {"message", "type", "param", "code"}}`, and their statuses.
 
 Statuses: 400 invalid request (malformed JSON, bad fields, `code: "context_length_exceeded"`), 401 missing or wrong
-key, 404 unknown model or route, 413 body too large, 429 queue full (with `Retry-After`), 503 loading or draining,
-500 only for our own bugs (logged with the traceback; the body never carries it).
+key, 404 unknown model or route, 408 headers or body too slow (the connection closes), 413 body too large, 429 queue
+full (with `Retry-After`), 503 loading, draining or too many connections, 500 only for our own bugs (logged with the
+traceback; the body never carries it).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ _TYPES = {
     401: "authentication_error",
     404: "not_found_error",
     405: "invalid_request_error",
+    408: "timeout_error",
     413: "invalid_request_error",
     429: "rate_limit_error",
     503: "service_unavailable_error",
@@ -42,6 +44,8 @@ class APIError(Exception):
         return {"error": {"message": self.message, "type": kind, "param": self.param, "code": self.code}}
 
     def headers(self) -> dict[str, str]:
+        if self.status == 408:  # the request is half read: the connection cannot carry another one
+            return {"Connection": "close"}
         return {"Retry-After": str(RETRY_AFTER_SECONDS)} if self.status == 429 else {}
 
     def response(self) -> JSONResponse:
@@ -69,6 +73,7 @@ REJECTION_REASONS = {
     400: "invalid_request",
     401: "unauthorized",
     404: "not_found",
+    408: "timeout",
     413: "too_large",
     429: "queue_full",
     503: "unavailable",

@@ -1,4 +1,5 @@
-"""The HTTP edges of a request: the API key (constant-time compare), the body size limit, client disconnects."""
+"""The HTTP edges of a request: the API key (constant-time compare), the body's size and time limits, client
+disconnects."""
 
 from __future__ import annotations
 
@@ -24,14 +25,22 @@ def check_api_key(request: Request, api_key: str | None) -> None:
         raise APIError(401, "incorrect API key", code="invalid_api_key")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, or 413 as soon as it is known to exceed `limit` bytes (declared or streamed)."""
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The whole body; 413 as soon as it is known to exceed `limit` bytes (declared or streamed), 408 (and the
+    connection closes) if it has not all arrived within `timeout` seconds."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             raise bad_request("the Content-Length header is not a number")
         if int(declared) > limit:
             raise _too_large(limit)
+    try:
+        return await asyncio.wait_for(_read_chunks(request, limit), timeout)
+    except asyncio.TimeoutError:  # Python 3.10: not yet TimeoutError
+        raise APIError(408, f"the request's body did not arrive within {timeout:g} s", code="body_timeout") from None
+
+
+async def _read_chunks(request: Request, limit: int) -> bytes:
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)

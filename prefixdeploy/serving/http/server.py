@@ -12,11 +12,13 @@ import logging
 import socket
 
 import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.manifest import read_manifest
 from prefixdeploy.serving.http.app import create_app
 from prefixdeploy.serving.http.config import ServeConfig
+from prefixdeploy.serving.http.connections import ConnectionLimits, guarded_protocol
 from prefixdeploy.serving.http.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -59,7 +61,12 @@ def serve(config: ServeConfig) -> None:
     fatal: list[str] = []
     state = ServerState(config, address=f"http://{shown_host}:{port}")
     uv_config = uvicorn.Config(
-        create_app(state), log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5
+        create_app(state),
+        http=_protocol(state),
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
     )
     server = _DrainingServer(uv_config, state)
     state.on_fatal = lambda message: (fatal.append(message), setattr(server, "should_exit", True))
@@ -69,6 +76,15 @@ def serve(config: ServeConfig) -> None:
         sock.close()
     if fatal:
         raise PrefixDeployError(fatal[0])
+
+
+def _protocol(state: ServerState) -> type:
+    """uvicorn's HTTP protocol with the connection cap and the header deadline (serving.http.connections)."""
+    config = state.config
+    limits = ConnectionLimits(
+        config.max_connections, config.header_timeout, lambda reason: state.metrics.rejected.labels(reason).inc()
+    )
+    return guarded_protocol(AutoHTTPProtocol, limits)
 
 
 def _bind(host: str, port: int) -> socket.socket:

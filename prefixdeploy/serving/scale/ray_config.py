@@ -87,7 +87,7 @@ def from_args(args: dict) -> RayServeConfig:
     given = {str(k).replace("-", "_"): v for k, v in args.items()}
     serve_hints = typing.get_type_hints(ServeConfig)
     ray_hints = typing.get_type_hints(RayServeConfig)
-    internal = {"serve", "allow_runtime_prefixes", "host", "port", "max_queue"}
+    internal = {"serve", "allow_runtime_prefixes", "host", "port", "max_queue", "max_connections", "header_timeout"}
     known = sorted((set(serve_hints) | set(ray_hints)) - internal)
     unknown = sorted(set(given) - set(known))
     if unknown:
