@@ -30,6 +30,7 @@ from prefixdeploy.serving.engine.requests import (
     TokenEvent,
     abort_event,
     iterate_sync,
+    out_of_vocabulary,
 )
 from prefixdeploy.serving.engine.scheduler import Scheduler, StepStats
 
@@ -159,6 +160,10 @@ class Engine:
         return self._draining
 
     def _enqueue(self, prompt_ids, prefix: Prefix | None, params: SamplingParams, deliver: Callable) -> Request:
+        if len(prompt_ids) > self.max_model_len:  # before any work per id: it cannot fit, whatever the ids are
+            raise ContextLengthError(
+                f"the prompt's {len(prompt_ids)} tokens exceed the context of {self.max_model_len} tokens; shorten it"
+            )
         try:
             prompt_ids = [operator.index(t) for t in prompt_ids]  # ints (numpy's too), never floats or strings
         except TypeError:
@@ -185,9 +190,9 @@ class Engine:
             raise PrefixDeployError(f"params must be SamplingParams, got {type(params).__name__}")
         if len(prompt_ids) == 0:
             raise PrefixDeployError("the prompt is empty (0 tokens); give some text")
-        bad = [t for t in prompt_ids if not 0 <= t < manifest.vocab_size]
-        if bad:
-            raise PrefixDeployError(f"prompt token id {bad[0]} is outside the vocabulary [0, {manifest.vocab_size})")
+        bad = out_of_vocabulary(prompt_ids, manifest.vocab_size)
+        if bad is not None:
+            raise PrefixDeployError(f"prompt token id {bad} is outside the vocabulary [0, {manifest.vocab_size})")
         if prefix is None and manifest.mode == "baked":
             prefix = self.bundle.resolve(None)  # the baked prefix (a bank needs a choice: resolve says so)
         if prefix is not None:

@@ -81,6 +81,13 @@ class Request:
             self.aborted = True
 
 
+def out_of_vocabulary(ids: list[int], vocab_size: int) -> int | None:
+    """The first id of `ids` outside [0, vocab_size), or None; one vectorized comparison, not a loop per id."""
+    arr = np.asarray(ids)  # (T,) int64 (object for ints beyond int64, which compare the same)
+    bad = np.flatnonzero((arr < 0) | (arr >= vocab_size))
+    return int(arr[bad[0]]) if len(bad) else None
+
+
 def token_event(request: Request, logits: np.ndarray, token: int, finish_reason: str | None) -> TokenEvent:
     """The event for `token` chosen from logits (V,); logprobs only when the request asked for them."""
     k = request.params.logprobs

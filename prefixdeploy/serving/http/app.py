@@ -79,7 +79,7 @@ def _generation_routes(app: FastAPI, state: ServerState) -> None:
         req = parse_body(CompletionRequest, body)
         prefix = await state.registry.lookup(req.model)
         params = sampling_params(req, config.max_tokens_limit, req.logprobs)
-        prompts = await completion_prompts(req.prompt, state.bundle, prefix)
+        prompts = await completion_prompts(req.prompt, state.bundle, prefix, state.prompt_limits)
         job = Job(req.model, prefix, prompts, params, req.stop_strings, config.request_timeout)
         fmt = CompletionFormat(
             req.model, state.bundle.codec.tokenizer, prompts, req.logprobs is not None, req.return_token_ids

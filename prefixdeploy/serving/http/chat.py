@@ -19,15 +19,18 @@ from prefixdeploy.runtime.manifest import Manifest
 from prefixdeploy.runtime.prefix import SYSTEM_TURN, VIRTUAL, Prefix
 from prefixdeploy.runtime.tokenizer import TextCodec
 from prefixdeploy.serving.http.errors import bad_request
+from prefixdeploy.serving.http.prompts import PromptLimits
 from prefixdeploy.serving.http.protocol import Message
 
 
 class ChatTemplate:
-    def __init__(self, manifest: Manifest, codec: TextCodec):
-        self.manifest, self.codec = manifest, codec
+    def __init__(self, manifest: Manifest, codec: TextCodec, limits: PromptLimits):
+        self.manifest, self.codec, self.limits = manifest, codec, limits
 
     def encode(self, messages: list[Message], prefix: Prefix | None) -> list[int]:
         """Prompt token ids for `messages` after `prefix`, ending with the assistant turn's opening."""
+        # the template only adds text around the messages: if their text alone cannot fit, the prompt cannot
+        self.limits.check_text(sum(len(m.text) for m in messages), "messages")
         after = prefix.ends_with if prefix is not None else VIRTUAL
         one_user_turn = len(messages) == 1 and messages[0].role == "user"
         if after == SYSTEM_TURN and not one_user_turn:
@@ -36,7 +39,7 @@ class ChatTemplate:
             )
         if one_user_turn and (after == SYSTEM_TURN or self.manifest.chat_prompt is not None):
             return self.codec.encode(messages[0].text, chat=True, after=after)  # exactly `run --chat`
-        return self.codec.tokenizer.encode(self.render(messages), add_special_tokens=False).ids
+        return self.codec.encode_raw(self.render(messages), add_special_tokens=False)
 
     def render(self, messages: list[Message]) -> str:
         """The whole conversation through the model's Jinja template, with the generation prompt."""

@@ -17,6 +17,7 @@ from prefixdeploy.serving.http.chat import ChatTemplate
 from prefixdeploy.serving.http.config import ServeConfig
 from prefixdeploy.serving.http.errors import APIError
 from prefixdeploy.serving.http.metrics import ServerMetrics
+from prefixdeploy.serving.http.prompts import PromptLimits
 from prefixdeploy.serving.http.registry import PrefixRegistry, base_model_id
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class ServerState:
         self.registry: PrefixRegistry | None = None
         self.engine: Engine | None = None
         self.chat: ChatTemplate | None = None
+        self.prompt_limits: PromptLimits | None = None
         self.active = 0  # HTTP requests being answered (the drain waits for their last bytes)
 
     async def start(self) -> None:
@@ -64,7 +66,6 @@ class ServerState:
         self.bundle = load_bundle(config.bundle, precision=config.precision, provider=config.provider)
         base_id = config.served_model_name or base_model_id(self.bundle)
         self.registry = self.make_registry(self.bundle, base_id)
-        self.chat = ChatTemplate(self.bundle.manifest, self.bundle.codec)
         engine_config = EngineConfig(
             max_num_seqs=config.max_num_seqs,
             max_queue=config.max_queue,
@@ -74,6 +75,8 @@ class ServerState:
             max_model_len=config.max_model_len,
         )
         self.engine = Engine(self.bundle, engine_config, on_step=self.metrics.on_step)
+        self.prompt_limits = PromptLimits(self.engine.max_model_len, self.bundle.codec.max_token_chars)
+        self.chat = ChatTemplate(self.bundle.manifest, self.bundle.codec, self.prompt_limits)
         self.metrics.track(
             running=lambda: self.engine.running,
             waiting=lambda: self.engine.waiting,
