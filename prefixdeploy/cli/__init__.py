@@ -21,7 +21,7 @@ from prefixdeploy.cli.options import prompt_lookup_option as _prompt_lookup_opti
 from prefixdeploy.cli.options import provider_option as _provider_option
 from prefixdeploy.cli.prefixes import PREFIX_COMMANDS, read_text_file
 from prefixdeploy.cli.scale import SCALE_COMMANDS, pop_ray_options, ray_options, serve_on_ray
-from prefixdeploy.cli.serve_limits import limit_options
+from prefixdeploy.cli.serve_options import key_and_limit_options
 from prefixdeploy.errors import ConfigError, PrefixDeployError
 
 
@@ -289,7 +289,6 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
     default=None,
     help="Serve the bundle's graph of this weight precision (default: its first).",
 )
-@click.option("--api-key", envvar="PREFIXDEPLOY_API_KEY", default=None, help="Require 'Authorization: Bearer KEY'.")
 @click.option("--max-num-seqs", type=int, default=8, show_default=True, help="Rows decoding at once.")
 @click.option("--max-queue", type=int, default=64, show_default=True, help="Requests waiting for a row (then 429).")
 @click.option(
@@ -322,7 +321,7 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
 )
 @click.option("--served-model-name", default=None, help="The base model's id (default: from the bundle's manifest).")
 @_provider_option
-@limit_options
+@key_and_limit_options
 @ray_options
 def serve(bundle, **options):
     """Serve BUNDLE over an OpenAI-compatible HTTP API; `model` picks the prefix per request."""

@@ -85,5 +85,5 @@ def test_options_map_one_to_one_onto_the_config(served_bundle, monkeypatch):
     assert result.exit_code == 0, result.output
     config: ServeConfig = seen["config"]
     assert (config.host, config.port, config.max_num_seqs, config.max_tokens_limit) == ("127.0.0.1", 0, 3, 9)
-    assert (config.api_key, config.shutdown_timeout, config.max_body_bytes) == ("from-env", 2.5, 2 * 1024 * 1024)
+    assert (config.api_keys, config.shutdown_timeout, config.max_body_bytes) == (("from-env",), 2.5, 2 * 1024 * 1024)
     assert (config.max_prefill_tokens, config.prompt_lookup) == (5, 8)

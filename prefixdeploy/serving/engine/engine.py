@@ -21,8 +21,8 @@ from prefixdeploy.errors import ContextLengthError, PrefixDeployError
 from prefixdeploy.runtime.bundle import Bundle
 from prefixdeploy.runtime.kv import KVSlots
 from prefixdeploy.runtime.prefix import Prefix
-from prefixdeploy.serving.engine.config import DEFAULT_MAX_MODEL_LEN, ENGINE_DEFAULTS, EngineConfig
-from prefixdeploy.serving.engine.executor import Executor
+from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS, EngineConfig, slot_length
+from prefixdeploy.serving.engine.executor import Executor, NonFiniteLogitsError
 from prefixdeploy.serving.engine.requests import (
     Request,
     RequestStream,
@@ -38,6 +38,7 @@ __all__ = [
     "Engine",
     "EngineConfig",
     "EngineDrainingError",
+    "NonFiniteLogitsError",
     "QueueFullError",
     "RequestStream",
     "SamplingParams",
@@ -68,7 +69,7 @@ class Engine:
         _check_graph(bundle)
         self.bundle, self.config, self.on_step = bundle, config, on_step
         manifest = bundle.manifest
-        self.max_model_len = config.max_model_len or min(manifest.max_context, DEFAULT_MAX_MODEL_LEN)
+        self.max_model_len = slot_length(config.max_model_len, manifest.max_context)
         if self.max_model_len > manifest.max_context:
             raise PrefixDeployError(
                 f"max_model_len {self.max_model_len} exceeds the model's context of {manifest.max_context} tokens"

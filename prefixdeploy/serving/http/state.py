@@ -18,7 +18,7 @@ from prefixdeploy.serving.http.config import ServeConfig
 from prefixdeploy.serving.http.errors import APIError
 from prefixdeploy.serving.http.metrics import ServerMetrics
 from prefixdeploy.serving.http.prompts import PromptLimits
-from prefixdeploy.serving.http.registry import PrefixRegistry, base_model_id
+from prefixdeploy.serving.http.registry import PrefixRegistry, RuntimeLimits, base_model_id
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,12 @@ class ServerState:
         """make_registry(bundle, base_id): the prefixes to serve (default: the bundle's, and runtime-loaded ones)."""
         self.config, self.address, self.on_fatal = config, address, on_fatal
         self.make_registry = make_registry or (
-            lambda bundle, base: PrefixRegistry(bundle, base, config.allow_runtime_prefixes)
+            lambda bundle, base: PrefixRegistry(
+                bundle, base, config.allow_runtime_prefixes, RuntimeLimits.of(config, bundle.manifest)
+            )
         )
-        self.metrics = ServerMetrics()
+        # With lookup history, the lookup counters tell one client about another's answers: admins only (item 3)
+        self.metrics = ServerMetrics(lookup_counters=not config.lookup_history or bool(config.access.admin))
         self.phase = LOADING
         self.bundle: Bundle | None = None
         self.registry: PrefixRegistry | None = None
