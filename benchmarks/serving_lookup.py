@@ -48,15 +48,19 @@ def stream_once(client: openai.OpenAI, model: str, prompt: str, max_tokens: int)
     return "".join(parts), tokens, (times[-1] - times[0]) if times else 0.0, (times[-1] if times else sent) - sent
 
 
+ADMIN_KEY = "serving-lookup-bench"  # with --lookup-history only an admin key reads the lookup counters
+
+
 def lookup_counters(url: str) -> tuple[float, float]:
     """(draft, accepted) prompt-lookup tokens so far, from the server's /metrics."""
-    families = text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=30).text)
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    families = text_string_to_metric_families(httpx.get(f"{url}/metrics", headers=headers, timeout=30).text)
     totals = {s.name: s.value for f in families for s in f.samples}
     return totals["prefixdeploy_lookup_draft_tokens_total"], totals["prefixdeploy_lookup_accepted_tokens_total"]
 
 
 def run(args, prompts: list[str], precision: str) -> dict:
-    lookup_args = ["--prompt-lookup", str(args.k), "--lookup-history", str(args.history)]
+    lookup_args = ["--prompt-lookup", str(args.k), "--lookup-history", str(args.history), "--admin-key", ADMIN_KEY]
     with ExitStack() as stack:
         urls = {}
         for name, extra in (("plain", []), ("lookup", lookup_args)):

@@ -21,6 +21,7 @@ from prefixdeploy.cli.options import prompt_lookup_option as _prompt_lookup_opti
 from prefixdeploy.cli.options import provider_option as _provider_option
 from prefixdeploy.cli.prefixes import PREFIX_COMMANDS, read_text_file
 from prefixdeploy.cli.scale import SCALE_COMMANDS, pop_ray_options, ray_options, serve_on_ray
+from prefixdeploy.cli.serve_options import key_and_limit_options
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS
 from prefixdeploy.vocabulary import BACKENDS, MODES, PRECISIONS
@@ -323,7 +324,6 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
     default=None,
     help="Serve the bundle's graph of this weight precision (default: its first).",
 )
-@click.option("--api-key", envvar="PREFIXDEPLOY_API_KEY", default=None, help="Require 'Authorization: Bearer KEY'.")
 @click.option(
     "--max-num-seqs", type=int, default=ENGINE_DEFAULTS.max_num_seqs, show_default=True, help="Rows decoding at once."
 )
@@ -365,6 +365,7 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
 @click.option("--served-model-name", default=None, help="The base model's id (default: from the bundle's manifest).")
 @click.option("--ui/--no-ui", default=True, show_default=True, help="Serve the playground page at /.")
 @_provider_option
+@key_and_limit_options
 @ray_options
 def serve(bundle, **options):
     """Serve BUNDLE over an OpenAI-compatible HTTP API; `model` picks the prefix per request."""

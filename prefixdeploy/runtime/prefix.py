@@ -20,7 +20,10 @@ from prefixdeploy.errors import PrefixMismatchError, PrefixSourceError
 from prefixdeploy.runtime.atomic import atomic_path
 
 PREFIX_FORMAT_VERSION = 1
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # the whole name (fullmatch: `$` would allow a "\n")
+# Keys and values above this magnitude are not a trained prefix: trained ones (the samples, SmolLM2) stay under 4, and
+# a real text's keys and values (SmolLM2) under 25; an fp16 KV cache overflows at 65504 (docs/serving-security.md).
+MAX_PREFIX_MAGNITUDE = 1e4
 
 # What a prefix's last positions are, which decides how a prompt after it is tokenized (`TextCodec.encode`):
 VIRTUAL = (
@@ -74,7 +77,7 @@ def mismatch_error(
 
 def check_prefix_name(name: str) -> str:
     """Prefix names become file names and CLI words: letters, digits, `_.-`, at most 64 characters."""
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise PrefixSourceError(
             f"prefix name {name!r} is not valid: use letters, digits, '_', '.', '-' (at most 64, no leading '.' or '-')"
         )
@@ -122,6 +125,20 @@ class Prefix:
 
     def renamed(self, name: str) -> Prefix:
         return replace(self, name=name)
+
+
+def check_prefix_values(prefix: Prefix) -> None:
+    """Raise PrefixSourceError unless every key and value is finite and at most MAX_PREFIX_MAGNITUDE in size."""
+    for part, array in (("keys", prefix.key), ("values", prefix.value)):
+        if not np.isfinite(array).all():
+            raise PrefixSourceError(f"prefix {prefix.name!r}: its {part} hold NaN or infinite values")
+        largest = float(np.abs(array).max()) if array.size else 0.0
+        if largest > MAX_PREFIX_MAGNITUDE:
+            raise PrefixSourceError(
+                f"prefix {prefix.name!r}: its {part} reach {largest:.3g}; a trained prefix stays far below "
+                f"{MAX_PREFIX_MAGNITUDE:g} (an fp16 cache overflows at 65504), so this one would give non-finite "
+                "logits: re-train or re-import it"
+            )
 
 
 def prefix_from_flat(flat: np.ndarray, model: ModelFacts, name: str) -> Prefix:

@@ -1,8 +1,13 @@
-"""Text <-> token ids with the `tokenizers` library, plus the bundle's pre-rendered chat wrapper. No torch."""
+"""Text <-> token ids with the `tokenizers` library, plus the bundle's pre-rendered chat wrapper. No torch.
+
+Encoding goes through `Tokenizer.encode_batch`, which releases the GIL while it works (`encode` holds it): a long
+text tokenized in a worker thread then leaves the caller's other threads (a server's event loop) running.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import cached_property
 from pathlib import Path
 
 from tokenizers import Tokenizer
@@ -32,14 +37,26 @@ class TextCodec:
         after a system turn a chat prompt is only the rest of the conversation (the user turn and the reply's start).
         """
         if not chat:
-            return self.tokenizer.encode(text, add_special_tokens=after == VIRTUAL).ids
+            return self.encode_raw(text, add_special_tokens=after == VIRTUAL)
         if after == SYSTEM_TURN:
             _, _, before, end = self._system_split()
         elif self.chat_prompt is None:
             raise PrefixDeployError("this bundle's model has no chat template; run without --chat")
         else:
             before, end = self.chat_prompt
-        return self.tokenizer.encode(before + text + end, add_special_tokens=False).ids
+        return self.encode_raw(before + text + end, add_special_tokens=False)
+
+    def encode_raw(self, text: str, add_special_tokens: bool) -> list[int]:
+        """`tokenizer.encode(text, add_special_tokens).ids`, without holding the GIL meanwhile."""
+        return self.tokenizer.encode_batch([text], add_special_tokens=add_special_tokens)[0].ids
+
+    @cached_property
+    def max_token_chars(self) -> int:
+        """The most characters of text one token can stand for: its vocabulary's longest entry (added tokens
+        included). Byte-level entries spell one byte per character and a character is at least one byte, so this
+        bounds them too; a text of more than n × this many characters encodes to more than n tokens (unless the
+        tokenizer's normalizer deletes characters)."""
+        return max(len(token) for token in self.tokenizer.get_vocab(with_added_tokens=True))
 
     def encode_system_turn(self, system: str) -> list[int]:
         """A system message as the chat template renders it before the first user turn, up to where that turn ends.
@@ -49,7 +66,7 @@ class TextCodec:
         that the split falls on a token boundary before it records it).
         """
         before, after, _, _ = self._system_split()
-        return self.tokenizer.encode(before + system + after, add_special_tokens=False).ids
+        return self.encode_raw(before + system + after, add_special_tokens=False)
 
     def _system_split(self) -> tuple[str, str, str, str]:
         if self.chat_system is None:

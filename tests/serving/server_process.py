@@ -40,10 +40,15 @@ class ServerProcess:
         headers = {"Authorization": f"Bearer {self.key}"} if auth and self.key else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60.0)
 
+    def metric_text(self) -> str:
+        with self.http() as http:
+            response = http.get("/metrics")
+        response.raise_for_status()
+        return response.text
+
     def metric(self, name: str, **labels: str) -> float:
         """Sum of a Prometheus series over the samples carrying `labels` (0 if absent)."""
-        with self.http() as http:
-            text = http.get("/metrics").text
+        text = self.metric_text()
         wanted = [f'{k}="{v}"' for k, v in labels.items()]
         samples = [line for line in text.splitlines() if re.match(rf"{name}(\{{| )", line)]
         return sum(float(line.rsplit(" ", 1)[1]) for line in samples if all(w in line for w in wanted))
@@ -141,6 +146,7 @@ def app_in_process(bundle: Path, **options):
         return loop.run_until_complete(asyncio.wait_for(client.request(method, path, **kwargs), 60))
 
     call.run = lambda work: loop.run_until_complete(asyncio.wait_for(work(client), 60))  # work(client) -> awaitable
+    call.state = state
     try:
         yield call
     finally:

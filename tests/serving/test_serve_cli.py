@@ -42,6 +42,9 @@ def test_runtime_only_install_helps_and_names_the_extra(served_bundle):
         (["--request-timeout", "-1"], "--request-timeout"),
         (["--port", "70000"], "--port"),
         (["--max-body-bytes", "10"], "--max-body-bytes"),
+        (["--max-connections", "0"], "--max-connections"),
+        (["--header-timeout", "0"], "--header-timeout"),
+        (["--body-timeout", "inf"], "--body-timeout"),
         (["--allow-runtime-prefixes", "/nonexistent/dir"], "--allow-runtime-prefixes"),
         (["--api-key", " "], "--api-key"),
         (["--provider", "cuda"], "pip install onnxruntime-gpu"),  # this onnxruntime has no CUDA provider
@@ -96,5 +99,5 @@ def test_options_map_one_to_one_onto_the_config(served_bundle, monkeypatch):
     assert result.exit_code == 0, result.output
     config: ServeConfig = seen["config"]
     assert (config.host, config.port, config.max_num_seqs, config.max_tokens_limit) == ("127.0.0.1", 0, 3, 9)
-    assert (config.api_key, config.shutdown_timeout, config.max_body_bytes) == ("from-env", 2.5, 2 * 1024 * 1024)
+    assert (config.api_keys, config.shutdown_timeout, config.max_body_bytes) == (("from-env",), 2.5, 2 * 1024 * 1024)
     assert (config.max_prefill_tokens, config.prompt_lookup, config.ui) == (5, 8, False)

@@ -32,3 +32,8 @@ class EngineConfig:
 
 
 ENGINE_DEFAULTS = EngineConfig()
+
+
+def slot_length(max_model_len: int | None, max_context: int) -> int:
+    """Tokens per KV slot (prefix + prompt + new tokens): `max_model_len`, or the model's context up to 4096."""
+    return max_model_len or min(max_context, DEFAULT_MAX_MODEL_LEN)

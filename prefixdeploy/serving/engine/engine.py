@@ -23,8 +23,8 @@ from prefixdeploy.errors import ContextLengthError, PrefixDeployError
 from prefixdeploy.runtime.bundle import Bundle
 from prefixdeploy.runtime.kv import KVSlots
 from prefixdeploy.runtime.prefix import Prefix
-from prefixdeploy.serving.engine.config import DEFAULT_MAX_MODEL_LEN, ENGINE_DEFAULTS, EngineConfig
-from prefixdeploy.serving.engine.executor import Executor
+from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS, EngineConfig, slot_length
+from prefixdeploy.serving.engine.executor import Executor, NonFiniteLogitsError
 from prefixdeploy.serving.engine.requests import (
     Request,
     RequestStream,
@@ -32,6 +32,7 @@ from prefixdeploy.serving.engine.requests import (
     TokenEvent,
     abort_event,
     iterate_sync,
+    out_of_vocabulary,
 )
 from prefixdeploy.serving.engine.scheduler import Scheduler, StepStats
 
@@ -39,6 +40,7 @@ __all__ = [
     "Engine",
     "EngineConfig",
     "EngineDrainingError",
+    "NonFiniteLogitsError",
     "QueueFullError",
     "RequestStream",
     "SamplingParams",
@@ -69,7 +71,7 @@ class Engine:
         _check_graph(bundle)
         self.bundle, self.config, self.on_step = bundle, config, on_step
         manifest = bundle.manifest
-        self.max_model_len = config.max_model_len or min(manifest.max_context, DEFAULT_MAX_MODEL_LEN)
+        self.max_model_len = slot_length(config.max_model_len, manifest.max_context)
         if self.max_model_len > manifest.max_context:
             raise PrefixDeployError(
                 f"max_model_len {self.max_model_len} exceeds the model's context of {manifest.max_context} tokens"
@@ -161,6 +163,10 @@ class Engine:
         return self._draining
 
     def _enqueue(self, prompt_ids, prefix: Prefix | None, params: SamplingParams, deliver: Callable) -> Request:
+        if len(prompt_ids) > self.max_model_len:  # before any work per id: it cannot fit, whatever the ids are
+            raise ContextLengthError(
+                f"the prompt's {len(prompt_ids)} tokens exceed the context of {self.max_model_len} tokens; shorten it"
+            )
         try:
             prompt_ids = [operator.index(t) for t in prompt_ids]  # ints (numpy's too), never floats or strings
         except TypeError:
@@ -187,9 +193,9 @@ class Engine:
             raise PrefixDeployError(f"params must be SamplingParams, got {type(params).__name__}")
         if len(prompt_ids) == 0:
             raise PrefixDeployError("the prompt is empty (0 tokens); give some text")
-        bad = [t for t in prompt_ids if not 0 <= t < manifest.vocab_size]
-        if bad:
-            raise PrefixDeployError(f"prompt token id {bad[0]} is outside the vocabulary [0, {manifest.vocab_size})")
+        bad = out_of_vocabulary(prompt_ids, manifest.vocab_size)
+        if bad is not None:
+            raise PrefixDeployError(f"prompt token id {bad} is outside the vocabulary [0, {manifest.vocab_size})")
         params.check_token_ids(manifest.vocab_size)
         if prefix is None and manifest.mode == "baked":
             prefix = self.bundle.resolve(None)  # the baked prefix (a bank needs a choice: resolve says so)

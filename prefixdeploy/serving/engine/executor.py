@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.kv import KVSlots
 from prefixdeploy.runtime.lookup import verify_draft
 from prefixdeploy.runtime.sampling import choose_token, choose_tokens
 from prefixdeploy.serving.engine.scheduler import DecodeWork, Outcome, PrefillWork, VerifyWork, Work
+
+
+class NonFiniteLogitsError(PrefixDeployError):
+    """A request's first forward gave NaN or infinite logits (a prefix's values out of range, or fp16 overflow)."""
 
 
 class Executor:
@@ -34,6 +39,8 @@ class Executor:
         logits = self.slots.prefill(work.slot, work.ids)  # (V,)
         if work.choice is None:
             return Outcome()
+        if not np.isfinite(logits).all():  # the row's first forward: fail it alone, before a token or logprob is made
+            return Outcome(error=_non_finite(work))
         return Outcome([choose_token(logits, work.choice, [])], logits[None])  # (1, V)
 
     def _decode(self, work: DecodeWork) -> Outcome:
@@ -46,3 +53,9 @@ class Executor:
 
         tokens, logits = verify_draft(self.slots.row(work.slot), work.token, work.draft, choose)
         return Outcome(tokens, logits)
+
+
+def _non_finite(work: PrefillWork) -> NonFiniteLogitsError:
+    after = f"after prefix {work.prefix.name!r}" if work.prefix is not None else "for this prompt"
+    cause = "the prefix's values are likely out of range" if work.prefix is not None else "the model overflowed"
+    return NonFiniteLogitsError(f"the model's logits {after} are not finite (NaN or infinity): {cause}")

@@ -24,6 +24,9 @@ from prefixdeploy.runtime.sampling import LogitsProcessor, TokenChoice, log_soft
 log = logging.getLogger(__name__)
 
 MAX_LOGPROBS = 5
+# Below this (and above 0) sampling is greedy, its limit: logits / T would overflow to inf and the probabilities to
+# NaN (5e-324 gave token 0 forever). vLLM treats temperatures under 1e-5 as greedy too.
+MIN_TEMPERATURE = 1e-5
 ABORT_TOKEN = -1  # token_id of an "abort" event: it carries no token
 
 
@@ -49,8 +52,10 @@ class SamplingParams:
     def __post_init__(self):
         if self.max_tokens < 1:
             raise PrefixDeployError(f"max_tokens must be at least 1, got {self.max_tokens}")
-        if self.temperature < 0:
+        if not self.temperature >= 0:  # NaN too
             raise PrefixDeployError(f"temperature must be ≥ 0, got {self.temperature}")
+        if self.temperature < MIN_TEMPERATURE:
+            object.__setattr__(self, "temperature", 0.0)
         if not 0.0 < self.top_p <= 1.0:
             raise PrefixDeployError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
@@ -131,6 +136,13 @@ def _processors(request: Request, eos_token_ids: Sequence[int]) -> tuple[LogitsP
         min_tokens=p.min_tokens,
         end_ids=[*eos_token_ids, *p.stop_token_ids],
     )
+
+
+def out_of_vocabulary(ids: list[int], vocab_size: int) -> int | None:
+    """The first id of `ids` outside [0, vocab_size), or None; one vectorized comparison, not a loop per id."""
+    arr = np.asarray(ids)  # (T,) int64 (object for ints beyond int64, which compare the same)
+    bad = np.flatnonzero((arr < 0) | (arr >= vocab_size))
+    return int(arr[bad[0]]) if len(bad) else None
 
 
 def token_event(request: Request, logits: np.ndarray, token: int, finish_reason: str | None) -> TokenEvent:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.lookup import Drafter, EarlierOutputs
 from prefixdeploy.runtime.prefix import Prefix
 from prefixdeploy.runtime.sampling import TokenChoice
@@ -275,7 +276,10 @@ class Scheduler:
         rows = [self.rows[s] for s in slots]
         kind = {PrefillWork: "prefill", DecodeWork: "decode", VerifyWork: "prompt-lookup verify"}[type(work)]
         ids = ", ".join(row.request.id for row in rows)
-        log.error("%s of request %s failed", kind, ids, exc_info=error)
+        if isinstance(error, PrefixDeployError):  # a known failure of this request (non-finite logits): no traceback
+            log.warning("%s of request %s failed: %s", kind, ids, error)
+        else:
+            log.error("%s of request %s failed", kind, ids, exc_info=error)
         for s in sorted(slots, reverse=True):
             self._free(s)
         for row in rows:

@@ -24,7 +24,15 @@ from prefixdeploy.serving.http.protocol import (
     parse_body,
     sampling_params,
 )
-from prefixdeploy.serving.http.responses import DONE, ChatFormat, CompletionFormat, ResponseFormat, sse, usage
+from prefixdeploy.serving.http.responses import (
+    DONE,
+    ChatFormat,
+    CompletionFormat,
+    ResponseFormat,
+    json_response,
+    sse,
+    usage,
+)
 from prefixdeploy.serving.http.state import LOADING, READY, ServerState
 from prefixdeploy.serving.http.structured import with_constraint
 from prefixdeploy.serving.http.tools import tool_plan
@@ -44,6 +52,7 @@ def create_app(state: ServerState) -> FastAPI:
         await state.close()
 
     app = FastAPI(title="prefixdeploy", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.router.redirect_slashes = False  # a 307 to `path/` built from the Host header, outside the envelope: 404
     app.state.server = state
     install_error_handlers(app, state.metrics)
     _status_routes(app, state)
@@ -64,12 +73,13 @@ def _status_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.get("/metrics")
     async def metrics(request: Request):
-        check_api_key(request, config.api_key)
-        return Response(state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+        check_api_key(request, config.access, admin=True)
+        text = await asyncio.to_thread(state.metrics.render)  # off the event loop: it grows with the series
+        return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.get("/v1/models")
     async def models(request: Request):
-        check_api_key(request, config.api_key)
+        check_api_key(request, config.access)
         if state.phase == LOADING:
             state.require_ready()
         return {"object": "list", "data": state.registry.models()}
@@ -85,7 +95,7 @@ def _generation_routes(app: FastAPI, state: ServerState) -> None:
         prefix = await state.registry.lookup(req.model)
         params = sampling_params(req, config.max_tokens_limit, req.logprobs)
         params = await with_constraint(req, params, state.bundle.grammars)
-        prompts = await completion_prompts(req.prompt, state.bundle, prefix)
+        prompts = await completion_prompts(req.prompt, state.bundle, prefix, state.prompt_limits)
         job = Job(req.model, prefix, prompts, params, req.stop_strings, config.request_timeout)
         fmt = CompletionFormat(
             req.model, state.bundle.codec.tokenizer, prompts, req.logprobs is not None, req.return_token_ids
@@ -111,7 +121,7 @@ def _prefix_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.post("/v1/prefixes")
     async def load_prefix(request: Request):
-        req = parse_body(PrefixLoadRequest, await _checked_body(request, state))
+        req = parse_body(PrefixLoadRequest, await _checked_body(request, state, admin=True))
         served = await state.registry.load(req.name, req.file)
         p = served.prefix
         return {
@@ -124,16 +134,17 @@ def _prefix_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.delete("/v1/prefixes/{name}")
     async def unload_prefix(name: str, request: Request):
-        check_api_key(request, state.config.api_key)
+        check_api_key(request, state.config.access, admin=True)
         state.require_ready()
         state.registry.unload(name)
+        state.metrics.forget_model(name)
         return {"id": name, "object": "model", "deleted": True}
 
 
-async def _checked_body(request: Request, state: ServerState) -> bytes:
-    check_api_key(request, state.config.api_key)
+async def _checked_body(request: Request, state: ServerState, admin: bool = False) -> bytes:
+    check_api_key(request, state.config.access, admin)
     state.require_ready()
-    return await read_body(request, state.config.max_body_bytes)
+    return await read_body(request, state.config.max_body_bytes, state.config.body_timeout)
 
 
 async def _respond(
@@ -148,7 +159,7 @@ async def _respond(
         body = await unless_disconnected(request, _collect(run, fmt))
     finally:
         state.active -= 1
-    return JSONResponse(body) if body is not None else Response(status_code=499)
+    return json_response(body) if body is not None else Response(status_code=499)
 
 
 async def _collect(run: RequestRun, fmt: ResponseFormat) -> dict:

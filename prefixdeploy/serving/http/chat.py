@@ -19,17 +19,20 @@ from prefixdeploy.runtime.manifest import Manifest
 from prefixdeploy.runtime.prefix import SYSTEM_TURN, VIRTUAL, Prefix
 from prefixdeploy.runtime.tokenizer import TextCodec
 from prefixdeploy.serving.http.errors import bad_request
+from prefixdeploy.serving.http.prompts import PromptLimits
 from prefixdeploy.serving.http.protocol import Message
 from prefixdeploy.serving.http.tools import ToolPlan, call_arguments, declares_tools
 
 
 class ChatTemplate:
-    def __init__(self, manifest: Manifest, codec: TextCodec):
-        self.manifest, self.codec = manifest, codec
+    def __init__(self, manifest: Manifest, codec: TextCodec, limits: PromptLimits):
+        self.manifest, self.codec, self.limits = manifest, codec, limits
 
     def encode(self, messages: list[Message], prefix: Prefix | None, plan: ToolPlan | None = None) -> list[int]:
         """Prompt token ids for `messages` after `prefix`, ending with the assistant turn's opening. With tools
         (`plan`), the conversation renders through the Jinja template, which receives them as `tools`."""
+        # the template only adds text around the messages: if their text alone cannot fit, the prompt cannot
+        self.limits.check_text(sum(len(m.text) for m in messages), "messages")
         if plan is not None:
             return self._encode_with_tools(messages, prefix, plan)
         after = prefix.ends_with if prefix is not None else VIRTUAL
@@ -40,7 +43,7 @@ class ChatTemplate:
             )
         if one_user_turn and (after == SYSTEM_TURN or self.manifest.chat_prompt is not None):
             return self.codec.encode(messages[0].text, chat=True, after=after)  # exactly `run --chat`
-        return self.codec.tokenizer.encode(self.render(messages), add_special_tokens=False).ids
+        return self.codec.encode_raw(self.render(messages), add_special_tokens=False)
 
     def _encode_with_tools(self, messages: list[Message], prefix: Prefix | None, plan: ToolPlan) -> list[int]:
         if plan.mode == "auto" and not declares_tools(self.manifest.chat_template):
@@ -52,7 +55,7 @@ class ChatTemplate:
         if prefix is not None and prefix.ends_with == SYSTEM_TURN:
             raise bad_request(f"prefix {prefix.name!r} holds a system message: it takes no tools", "tools")
         tools = [{"type": "function", "function": {"name": n, "parameters": s}} for n, s in plan.schemas.items()]
-        return self.codec.tokenizer.encode(self.render(messages, tools), add_special_tokens=False).ids
+        return self.codec.encode_raw(self.render(messages, tools), add_special_tokens=False)
 
     def render(self, messages: list[Message], tools: list[dict] | None = None) -> str:
         """The whole conversation through the model's Jinja template, with the generation prompt."""

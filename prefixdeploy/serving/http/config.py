@@ -6,14 +6,16 @@ Imports nothing of the serve extra, so the CLI can build it before that extra is
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.lookup import check_prompt_lookup
 from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS
+from prefixdeploy.serving.http.access import AccessKeys, resolve_keys
 
-API_KEY_ENV = "PREFIXDEPLOY_API_KEY"
+API_KEY_ENV = "PREFIXDEPLOY_API_KEY"  # inference keys, separated by whitespace
+ADMIN_KEY_ENV = "PREFIXDEPLOY_ADMIN_KEY"
 MAX_PROMPTS = 16  # prompts in one completions request (each becomes a choice)
 
 
@@ -23,7 +25,10 @@ class ServeConfig:
     host: str = "127.0.0.1"  # loopback unless told otherwise
     port: int = 8000  # 0: an ephemeral port (the startup line names it)
     precision: str | None = None  # which of the bundle's graphs (None: its first)
-    api_key: str | None = None  # None: no key needed; else `Authorization: Bearer KEY` on every route but /health
+    api_keys: tuple[str, ...] = field(default=(), repr=False)  # `Authorization: Bearer KEY`; (): inference is open
+    api_key_file: Path | None = None  # more inference keys, one per line ('#' comments)
+    admin_keys: tuple[str, ...] = field(default=(), repr=False)  # prefix load/unload, /metrics; (): the api keys
+    admin_key_file: Path | None = None  # more admin keys, one per line
     max_num_seqs: int = ENGINE_DEFAULTS.max_num_seqs  # rows decoding at once
     max_queue: int = ENGINE_DEFAULTS.max_queue  # requests waiting for a row; one more is 429
     max_prefill_tokens: int = ENGINE_DEFAULTS.max_prefill_tokens  # prompt tokens per step while rows decode
@@ -34,10 +39,16 @@ class ServeConfig:
     request_timeout: float = 600.0  # seconds from arrival; then the request ends with finish_reason "abort"
     shutdown_timeout: float = 30.0  # on SIGTERM, seconds running requests get to finish
     max_body_bytes: int = 2 * 1024 * 1024  # larger request bodies are 413
+    max_connections: int = 1000  # open connections; one more is answered 503 and closed (docs/serving-security.md)
+    header_timeout: float = 10.0  # seconds for a request's headers to arrive; then 408 and the connection closes
+    body_timeout: float = 30.0  # seconds for a request's body to arrive, once its headers have; then 408, closed
     allow_runtime_prefixes: Path | None = None  # POST/DELETE /v1/prefixes load files from this directory only
+    max_runtime_prefixes: int = 64  # prefixes loaded through POST /v1/prefixes at once; one more is 409
+    max_runtime_prefix_bytes: int = 1 << 30  # their keys and values together, in bytes; more is 409
     served_model_name: str | None = None  # the base model's id (None: from the manifest's source model)
     provider: str = "cpu"  # ONNX Runtime execution provider (runtime.providers): cpu | cuda | tensorrt
     ui: bool = True  # serve the playground page at / (`--no-ui`: the API alone)
+    access: AccessKeys = field(init=False, repr=False, compare=False)  # the keys above, read and checked
 
     def __post_init__(self):
         _at_least("--port", self.port, 0)
@@ -52,16 +63,24 @@ class ServeConfig:
             raise PrefixDeployError("--lookup-history drafts for --prompt-lookup; give --prompt-lookup K too")
         _at_least("--max-tokens-limit", self.max_tokens_limit, 1)
         _at_least("--max-body-bytes", self.max_body_bytes, 1024)
+        _at_least("--max-connections", self.max_connections, 1)
         if self.max_model_len is not None:
             _at_least("--max-model-len", self.max_model_len, 2)
         for option, seconds in (
             ("--request-timeout", self.request_timeout),
             ("--shutdown-timeout", self.shutdown_timeout),
+            ("--header-timeout", self.header_timeout),
+            ("--body-timeout", self.body_timeout),
         ):
             if not (math.isfinite(seconds) and seconds > 0):
                 raise PrefixDeployError(f"{option} must be a positive number of seconds, got {seconds}")
-        if self.api_key is not None and not self.api_key.strip():
-            raise PrefixDeployError(f"--api-key (or {API_KEY_ENV}) is empty; give a key or leave it unset")
+        _at_least("--max-runtime-prefixes", self.max_runtime_prefixes, 1)
+        _at_least("--max-runtime-prefix-bytes", self.max_runtime_prefix_bytes, 1)
+        inference = resolve_keys(f"--api-key (or {API_KEY_ENV})", self.api_keys, self.api_key_file, "--api-key-file")
+        admin = resolve_keys(
+            f"--admin-key (or {ADMIN_KEY_ENV})", self.admin_keys, self.admin_key_file, "--admin-key-file"
+        )
+        object.__setattr__(self, "access", AccessKeys(inference, admin))
         if self.served_model_name is not None and not self.served_model_name.strip():
             raise PrefixDeployError("--served-model-name is empty")
         if self.provider == "tensorrt":

@@ -1,8 +1,10 @@
 """HTTP errors in OpenAI's envelope, `{"error": {"message", "type", "param", "code"}}`, and their statuses.
 
 Statuses: 400 invalid request (malformed JSON, bad fields, `code: "context_length_exceeded"`), 401 missing or wrong
-key, 404 unknown model or route, 413 body too large, 429 queue full (with `Retry-After`), 503 loading or draining,
-500 only for our own bugs (logged with the traceback; the body never carries it).
+key, 403 an inference key on an admin route, 404 unknown model or route, 408 headers or body too slow (the connection
+closes), 409 the cap on runtime prefixes reached, 413 body too large, 429 queue full (with `Retry-After`), 503
+loading, draining or too many connections, 500 only for our own bugs (logged with the traceback; the body never
+carries it).
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ log = logging.getLogger(__name__)
 _TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
+    408: "timeout_error",
+    409: "invalid_request_error",
     413: "invalid_request_error",
     429: "rate_limit_error",
     503: "service_unavailable_error",
@@ -42,6 +47,8 @@ class APIError(Exception):
         return {"error": {"message": self.message, "type": kind, "param": self.param, "code": self.code}}
 
     def headers(self) -> dict[str, str]:
+        if self.status == 408:  # the request is half read: the connection cannot carry another one
+            return {"Connection": "close"}
         return {"Retry-After": str(RETRY_AFTER_SECONDS)} if self.status == 429 else {}
 
     def response(self) -> JSONResponse:
@@ -53,9 +60,12 @@ def bad_request(message: str, param: str | None = None, code: str | None = None)
 
 
 def from_engine_error(error: PrefixDeployError, prompt_param: str) -> APIError:
-    """The status of an error the engine raised from `submit` (queue full, draining, context, bad params)."""
-    from prefixdeploy.serving.engine.engine import EngineDrainingError, QueueFullError
+    """The status of an error the engine raised from `submit` (queue full, draining, context, bad params) or for a
+    running request (non-finite logits: 500, as the server cannot answer it, but no bug and no traceback)."""
+    from prefixdeploy.serving.engine.engine import EngineDrainingError, NonFiniteLogitsError, QueueFullError
 
+    if isinstance(error, NonFiniteLogitsError):
+        return APIError(500, str(error), code="non_finite_logits")
     if isinstance(error, QueueFullError):
         return APIError(429, f"the server is busy: {error}; retry shortly", code="queue_full")
     if isinstance(error, EngineDrainingError):
@@ -70,9 +80,13 @@ def from_engine_error(error: PrefixDeployError, prompt_param: str) -> APIError:
 REJECTION_REASONS = {
     400: "invalid_request",
     401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
+    408: "timeout",
+    409: "limit_reached",
     413: "too_large",
     429: "queue_full",
+    499: "client_disconnected",
     503: "unavailable",
 }
 

@@ -105,6 +105,8 @@ class RequestRun:
                 stream.abort()
                 yield self._finish(Piece(index, text.flush()), "abort")
                 return
+            except PrefixDeployError as e:  # the engine failed this request alone (non-finite logits)
+                raise from_engine_error(e, self.job.prompt_param) from None
             if event.finish_reason == "abort":  # aborted by the engine (shutdown): no token rides on this event
                 yield self._finish(Piece(index, text.flush()), "abort")
                 return

@@ -3,6 +3,10 @@
 Model ids: the base id is the last path component of the manifest's `source_model` (a hub id's name, a model
 directory's name, a `.gguf` file's stem), or the bundle directory's name if the manifest has none; `ServeConfig.
 served_model_name` overrides it. A prefix's id is its name. An unknown id is a 404 (never a fallback to the base).
+
+Runtime prefixes are bounded (`RuntimeLimits`: how many, how many bytes; 409 beyond) and each must leave room in the
+engine's slots. Errors name a file as the client named it, never by the server's path, and never show Python's own
+messages.
 """
 
 from __future__ import annotations
@@ -14,16 +18,32 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.bundle import Bundle
-from prefixdeploy.runtime.prefix import ModelFacts, Prefix, check_prefix_name, load_prefix
+from prefixdeploy.runtime.manifest import Manifest
+from prefixdeploy.runtime.prefix import ModelFacts, Prefix, check_prefix_name, check_prefix_values, load_prefix
+from prefixdeploy.serving.engine.config import slot_length
+from prefixdeploy.serving.http.config import ServeConfig
 from prefixdeploy.serving.http.errors import APIError, bad_request
 
 log = logging.getLogger(__name__)
 
 PREFIX_SUFFIX = ".safetensors"
+HEADER_ALLOWANCE = 1 << 20  # bytes of a prefix file that are not keys and values, at most, for a check before reading
+
+
+@dataclass(frozen=True)
+class RuntimeLimits:
+    """What prefixes loaded while serving may take."""
+
+    max_model_len: int  # the engine's slot length: a prefix must leave room for one prompt token and one new token
+    max_prefixes: int = 64  # runtime prefixes at once
+    max_bytes: int = 1 << 30  # their keys and values together
+
+    @classmethod
+    def of(cls, config: ServeConfig, manifest: Manifest) -> RuntimeLimits:
+        length = slot_length(config.max_model_len, manifest.max_context)
+        return cls(length, config.max_runtime_prefixes, config.max_runtime_prefix_bytes)
 
 
 @dataclass(frozen=True)
@@ -40,8 +60,8 @@ def base_model_id(bundle: Bundle) -> str:
 
 
 class PrefixRegistry:
-    def __init__(self, bundle: Bundle, base_id: str, runtime_dir: Path | None):
-        self.bundle, self.base_id, self.runtime_dir = bundle, base_id, runtime_dir
+    def __init__(self, bundle: Bundle, base_id: str, runtime_dir: Path | None, limits: RuntimeLimits):
+        self.bundle, self.base_id, self.runtime_dir, self.limits = bundle, base_id, runtime_dir, limits
         self.switchable = bundle.manifest.mode == "switchable"
         now = int(time.time())
         self._served = {name: ServedPrefix(p, now, runtime=False) for name, p in bundle.prefixes.items()}
@@ -92,7 +112,9 @@ class PrefixRegistry:
         async with self._lock:
             self._check_new_name(name)
             path = self._inside_runtime_dir(file)
-            prefix = await asyncio.to_thread(self._read_valid, path, name)
+            self._check_room(max(path.stat().st_size - HEADER_ALLOWANCE, 0))  # before reading a file too large
+            prefix = await asyncio.to_thread(self._read_valid, path, name, file)
+            self._check_room(prefix.nbytes)
             served = ServedPrefix(prefix, int(time.time()), runtime=True)
             self._served[name] = served  # one assignment on the event loop: requests see all of it or nothing
         log.info("loaded prefix %r from %s (%d virtual tokens)", name, path.name, prefix.num_virtual_tokens)
@@ -110,6 +132,24 @@ class PrefixRegistry:
         del self._served[name]
         log.info("unloaded prefix %r", name)
 
+    def _check_room(self, nbytes: int) -> None:
+        """409 unless one more runtime prefix of `nbytes` fits the limits."""
+        held = [s.prefix for s in self._served.values() if s.runtime]
+        limits, used = self.limits, sum(p.nbytes for p in held)
+        if len(held) >= limits.max_prefixes:
+            raise APIError(
+                409,
+                f"the server holds {len(held)} runtime prefixes, its limit (max_runtime_prefixes); unload one first",
+                code="runtime_prefix_limit",
+            )
+        if used + nbytes > limits.max_bytes:
+            raise APIError(
+                409,
+                f"the runtime prefixes hold {used} bytes; {nbytes} more would pass the limit of {limits.max_bytes} "
+                "bytes (max_runtime_prefix_bytes); unload one first",
+                code="runtime_prefix_limit",
+            )
+
     def _check_new_name(self, name: str) -> None:
         try:
             check_prefix_name(name)
@@ -124,32 +164,45 @@ class PrefixRegistry:
         root = self.runtime_dir.resolve()
         try:
             path = (root / file).resolve()
-        except (OSError, ValueError) as e:  # NUL bytes, symlink loops
-            raise bad_request(f"file: not a usable path ({e})", "file") from None
-        if Path(file).is_absolute() or not path.is_relative_to(root) or path == root:
-            raise bad_request(f"file: {file!r} is outside the runtime prefix directory", "file")
-        if path.suffix != PREFIX_SUFFIX or not path.is_file():
-            raise bad_request(f"file: no {PREFIX_SUFFIX} file {file!r} in the runtime prefix directory", "file")
+            if Path(file).is_absolute() or not path.is_relative_to(root) or path == root:
+                raise bad_request(f"file: {file!r} is outside the runtime prefix directory", "file")
+            if path.suffix != PREFIX_SUFFIX or not path.is_file():
+                raise bad_request(f"file: no {PREFIX_SUFFIX} file {file!r} in the runtime prefix directory", "file")
+        except (OSError, ValueError):  # NUL bytes, symlink loops, names too long
+            raise bad_request("file: not a usable path (too long, a NUL byte, or a symlink loop)", "file") from None
         return path
 
-    def _read_valid(self, path: Path, name: str) -> Prefix:
+    def _read_valid(self, path: Path, name: str, shown: str) -> Prefix:
         manifest = self.bundle.manifest
-        return read_valid_prefix(path, name, manifest.model, manifest.max_context, f"model {self.base_id!r}")
+        label = f"model {self.base_id!r}"
+        return read_valid_prefix(path, shown, name, manifest.model, self.limits.max_model_len, label)
 
 
-def read_valid_prefix(path: Path, name: str, model: ModelFacts, max_context: int, model_label: str) -> Prefix:
-    """Read a prefix file for `model`: format, geometry, room in the context, finite values; any failure is a 400."""
+def read_valid_prefix(
+    path: Path, shown: str, name: str, model: ModelFacts, max_model_len: int, model_label: str
+) -> Prefix:
+    """Read a prefix file for `model`: format, geometry, room in the slots, values finite and of plausible size.
+
+    Any failure is a 400 that names the file as `shown` (the client's name for it), never by the server's path.
+    """
     try:
         prefix = load_prefix(path, name=name)
         prefix.check_fits(model, model_label)
-    except (PrefixDeployError, ValueError, KeyError, TypeError, OSError) as e:  # malformed metadata too
-        raise bad_request(f"file: {path.name} is not a usable prefix: {e}", "file") from None
-    if prefix.num_virtual_tokens >= max_context:
+        check_prefix_values(prefix)
+    except PrefixDeployError as e:
+        reason = str(e).replace(str(path), shown)
+        raise bad_request(f"file: {shown} is not a usable prefix: {reason}", "file") from None
+    except (ValueError, KeyError, TypeError, OSError) as e:  # Python's own words: for the log, not the client
+        log.info("prefix file %s failed to load: %s: %s", path, type(e).__name__, e)
         raise bad_request(
-            f"file: prefix has {prefix.num_virtual_tokens} virtual tokens; the model's context is "
-            f"{max_context}, leaving no room for a prompt",
+            f"file: {shown} is not a usable prefix: its metadata is malformed (write prefix files with prefixdeploy)",
+            "file",
+        ) from None
+    P = prefix.num_virtual_tokens
+    if P + 2 > max_model_len:  # at least one prompt token and one new token must fit after it
+        raise bad_request(
+            f"file: {shown} has {P} virtual tokens; this server's slots hold {max_model_len} tokens (max_model_len), "
+            "leaving no room for a prompt token and a new one",
             "file",
         )
-    if not (np.isfinite(prefix.key).all() and np.isfinite(prefix.value).all()):
-        raise bad_request(f"file: {path.name} holds NaN or infinite values", "file")
     return prefix

@@ -1,7 +1,8 @@
 """OpenAI response bodies and stream chunks for completions and chat completions, built from `Piece`s.
 
 Streams are server-sent events: one `data: {json}` per chunk, an optional usage chunk (`choices: []`), then
-`data: [DONE]`. An error after the stream started is one `data: {"error": ...}` and the stream ends.
+`data: [DONE]`. An error after the stream started is one `data: {"error": ...}` and the stream ends. No body ever
+carries NaN or Infinity (not JSON): a non-finite number is a 500 (`non_finite_output`) instead.
 """
 
 from __future__ import annotations
@@ -11,16 +12,31 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from starlette.responses import Response
 from tokenizers import Tokenizer
 
+from prefixdeploy.serving.http.errors import APIError
 from prefixdeploy.serving.http.generation import Piece, TokenLogprob
 from prefixdeploy.serving.http.tools import ToolPlan
 
 DONE = b"data: [DONE]\n\n"
 
 
+def json_bytes(data: dict) -> bytes:
+    """`data` as strict JSON (UTF-8); a NaN or an infinity in it is a handled 500, never invalid JSON."""
+    try:
+        return json.dumps(data, ensure_ascii=False, allow_nan=False).encode()
+    except ValueError:
+        message = "the response would carry a non-finite number (NaN or infinity); the model's output overflowed"
+        raise APIError(500, message, code="non_finite_output") from None
+
+
+def json_response(data: dict) -> Response:
+    return Response(json_bytes(data), media_type="application/json")
+
+
 def sse(data: dict) -> bytes:
-    return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
+    return b"data: " + json_bytes(data) + b"\n\n"
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict:

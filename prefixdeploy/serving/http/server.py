@@ -8,15 +8,18 @@ signal exits at once.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 
 import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.manifest import read_manifest
 from prefixdeploy.serving.http.app import create_app
-from prefixdeploy.serving.http.config import ServeConfig
+from prefixdeploy.serving.http.config import ADMIN_KEY_ENV, API_KEY_ENV, ServeConfig
+from prefixdeploy.serving.http.connections import ConnectionLimits, guarded_protocol
 from prefixdeploy.serving.http.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,8 @@ class _DrainingServer(uvicorn.Server):
 def serve(config: ServeConfig) -> None:
     """Serve until a signal, then drain and return; a bundle that cannot load raises PrefixDeployError."""
     read_manifest(config.bundle)  # the commonest mistakes fail before the socket opens
+    for warning in security_warnings(config):
+        log.warning("%s", warning)
     for name in ANNOUNCING:  # the startup line (and prefix loads, drains) show without -v
         logging.getLogger(name).setLevel(logging.INFO)
     sock = _bind(config.host, config.port)
@@ -59,7 +64,12 @@ def serve(config: ServeConfig) -> None:
     fatal: list[str] = []
     state = ServerState(config, address=f"http://{shown_host}:{port}")
     uv_config = uvicorn.Config(
-        create_app(state), log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5
+        create_app(state),
+        http=_protocol(state),
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
     )
     server = _DrainingServer(uv_config, state)
     state.on_fatal = lambda message: (fatal.append(message), setattr(server, "should_exit", True))
@@ -69,6 +79,41 @@ def serve(config: ServeConfig) -> None:
         sock.close()
     if fatal:
         raise PrefixDeployError(fatal[0])
+
+
+def security_warnings(config: ServeConfig) -> list[str]:
+    """What the configuration leaves open that an operator may not mean to (logged at startup)."""
+    warnings, access = [], config.access
+    if not _loopback(config.host) and not access.inference:
+        warnings.append(
+            f"serving on {config.host} without an inference key: anyone who reaches it may generate; give "
+            f"--api-key (or {API_KEY_ENV})"
+        )
+    if config.allow_runtime_prefixes is not None and not access.admin:
+        who = "every inference key" if access.inference else "anyone who reaches the server"
+        warnings.append(
+            f"--allow-runtime-prefixes without an admin key: {who} may load and unload prefixes; give --admin-key "
+            f"(or {ADMIN_KEY_ENV})"
+        )
+    return warnings
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
+
+
+def _protocol(state: ServerState) -> type:
+    """uvicorn's HTTP protocol with the connection cap and the header deadline (serving.http.connections)."""
+    config = state.config
+    limits = ConnectionLimits(
+        config.max_connections, config.header_timeout, lambda reason: state.metrics.rejected.labels(reason).inc()
+    )
+    return guarded_protocol(AutoHTTPProtocol, limits)
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -17,7 +17,8 @@ from prefixdeploy.serving.http.chat import ChatTemplate
 from prefixdeploy.serving.http.config import ServeConfig
 from prefixdeploy.serving.http.errors import APIError
 from prefixdeploy.serving.http.metrics import ServerMetrics
-from prefixdeploy.serving.http.registry import PrefixRegistry, base_model_id
+from prefixdeploy.serving.http.prompts import PromptLimits
+from prefixdeploy.serving.http.registry import PrefixRegistry, RuntimeLimits, base_model_id
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +36,18 @@ class ServerState:
         """make_registry(bundle, base_id): the prefixes to serve (default: the bundle's, and runtime-loaded ones)."""
         self.config, self.address, self.on_fatal = config, address, on_fatal
         self.make_registry = make_registry or (
-            lambda bundle, base: PrefixRegistry(bundle, base, config.allow_runtime_prefixes)
+            lambda bundle, base: PrefixRegistry(
+                bundle, base, config.allow_runtime_prefixes, RuntimeLimits.of(config, bundle.manifest)
+            )
         )
-        self.metrics = ServerMetrics()
+        # With lookup history, the lookup counters tell one client about another's answers: admins only (item 3)
+        self.metrics = ServerMetrics(lookup_counters=not config.lookup_history or bool(config.access.admin))
         self.phase = LOADING
         self.bundle: Bundle | None = None
         self.registry: PrefixRegistry | None = None
         self.engine: Engine | None = None
         self.chat: ChatTemplate | None = None
+        self.prompt_limits: PromptLimits | None = None
         self.active = 0  # HTTP requests being answered (the drain waits for their last bytes)
 
     async def start(self) -> None:
@@ -64,7 +69,6 @@ class ServerState:
         self.bundle = load_bundle(config.bundle, precision=config.precision, provider=config.provider)
         base_id = config.served_model_name or base_model_id(self.bundle)
         self.registry = self.make_registry(self.bundle, base_id)
-        self.chat = ChatTemplate(self.bundle.manifest, self.bundle.codec)
         engine_config = EngineConfig(
             max_num_seqs=config.max_num_seqs,
             max_queue=config.max_queue,
@@ -74,6 +78,8 @@ class ServerState:
             max_model_len=config.max_model_len,
         )
         self.engine = Engine(self.bundle, engine_config, on_step=self.metrics.on_step)
+        self.prompt_limits = PromptLimits(self.engine.max_model_len, self.bundle.codec.max_token_chars)
+        self.chat = ChatTemplate(self.bundle.manifest, self.bundle.codec, self.prompt_limits)
         self.metrics.track(
             running=lambda: self.engine.running,
             waiting=lambda: self.engine.waiting,

@@ -2,11 +2,11 @@
 
 `StorePrefixes` is the registry of a replica that serves the bundle's prefixes plus any number in a store directory
 (shared by the replicas). A store prefix is read, and validated as runtime-loaded prefixes are (format, geometry,
-room in the context, finite values), by a `load(name)` coroutine the host supplies: on Ray Serve that is a
-`@serve.multiplexed` loader, which keeps the replica's most recently used prefixes and tells Ray's router which
-replica holds which. A file that fails validation fails only the requests naming it (400); a name with no file is a
-404. `/v1/models` lists the whole store. The host learns per request whether the replica already held the prefix
-(`request_note()`), to measure affinity.
+room in the slots, finite values of plausible size), by a `load(name)` coroutine the host supplies: on Ray Serve
+that is a `@serve.multiplexed` loader, which keeps the replica's most recently used prefixes and tells Ray's router
+which replica holds which. A file that fails validation fails only the requests naming it (400); a name with no file
+inside the store (a symlink out of it does not count) is a 404. `/v1/models` lists the whole store. The host learns
+per request whether the replica already held the prefix (`request_note()`), to measure affinity.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.bundle import Bundle
 from prefixdeploy.runtime.prefix import Prefix, check_prefix_name
 from prefixdeploy.serving.http.errors import APIError, bad_request
-from prefixdeploy.serving.http.registry import PREFIX_SUFFIX, PrefixRegistry
+from prefixdeploy.serving.http.registry import PREFIX_SUFFIX, PrefixRegistry, RuntimeLimits
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,11 @@ class StorePrefixes(PrefixRegistry):
         base_id: str,
         store: Path,
         load: Callable[[str], Awaitable[HeldPrefix]],  # reads through `read`, wraps in `HeldPrefix(p, self.held)`
+        limits: RuntimeLimits,  # its max_model_len: a store prefix must leave room in the slots
         routed_model: Callable[[], str] = lambda: "",
     ):
         """routed_model(): the model id the router chose this replica for ("" if none was sent)."""
-        super().__init__(bundle, base_id, runtime_dir=None)
+        super().__init__(bundle, base_id, None, limits)
         self.store, self._load, self._routed_model = Path(store), load, routed_model
         self.held: dict[str, HeldPrefix] = {}  # store prefixes in memory, by name
 
@@ -86,7 +87,9 @@ class StorePrefixes(PrefixRegistry):
 
     def read(self, name: str) -> Prefix:
         """Read and validate the store's file for `name` (blocking; 400 if the file is not a usable prefix)."""
-        prefix = self._read_valid(self._file(name), name)
+        if not self._in_store(name):
+            raise APIError(404, f"no prefix {name!r} in the prefix store", "model", "model_not_found")
+        prefix = self._read_valid(self._file(name), name, f"{name}{PREFIX_SUFFIX}")
         log.info("read prefix %r from the store (%d virtual tokens)", name, prefix.num_virtual_tokens)
         return prefix
 
@@ -101,10 +104,18 @@ class StorePrefixes(PrefixRegistry):
         """Every valid prefix name with a file in the store (its files are not opened)."""
         with os.scandir(self.store) as entries:
             stems = [e.name.removesuffix(PREFIX_SUFFIX) for e in entries if e.name.endswith(PREFIX_SUFFIX)]
-        return sorted(s for s in stems if _valid_name(s))
+        return sorted(s for s in stems if self._in_store(s))
 
     def _in_store(self, name: str) -> bool:
-        return _valid_name(name) and self._file(name).is_file()
+        """A valid name whose file is a regular file inside the store (a symlink out of it is not), as the runtime
+        prefix directory of `prefixdeploy serve` has it."""
+        if not _valid_name(name):
+            return False
+        try:
+            path = self._file(name).resolve()
+            return path.is_relative_to(self.store.resolve()) and path.is_file()
+        except (OSError, RuntimeError):  # a symlink loop
+            return False
 
     def _file(self, name: str) -> Path:
         return self.store / f"{name}{PREFIX_SUFFIX}"

@@ -32,7 +32,7 @@ from ray.serve import Application
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.manifest import read_manifest
 from prefixdeploy.serving.http.app import create_app
-from prefixdeploy.serving.http.registry import PrefixRegistry
+from prefixdeploy.serving.http.registry import PrefixRegistry, RuntimeLimits
 from prefixdeploy.serving.http.state import READY, ServerState
 from prefixdeploy.serving.scale.prefix_store import HeldPrefix, StorePrefixes, request_note
 from prefixdeploy.serving.scale.ray_config import RayServeConfig, from_args
@@ -104,8 +104,9 @@ class PrefixDeployReplica:
         self.fatal = message
 
     def _registry(self, bundle, base_id: str) -> PrefixRegistry:
+        limits = RuntimeLimits.of(self.config.serve, bundle.manifest)
         if self.config.prefix_store is None:
-            return PrefixRegistry(bundle, base_id, None)
+            return PrefixRegistry(bundle, base_id, None, limits)
         registry: StorePrefixes | None = None
 
         async def load_prefix(name: str) -> HeldPrefix:
@@ -113,7 +114,8 @@ class PrefixDeployReplica:
             return HeldPrefix(prefix, registry.held)
 
         load = serve.multiplexed(max_num_models_per_replica=self.config.max_prefixes_per_replica)(load_prefix)
-        registry = StorePrefixes(bundle, base_id, self.config.prefix_store, load, serve.get_multiplexed_model_id)
+        store = self.config.prefix_store
+        registry = StorePrefixes(bundle, base_id, store, load, limits, serve.get_multiplexed_model_id)
         return registry
 
 

@@ -85,7 +85,8 @@ def from_args(args: dict) -> RayServeConfig:
     given = {str(k).replace("-", "_"): v for k, v in args.items()}
     serve_hints = typing.get_type_hints(ServeConfig)
     ray_hints = typing.get_type_hints(RayServeConfig)
-    internal = {"serve", "allow_runtime_prefixes", "host", "port", "max_queue"}
+    internal = {"serve", "allow_runtime_prefixes", "host", "port", "max_queue", "max_connections", "header_timeout"}
+    internal |= {"access", "max_runtime_prefixes", "max_runtime_prefix_bytes"}  # derived, or runtime prefixes only
     known = sorted((set(serve_hints) | set(ray_hints)) - internal)
     unknown = sorted(set(given) - set(known))
     if unknown:
@@ -104,7 +105,10 @@ def with_engine_queue(config: RayServeConfig) -> RayServeConfig:
 
 
 def _coerce(name: str, hint, value):
-    """A `serve run` string (or a YAML value) as the field's type (int, float, str or Path), or None for "none"."""
+    """A `serve run` string (or a YAML value) as the field's type (int, float, str or Path), or None for "none";
+    a tuple of strings (keys) from a YAML list or from one string, its items separated by spaces."""
+    if typing.get_origin(hint) is tuple:
+        return tuple(value.split()) if isinstance(value, str) else tuple(str(v) for v in value or ())
     if value is None or (isinstance(value, str) and value.lower() in ("", "none", "null")):
         if type(None) in typing.get_args(hint):
             return None
