@@ -66,7 +66,9 @@ def test_device_kv_gives_the_host_buffers_tokens_logits_and_caches(tiny_bundle, 
     assert_identical(everything(path, device_kv=False), everything(path, device_kv=True))
 
 
-def test_an_fp16_graph_gives_the_same_on_either_side(fp16_bundle):
+def test_an_fp16_graph_keeps_its_cache_in_float16_on_either_side(fp16_bundle):
+    with load_bundle(fp16_bundle, precision="fp16") as b:
+        assert KVSlots(b.backend, b.manifest, 1, 4).kv.dtype == np.float16  # the graph's past dtype
     assert_identical(everything(fp16_bundle, False, "fp16"), everything(fp16_bundle, True, "fp16"))
 
 
