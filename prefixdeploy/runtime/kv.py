@@ -6,9 +6,11 @@ slot per running request). Must not import torch.
 Shape letters: L layers, N slots, n rows decoding, H_kv kv heads, S slot length, D head dim, T tokens fed, V vocab.
 Slot r's cache is [prefix (P) | prompt | new tokens] from position 0; `lengths[r]` counts its filled positions, which
 tells the fused attention what row r attends to and where its positions continue (PEFT's P, P+1, …). Rows that
-decode together occupy slots [0, n), so a decode binds the views kv[:, :, :n]; bindings are made once per slot and
-per n. The fused attention (GroupQueryAttention) takes several new tokens over a past only at batch 1, so `prefill`
-and `extend` feed one slot, and `decode` feeds one token per slot.
+decode together occupy slots [0, n), so a decode binds the blocks kv[l, k, :n] by address; bindings are made once
+per slot and per n. The buffer is the backend's (`OrtBackend.kv_buffer`): on the session's device (a GPU's memory:
+a decode step then moves only token ids, mask and positions in and the logits out) or in host numpy; its dtype is
+the graph's past inputs' (fp16 graphs: float16). The fused attention (GroupQueryAttention) takes several new tokens
+over a past only at batch 1, so `prefill` and `extend` feed one slot, and `decode` feeds one token per slot.
 
 The protocol: `seed` (a prefix into a slot), `prefill` (prompt tokens, last logits), `extend` (tokens, every
 position's logits: a prompt-lookup verify), `rewind` (forget a slot's last tokens: a rejected draft), `decode` (one
@@ -20,18 +22,19 @@ from __future__ import annotations
 import numpy as np
 
 from prefixdeploy.runtime import manifest as io_names  # the graph's input and output names
+from prefixdeploy.runtime.backends.ort_kv import KVBuffer
 from prefixdeploy.runtime.manifest import Manifest
-from prefixdeploy.runtime.memory import zeros_in_small_pages
 from prefixdeploy.runtime.prefix import Prefix
 
 
 class KVSlots:
-    """`num_slots` rows of `slot_length` positions in one buffer (L, 2, N, H_kv, S, D) float32, written in place."""
+    """`num_slots` rows of `slot_length` positions in one buffer (L, 2, N, H_kv, S, D), written in place."""
 
     def __init__(self, backend, manifest: Manifest, num_slots: int, slot_length: int):
         m = manifest.model
         shape = (m.num_layers, 2, num_slots, m.num_key_value_heads, slot_length, m.head_dim)
-        self.kv = zeros_in_small_pages(shape, np.float32)  # (L, 2, N, H_kv, S, D); see runtime.memory
+        dtype = next(s.dtype for s in backend.inputs if s.name == io_names.PAST_KEY.format(0))
+        self.kv: KVBuffer = backend.kv_buffer(shape, dtype)  # (L, 2, N, H_kv, S, D)
         self.lengths = np.zeros(num_slots, np.int64)  # (N,) filled positions per slot
         self.backend = backend
         self.positions = io_names.POSITION_IDS in backend.input_names()  # learned positions (GPT-2) need them
@@ -43,8 +46,7 @@ class KVSlots:
         """Start `slot` afresh with `prefix`'s keys and values in positions [0, P); returns P (0 without a prefix)."""
         P = prefix.num_virtual_tokens if prefix is not None else 0
         if P:
-            self.kv[:, 0, slot, :, :P] = prefix.key  # (L, H_kv, P, D); prefix keys carry no position encoding
-            self.kv[:, 1, slot, :, :P] = prefix.value
+            self.kv.seed(slot, prefix)  # positions [0, P) of every layer; prefix keys carry no position encoding
         self.lengths[slot] = P
         return P
 
@@ -70,7 +72,7 @@ class KVSlots:
         """One token per row of slots [0, n): tokens (n,) int64; logits (n, V)."""
         n = len(tokens)
         if n not in self._first:
-            self._first[n] = bind_kv(self.backend, self.kv[:, :, :n])
+            self._first[n] = bind_kv(self.backend, self.kv, 0, n)
         lengths = self.lengths[:n]  # (n,)
         logits = self._first[n].run(decode_feeds(tokens, lengths, self.positions))[:, -1]  # (n, V)
         self.lengths[:n] += 1
@@ -79,13 +81,12 @@ class KVSlots:
     def move(self, source: int, target: int) -> None:
         """Copy slot `source`'s filled positions into slot `target` (a row changing slots)."""
         length = int(self.lengths[source])
-        self.kv[:, :, target, :, :length] = self.kv[:, :, source, :, :length]  # (L, 2, H_kv, length, D)
+        self.kv.move(source, target, length)
         self.lengths[target] = length
 
     def row_kv(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
-        """The slot's filled positions, keys and values each (L, H_kv, S, D) (copies)."""
-        S = int(self.lengths[slot])
-        return self.kv[:, 0, slot, :, :S].copy(), self.kv[:, 1, slot, :, :S].copy()
+        """The slot's filled positions, keys and values each (L, H_kv, S, D) float32 (copies)."""
+        return self.kv.read(slot, int(self.lengths[slot]))
 
     def row(self, slot: int) -> SlotRow:
         """A one-row view of `slot` with `extend` and `rewind` (what prompt lookup's verify needs)."""
@@ -94,7 +95,7 @@ class KVSlots:
     def _slot(self, slot: int):
         """The binding over `slot` alone (made once)."""
         if slot not in self._one:
-            self._one[slot] = bind_kv(self.backend, self.kv[:, :, slot : slot + 1])
+            self._one[slot] = bind_kv(self.backend, self.kv, slot, 1)
         return self._one[slot]
 
 
@@ -111,15 +112,15 @@ class SlotRow:
         self.slots.rewind(self.slot, n)
 
 
-def bind_kv(backend, kv: np.ndarray):
-    """An IO binding whose past and present of every layer are the views of `kv` (L, 2, B, H_kv, S, D) float32.
+def bind_kv(backend, kv: KVBuffer, first: int, count: int):
+    """An IO binding whose past and present of every layer are the blocks of slots [first, first + count) of `kv`.
 
-    Each kv[i, 0] / kv[i, 1] must be C-contiguous (slice only the B axis): the fused attention writes through it.
+    The fused attention reads each past (B, H_kv, S, D) and writes the new positions into it, in place.
     """
     binding = backend.binding()
     for i in range(kv.shape[0]):
-        binding.share(io_names.PAST_KEY.format(i), io_names.PRESENT_KEY.format(i), kv[i, 0])  # (B, H_kv, S, D)
-        binding.share(io_names.PAST_VALUE.format(i), io_names.PRESENT_VALUE.format(i), kv[i, 1])
+        binding.share(io_names.PAST_KEY.format(i), io_names.PRESENT_KEY.format(i), kv.past(i, 0, first, count))
+        binding.share(io_names.PAST_VALUE.format(i), io_names.PRESENT_VALUE.format(i), kv.past(i, 1, first, count))
     return binding
 
 

@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import onnx
 import pytest
 from click.testing import CliRunner
 
 from prefixdeploy.cli import main
 from prefixdeploy.exporter.export import ExportConfig, export_bundle
+from prefixdeploy.runtime import manifest as io_names
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
+from prefixdeploy.runtime.manifest import read_manifest
 
 PRECISIONS = ("fp32", "fp16", "int8", "int4")
 PROMPTS = ["hello world, this is a test of the", "the cat sat on"]
@@ -82,3 +85,17 @@ def test_run_picks_the_graph_by_precision(bundles):
     result = CliRunner().invoke(main, [*args, "--precision", "int4", PROMPTS[0]])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["token_ids"] == expected
+
+
+@pytest.mark.parametrize("mode", ["switchable", "baked"])
+def test_the_fp16_graph_keeps_its_cache_in_float16_read_and_written_in_place(bundles, mode):
+    """GroupQueryAttention takes each past straight from the graph's inputs and writes the graph's outputs, so it
+    updates the runtime's one float16 buffer in place: a Cast on either side would copy the whole cache every step."""
+    entry = next(g for g in read_manifest(bundles[mode]).graphs if g.precision == "fp16")
+    graph = onnx.load(str(bundles[mode] / entry.file), load_external_data=False).graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.input, *graph.output]}
+    kv = [name for name in types if name.startswith(("past_key_values.", "present."))]
+    assert kv and all(types[name] == onnx.TensorProto.FLOAT16 for name in kv)
+    assert types[io_names.LOGITS] == onnx.TensorProto.FLOAT  # for the sampler, as every graph's
+    attention = [node for node in graph.node if node.op_type == "GroupQueryAttention"]
+    assert attention and all(set(node.input[3:5]) | set(node.output[1:3]) <= set(kv) for node in attention)

@@ -21,6 +21,7 @@ import logging
 import onnx
 
 from prefixdeploy.exporter.optimize.nbits import quantize_matmuls
+from prefixdeploy.runtime import manifest as io_names  # the graph's input and output names
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,11 @@ def convert_precision(model: onnx.ModelProto, precision: str) -> onnx.ModelProto
     if precision == "fp16":
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
-        # Keep float32 I/O (logits, the KV buffers) so the runtime and the prefixes need no second code path.
-        return convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=True)
+        # The KV inputs and outputs become float16 with the rest: GroupQueryAttention then reads and writes the
+        # runtime's one buffer in place (float32 KV I/O would put a Cast on each side, so every step would cast
+        # the whole cache in and out, on the GPU too). The runtime sizes its buffers by the graph's past dtype and
+        # casts prefixes once when it seeds (uploads) them, as the Cast did. Logits stay float32 for the sampler.
+        return convert_float_to_float16(model, keep_io_types=[io_names.LOGITS], disable_shape_infer=True)
     bits = int(precision[3:])
 
     def bits_of(name: str) -> int:

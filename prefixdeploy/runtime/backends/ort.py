@@ -10,6 +10,16 @@ import onnxruntime as ort
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime import manifest as io_names
 from prefixdeploy.runtime.backends.base import Backend, TensorSpec
+from prefixdeploy.runtime.backends.ort_kv import (
+    HOST,
+    Device,
+    DeviceCopies,
+    DeviceKV,
+    HostKV,
+    KVBuffer,
+    Region,
+    bind_region,
+)
 
 _DTYPES = {
     "tensor(float)": np.dtype(np.float32),
@@ -35,9 +45,19 @@ def _check_started(wanted: list | None, started: list[str]) -> None:
         )
 
 
+# Where each provider keeps the tensors it computes: what device the in-place KV buffers are allocated on.
+_DEVICES = {"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "cuda"}
+
+
 class OrtBackend(Backend):
-    def __init__(self, model_path: str | Path, providers: list | None = None, threads: int = 0):
-        """providers: as onnxruntime takes them, names or (name, options) pairs, CPU last (see `providers`)."""
+    def __init__(
+        self, model_path: str | Path, providers: list | None = None, threads: int = 0, device_kv: bool | None = None
+    ):
+        """providers: as onnxruntime takes them, names or (name, options) pairs, CPU last (see `providers`).
+
+        device_kv: in-place KV buffers on the session's device (`ort_kv.DeviceKV`) rather than in host numpy
+        (`HostKV`); None: on the device unless that is the CPU (where numpy copies slots faster).
+        """
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads  # 0: one per physical core
@@ -45,23 +65,43 @@ class OrtBackend(Backend):
         _check_started(providers, self.session.get_providers())
         self.inputs = [_spec(a) for a in self.session.get_inputs()]
         self.outputs = [_spec(a) for a in self.session.get_outputs()]
+        self.device_kv = device_kv
+        self._copies: DeviceCopies | None = None
 
     def _run(self, feeds):
         names = [spec.name for spec in self.outputs]
         return dict(zip(names, self.session.run(names, feeds)))
 
     def close(self) -> None:
-        self.session = None
+        self.session = self._copies = None
 
     def binding(self) -> OrtBinding:
         """An IO binding for in-place KV buffers (see `OrtBinding`)."""
         return OrtBinding(self)
 
+    def kv_buffer(self, shape: tuple[int, ...], dtype: np.dtype) -> KVBuffer:
+        """Zeroed memory for in-place KV slots, (L, 2, N, H_kv, S, D) of `dtype`: see `device_kv` and `ort_kv`."""
+        on_device = self.device() != HOST if self.device_kv is None else self.device_kv
+        if not on_device:
+            return HostKV(shape, dtype)
+        if self._copies is None:
+            self._copies = DeviceCopies(self.device())
+        return DeviceKV(self._copies, shape, dtype)
+
+    def device(self) -> Device:
+        """The device of the session's first provider (the CPU or a CUDA GPU)."""
+        first = self.session.get_providers()[0]
+        if first not in _DEVICES:
+            raise PrefixDeployError(f"in-place KV buffers run on the CPU or CUDA provider, not on {first}")
+        options = self.session.get_provider_options().get(first, {})
+        return Device(_DEVICES[first], int(options.get("device_id", 0)))
+
 
 class OrtBinding:
     """Runs the session with some inputs bound to caller-owned buffers that are also outputs (updated in place).
 
-    The KV cache buffers stay bound across steps; only the small per-step inputs are rebound. The output (logits,
+    The KV cache buffers stay bound across steps (`share`, by address: `ort_kv.Region`); only the small per-step
+    inputs are rebound, from the host (`fed` records their bytes per run). The output (logits,
     (B, n, V): n = 1, or `logits_to_keep` when the graph takes it) is bound to a buffer of ours, one per shape:
     reading it back through `get_outputs()` would wrap every bound output (61 for 30 layers) on every step.
     `logits_to_keep` defaults to 1, so callers that want last-token logits need not feed it.
@@ -71,8 +111,8 @@ class OrtBinding:
         self.backend, self.output = backend, output
         self.io = backend.session.io_binding()
         self.io.bind_output(output)  # bound first: get_outputs()[0]
-        self._shared: dict[str, np.ndarray] = {}
-        self._values = []  # keep the OrtValues (and so the buffers) alive while bound
+        self._shared: dict[str, Region] = {}  # the caller keeps their memory alive while this binding lives
+        self.fed: dict[str, int] = {}  # the last run's host inputs: name -> bytes
         self._checked = False
         self._spec = next(s for s in backend.outputs if s.name == output)
         self._defaults = (
@@ -81,12 +121,11 @@ class OrtBinding:
         self._outs: dict[tuple[int, ...], tuple[np.ndarray, ort.OrtValue]] = {}  # shape -> a buffer for it
         self._bound: tuple[int, ...] | None = None
 
-    def share(self, input_name: str, output_name: str, buffer: np.ndarray) -> None:
-        value = ort.OrtValue.ortvalue_from_numpy(buffer)  # wraps the numpy memory, no copy
-        self.io.bind_ortvalue_input(input_name, value)
-        self.io.bind_ortvalue_output(output_name, value)
-        self._values.append(value)
-        self._shared[input_name] = buffer
+    def share(self, input_name: str, output_name: str, region: Region) -> None:
+        """Bind `region` as both the input and the output: the graph updates it in place."""
+        bind_region(self.io, input_name, region)
+        bind_region(self.io, output_name, region, output=True)
+        self._shared[input_name] = region
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         feeds = {**self._defaults, **feeds}
@@ -95,6 +134,7 @@ class OrtBinding:
             self._checked = True
         for name, value in feeds.items():
             self.io.bind_cpu_input(name, value)
+        self.fed = {name: value.nbytes for name, value in feeds.items()}
         shape = self._output_shape(feeds)
         if shape is not None and shape != self._bound:
             if shape not in self._outs:

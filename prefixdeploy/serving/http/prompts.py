@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from prefixdeploy.runtime.bundle import Bundle
 from prefixdeploy.runtime.prefix import VIRTUAL, Prefix
-from prefixdeploy.serving.http.config import MAX_PROMPTS
 from prefixdeploy.serving.engine.requests import out_of_vocabulary
+from prefixdeploy.serving.http.config import MAX_PROMPTS
 from prefixdeploy.serving.http.errors import bad_request
 from prefixdeploy.serving.http.protocol import Prompt
 
