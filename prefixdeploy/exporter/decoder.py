@@ -16,7 +16,17 @@ import numpy as np
 import onnx
 
 from prefixdeploy.exporter.graph import BOOL, FLOAT, INT64, GraphBuilder
-from prefixdeploy.models.archs.base import ArchDims, ArchSpec, LayerWeights, Linear, Norm, RopeSpec
+from prefixdeploy.models.archs.base import (
+    ArchDims,
+    ArchSpec,
+    LayerWeights,
+    Linear,
+    MlpStyle,
+    Norm,
+    NormStyle,
+    PositionStyle,
+    RopeSpec,
+)
 from prefixdeploy.runtime import manifest as io_names  # the graph's input and output names
 from prefixdeploy.runtime.prefix import Prefix
 
@@ -56,10 +66,9 @@ def build_decoder(arch: ArchSpec, rope: RopeSpec | None, baked: list[Prefix] | N
 
     embed = b.initializer("embed_tokens.weight", arch.embeddings())  # (V, hidden), shared with a tied lm_head
     x = b.op("Gather", embed, ids)  # (B, T, hidden)
-    if arch.positions == "learned":
-        x = b.op("Add", x, b.op("Gather", b.initializer("embed_positions.weight", arch.position_table()), pos))
-    with b.scope("rotary"):
-        cos_sin = _rope_tables(b, rope, pos) if arch.positions == "rope" else None
+    if arch.embedding_scale() != 1.0:
+        x = b.op("Mul", x, b.const(arch.embedding_scale(), np.float32))
+    x, cos_sin = _style(_POSITIONS, arch.positions)(b, arch, rope, x, pos)
     with b.scope("mask"):
         allowed = _allowed_keys(b, mask, ids)
     ctx = _Context(d, allowed, cos_sin, prefix_kv)
@@ -129,6 +138,27 @@ def _baked_prefix(b: GraphBuilder, prefixes: list[Prefix], ids: str):
     prefix_mask = b.op("Gather", b.const(mask), sel, axis=0)  # (B, P)
     offset = b.unsqueeze(b.op("Gather", b.const(lengths), sel, axis=0), [1])  # (B, 1)
     return kv, prefix_mask, offset
+
+
+def _style(table: dict, style):
+    """The builder of `style` in `table`; a style without one is a bug in the family, never a silent default."""
+    if style not in table:
+        raise NotImplementedError(f"the decoder builder has no {type(style).__name__} {style!r}")
+    return table[style]
+
+
+def _learned_positions(b: GraphBuilder, arch: ArchSpec, rope: RopeSpec | None, x: str, pos: str):
+    """x + table[pos]: (B, T, hidden), no rotary tables."""
+    return b.op("Add", x, b.op("Gather", b.initializer("embed_positions.weight", arch.position_table()), pos)), None
+
+
+def _rotary_positions(b: GraphBuilder, arch: ArchSpec, rope: RopeSpec | None, x: str, pos: str):
+    """x unchanged, and the rotary cos, sin (B, 1, T, D) that every layer applies to q and k."""
+    with b.scope("rotary"):
+        return x, _rope_tables(b, rope, pos)
+
+
+_POSITIONS = {PositionStyle.LEARNED: _learned_positions, PositionStyle.ROPE: _rotary_positions}
 
 
 def _rope_tables(b: GraphBuilder, rope: RopeSpec, pos: str) -> tuple[str, str]:
@@ -210,28 +240,48 @@ def _linear(b: GraphBuilder, name: str, w: Linear, x: str) -> str:
 
 
 def _norm(b: GraphBuilder, arch: ArchSpec, name: str, w: Norm, x: str, eps: float) -> str:
+    return _style(_NORMS, arch.norm)(b, name, w, x, eps)
+
+
+def _layer_norm(b: GraphBuilder, name: str, w: Norm, x: str, eps: float) -> str:
+    scale, bias = b.initializer(f"{name}.weight", w[0]), b.initializer(f"{name}.bias", w[1])
+    return b.op("LayerNormalization", x, scale, bias, axis=-1, epsilon=eps)
+
+
+def _rms_norm(b: GraphBuilder, name: str, w: Norm, x: str, eps: float) -> str:
+    """RMSNorm in the exact form ONNX Runtime fuses into SimplifiedLayerNormalization."""
     scale = b.initializer(f"{name}.weight", w[0])
-    if arch.norm == "layer":
-        return b.op("LayerNormalization", x, scale, b.initializer(f"{name}.bias", w[1]), axis=-1, epsilon=eps)
-    # RMSNorm in the exact form ONNX Runtime fuses into SimplifiedLayerNormalization.
     var = b.reduce_mean(b.op("Pow", x, b.const(2.0, np.float32)), [-1])
     rms = b.op("Sqrt", b.op("Add", var, b.const(eps, np.float32)))
     return b.op("Mul", b.op("Div", x, rms), scale)
 
 
+_NORMS = {NormStyle.LAYER: _layer_norm, NormStyle.RMS: _rms_norm}
+
+
 def _mlp(b: GraphBuilder, arch: ArchSpec, name: str, w: dict[str, Linear], x: str) -> str:
-    if arch.mlp == "gelu_tanh":
-        h = _linear(b, f"{name}.fc_in", w["fc_in"], x)
-        # gelu_new: 0.5·h·(1 + tanh(√(2/π)·(h + 0.044715·h³)))
-        inner = b.op("Add", h, b.op("Mul", b.op("Pow", h, b.const(3.0, np.float32)), b.const(0.044715, np.float32)))
-        t = b.op("Tanh", b.op("Mul", inner, b.const(np.sqrt(2.0 / np.pi), np.float32)))
-        h = b.op("Mul", b.op("Mul", h, b.op("Add", t, b.const(1.0, np.float32))), b.const(0.5, np.float32))
-        return _linear(b, f"{name}.fc_out", w["fc_out"], h)
+    return _style(_MLPS, arch.mlp)(b, name, w, x)
+
+
+def _gelu_mlp(b: GraphBuilder, name: str, w: dict[str, Linear], x: str) -> str:
+    """fc_out(gelu_new(fc_in(x))), gelu_new(h) = 0.5·h·(1 + tanh(√(2/π)·(h + 0.044715·h³)))."""
+    h = _linear(b, f"{name}.fc_in", w["fc_in"], x)
+    inner = b.op("Add", h, b.op("Mul", b.op("Pow", h, b.const(3.0, np.float32)), b.const(0.044715, np.float32)))
+    t = b.op("Tanh", b.op("Mul", inner, b.const(np.sqrt(2.0 / np.pi), np.float32)))
+    h = b.op("Mul", b.op("Mul", h, b.op("Add", t, b.const(1.0, np.float32))), b.const(0.5, np.float32))
+    return _linear(b, f"{name}.fc_out", w["fc_out"], h)
+
+
+def _swiglu_mlp(b: GraphBuilder, name: str, w: dict[str, Linear], x: str) -> str:
+    """down(silu(gate(x)) · up(x)), gate and up as one packed projection."""
     gate_up = _linear(b, f"{name}.gate_up", _pack([w["gate"], w["up"]]), x)  # (B, T, 2·I)
     width = w["gate"][0].shape[1]
     gate, up = b.op("Split", gate_up, b.const([width, width]), axis=-1, outputs=2)
     silu = b.op("Mul", gate, b.op("Sigmoid", gate))
     return _linear(b, f"{name}.down", w["down"], b.op("Mul", silu, up))
+
+
+_MLPS = {MlpStyle.GELU_TANH: _gelu_mlp, MlpStyle.SWIGLU: _swiglu_mlp}
 
 
 def _pack(parts: list[Linear]) -> Linear:

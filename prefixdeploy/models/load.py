@@ -15,7 +15,7 @@ import numpy as np
 
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.models.archs import get_arch
-from prefixdeploy.models.archs.base import ArchDims, ArchSpec, RopeSpec
+from prefixdeploy.models.archs.base import ArchDims, ArchSpec, PositionStyle, RopeSpec
 from prefixdeploy.runtime.prefix import ModelFacts
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class LoadedModel:
         )
 
     def rope(self) -> RopeSpec | None:
-        if self.arch.positions != "rope":
+        if self.arch.positions is not PositionStyle.ROPE:
             return None
         rotary = self.module.get_decoder().rotary_emb
         return RopeSpec(rotary.inv_freq.detach().float().numpy(), float(getattr(rotary, "attention_scaling", 1.0)))

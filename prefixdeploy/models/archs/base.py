@@ -7,6 +7,7 @@ Weights are numpy float32 arrays; linear weights are returned as (in, out), the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 
@@ -14,6 +15,21 @@ from prefixdeploy.errors import UnsupportedModelError
 
 Linear = tuple[np.ndarray, np.ndarray | None]  # (weight (in, out), bias (out,) or None)
 Norm = tuple[np.ndarray, np.ndarray | None]  # (scale (hidden,), bias (hidden,) or None)
+
+
+class NormStyle(Enum):
+    LAYER = "layer"  # LayerNorm with bias
+    RMS = "rms"  # RMSNorm, no bias
+
+
+class PositionStyle(Enum):
+    LEARNED = "learned"  # an absolute table added to the embeddings
+    ROPE = "rope"  # rotary on q and k
+
+
+class MlpStyle(Enum):
+    GELU_TANH = "gelu_tanh"  # fc_in → gelu (tanh) → fc_out
+    SWIGLU = "swiglu"  # down(silu(gate) · up)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,12 +67,22 @@ class LayerWeights:
 
 
 class ArchSpec:
-    """One model family. Subclasses set the class attributes and map weight names."""
+    """One model family. Subclasses set the class attributes and map weight names.
+
+    The styles are closed sets: the graph builder dispatches on them through tables that raise on a style they lack.
+    """
 
     model_types: tuple[str, ...] = ()
-    norm: str = "rms"  # "layer" (LayerNorm with bias) | "rms" (RMSNorm, no bias)
-    positions: str = "rope"  # "learned" (absolute table added to embeddings) | "rope" (rotary on q and k)
-    mlp: str = "swiglu"  # "gelu_tanh" (fc_in → gelu tanh → fc_out) | "swiglu" (down(silu(gate) * up))
+    norm: NormStyle = NormStyle.RMS
+    positions: PositionStyle = PositionStyle.ROPE
+    mlp: MlpStyle = MlpStyle.SWIGLU
+    norm_weight_offset: float = 0.0  # added to every norm's scale (Gemma's RMSNorm multiplies by 1 + w)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for field, style in (("norm", NormStyle), ("positions", PositionStyle), ("mlp", MlpStyle)):
+            if not isinstance(getattr(cls, field), style):
+                raise TypeError(f"{cls.__name__}.{field} must be a {style.__name__}, got {getattr(cls, field)!r}")
 
     def __init__(self, config, state: dict[str, np.ndarray]):
         self.config, self.state = config, state
@@ -69,6 +95,10 @@ class ArchSpec:
 
     def embeddings(self) -> np.ndarray:
         raise NotImplementedError
+
+    def embedding_scale(self) -> float:
+        """What the token embeddings are multiplied by before the first layer (Gemma: √hidden)."""
+        return 1.0
 
     def position_table(self) -> np.ndarray | None:
         return None
@@ -89,7 +119,10 @@ class ArchSpec:
         return (w.T if transpose else w), self.state.get(f"{name}.bias")
 
     def norm_weights(self, name: str) -> Norm:
-        return self.state[f"{name}.weight"], self.state.get(f"{name}.bias")
+        scale = self.state[f"{name}.weight"]
+        if self.norm_weight_offset:  # folded in once, in float32 as HF adds it
+            scale = scale + np.float32(self.norm_weight_offset)
+        return scale, self.state.get(f"{name}.bias")
 
     def refuse(self, what: str) -> None:
         raise UnsupportedModelError(f"{self.config.model_type}: {what} is not supported by prefixdeploy's exporter")
