@@ -15,7 +15,7 @@ from prefixdeploy.exporter.decoder import build_decoder
 from prefixdeploy.exporter.external_data import save_with_aligned_data
 from prefixdeploy.exporter.genai import write_genai_config
 from prefixdeploy.exporter.graph import MAX_OPSET, MIN_OPSET
-from prefixdeploy.exporter.optimize import PRECISIONS, build_ort_graph
+from prefixdeploy.exporter.optimize import PRECISIONS, build_ort_graph, check_fusable
 from prefixdeploy.importers import check_source, load_prefix_source, parse_prefix_arg
 from prefixdeploy.models.load import LoadedModel, load_model
 from prefixdeploy.runtime.atomic import atomic_dir
@@ -75,6 +75,8 @@ def export_bundle(config: ExportConfig, loaded: LoadedModel | None = None) -> Pa
         check_source(path)  # fail fast, before the (slow) model load
 
     loaded = loaded or load_model(config.model)
+    if config.precisions:
+        check_fusable(loaded.arch, loaded.rope())
     prefixes = [load_prefix_source(path, loaded.facts, name) for name, path in sources]
     log.info("building the %s graph (%d layers)", config.mode, loaded.dims.num_layers)
     graph = build_decoder(loaded.arch, loaded.rope(), prefixes if config.mode == "baked" else None, config.opset)
@@ -125,7 +127,7 @@ def _write_graphs(tmp: Path, loaded: LoadedModel, graph: onnx.ModelProto, config
     for precision in config.precisions:
         log.info("deriving the ONNX Runtime graph at %s", precision)
         file = f"model.ort.{precision}.onnx"
-        build_ort_graph(source, loaded.dims, loaded.rope(), precision, tmp / file, tmp / (MODEL_FILE + ".data"))
+        build_ort_graph(source, loaded.arch, loaded.rope(), precision, tmp / file, tmp / (MODEL_FILE + ".data"))
         graphs.append(GraphEntry(file, precision, "ort"))
     return [*graphs, portable]
 

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 
-from prefixdeploy.exporter import decoder
+from prefixdeploy.exporter import blocks, decoder
 from prefixdeploy.exporter.decoder import build_decoder
 from prefixdeploy.models.archs.base import ArchSpec, MlpStyle, NormStyle, PositionStyle
 from prefixdeploy.models.load import load_model
@@ -47,13 +47,13 @@ def test_baked_bank_selects_its_prefix_by_input(tiny_model_dir):
 
 
 @pytest.mark.parametrize(
-    "style, table", [(NormStyle, decoder._NORMS), (PositionStyle, decoder._POSITIONS), (MlpStyle, decoder._MLPS)]
+    "style, table", [(NormStyle, blocks.NORMS), (PositionStyle, decoder._POSITIONS), (MlpStyle, blocks.MLPS)]
 )
 def test_every_style_has_a_builder_and_none_is_a_default(style, table):
     assert set(table) == set(style)
     Other = Enum("Other", {"NEW": "new"})
     with pytest.raises(NotImplementedError, match="no Other <Other.NEW"):
-        decoder._style(table, Other.NEW)
+        blocks.style(table, Other.NEW)
 
 
 def test_a_family_declares_its_styles_from_the_closed_sets():

@@ -30,6 +30,7 @@ class PositionStyle(Enum):
 class MlpStyle(Enum):
     GELU_TANH = "gelu_tanh"  # fc_in → gelu (tanh) → fc_out
     SWIGLU = "swiglu"  # down(silu(gate) · up)
+    GEGLU_TANH = "geglu_tanh"  # down(gelu_tanh(gate) · up) (Gemma)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,8 +52,25 @@ class ArchDims:
 
 @dataclass(frozen=True)
 class RopeSpec:
-    inv_freq: np.ndarray  # (D/2,) float32, from the HF rotary module (so scaled rope types come for free)
+    """Rotary tables as HF's rotary module holds them (so scaled rope types come for free)."""
+
+    inv_freq: np.ndarray  # (R/2,) float32; R ≤ D rotary dims (partial rotary turns the first R of each head)
     scaling: float  # HF's attention_scaling, multiplied into cos and sin
+    local: RopeSpec | None = None  # the table of layers with `AttentionSpec.local_rope` (Gemma 3's sliding layers)
+
+    @property
+    def rotary_dim(self) -> int:
+        return 2 * len(self.inv_freq)
+
+
+@dataclass(frozen=True)
+class AttentionSpec:
+    """How one layer forms its attention scores, the same in the portable graph and ONNX Runtime's fused op."""
+
+    scale: float  # multiplies q·k (HF's `scaling`)
+    window: int | None = None  # sliding window: a query sees keys less than `window` positions back (HF's)
+    softcap: float | None = None  # scores → softcap·tanh(scores / softcap) before the mask (Gemma 2)
+    local_rope: bool = False  # rotate with `RopeSpec.local`
 
 
 @dataclass(frozen=True)
@@ -63,7 +81,11 @@ class LayerWeights:
     k: Linear
     v: Linear
     o: Linear
-    mlp: dict[str, Linear]  # gelu_tanh: fc_in, fc_out; swiglu: gate, up, down
+    mlp: dict[str, Linear]  # gelu_tanh: fc_in, fc_out; swiglu, geglu_tanh: gate, up, down
+    q_norm: Norm | None = None  # over each head's D, before the rotation (Qwen3, Gemma 3); k_norm with it
+    k_norm: Norm | None = None
+    post_attn_norm: Norm | None = None  # on the attention output, before the residual add (Gemma)
+    post_mlp_norm: Norm | None = None  # on the MLP output, before the residual add (Gemma)
 
 
 class ArchSpec:
@@ -99,6 +121,22 @@ class ArchSpec:
     def embedding_scale(self) -> float:
         """What the token embeddings are multiplied by before the first layer (Gemma: √hidden)."""
         return 1.0
+
+    def attention(self, i: int) -> AttentionSpec:
+        """Layer i's attention scores: 1/√D, every earlier key, no soft-capping unless the family says otherwise."""
+        return AttentionSpec(scale=1.0 / np.sqrt(self.dims().head_dim))
+
+    def residual_scale(self) -> float:
+        """What each block's output is multiplied by before the residual add (Granite's residual_multiplier)."""
+        return 1.0
+
+    def logits_scaling(self) -> float:
+        """What the logits are divided by (Granite's logits_scaling)."""
+        return 1.0
+
+    def final_logit_softcapping(self) -> float | None:
+        """logits → c·tanh(logits / c) (Gemma 2's final_logit_softcapping)."""
+        return None
 
     def position_table(self) -> np.ndarray | None:
         return None
