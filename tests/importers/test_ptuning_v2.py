@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import NEW_FAMILIES
 from torch import nn
 from upstream_prefix import PTuningV2Model, assert_same_kv, assert_same_logits, hf_model, save_checkpoint
 
@@ -140,3 +141,17 @@ def test_matches_only_prefix_encoder_weights(tiny_model_dir, peft_adapter, tmp_p
     (tmp_path / "notes.txt").write_text("prefix_encoder.embedding.weight")
     unrelated = [tiny_model_dir("llama"), peft_adapter("llama", 4), chatglm_base, tmp_path / "notes.txt"]
     assert not any(ptuning_v2.matches(p) for p in unrelated + [tmp_path / "missing"])
+
+
+@pytest.mark.parametrize("kind", NEW_FAMILIES)
+def test_the_flat_layout_applies_to_the_new_families(kind, tiny_model_dir, tmp_path):
+    """The encoder is sized by layers × kv heads × head_dim, not hidden/heads (Qwen3 and Gemma: head_dim 32 of 64)."""
+    model_dir = tiny_model_dir(kind)
+    model, facts = hf_model(model_dir)
+    ptuned = make_ptuned(model_dir, projection=True)
+    config = config_for(model_dir, projection=True)
+    target = save_checkpoint(chatglm_style(ptuned), config, tmp_path / "run" / "model.safetensors")
+    prefix = load_prefix_source(target.parent, facts, "task")
+    assert prefix.key.shape == (facts.num_layers, facts.num_key_value_heads, P, facts.head_dim)
+    assert_same_kv(prefix, ptuned.get_prompt())
+    assert_same_logits(model, prefix, ptuned.get_prompt(), IDS)
