@@ -74,14 +74,17 @@ def _with_config(model_dir, directory, **changes):
     return copy
 
 
-@pytest.mark.parametrize("kind", ["gemma3_text", "gemma2"])
+@pytest.mark.parametrize("kind", ["gemma3_text", "gemma2", "phi3"])
 def test_a_prompt_longer_than_the_window_sees_the_prefix_as_peft_does(kind, tiny_model_dir, peft_adapter, tmp_path):
     """PEFT puts the prefix at positions 0…P−1 and HF's sliding-window mask treats it as any token: a query at
-    position q sees keys at positions above q − window, so the prefix leaves the sliding layers' view (the global
-    layers keep it). With window 6, P = 5 and 9, and a 32-token prompt, both graphs must match PEFT at every step."""
+    position q sees keys at positions above q − window, so the prefix leaves the sliding layers' view (Gemma's global
+    layers keep it; Phi-3-mini-4k slides every layer, here with the tiny Phi's weights and a window of 6). With
+    window 6, P = 5 and 9, and a 32-token prompt, both graphs must match PEFT at every step."""
     model = tiny_model_dir(kind)
+    if kind == "phi3":
+        model = _with_config(model, tmp_path / "windowed", sliding_window=6)
     window = json.loads((model / "config.json").read_text())["sliding_window"]
-    specs = _adapters(peft_adapter, kind)
+    specs = _adapters(peft_adapter, kind)  # the same weights: the adapters fit the windowed copy
     path = export_bundle(ExportConfig(str(model), specs, tmp_path / "bundle"))
     wide = _with_config(model, tmp_path / "wide", sliding_window=4096)  # the same weights, no window in reach
     for graph in GRAPHS:
