@@ -15,7 +15,7 @@ from prefixdeploy.exporter.decoder import build_decoder
 from prefixdeploy.exporter.external_data import save_with_aligned_data
 from prefixdeploy.exporter.genai import write_genai_config
 from prefixdeploy.exporter.graph import MAX_OPSET, MIN_OPSET
-from prefixdeploy.exporter.optimize import build_ort_graph
+from prefixdeploy.exporter.optimize import build_ort_graph, check_fusable
 from prefixdeploy.importers import check_source, load_prefix_source, parse_prefix_arg
 from prefixdeploy.models.load import LoadedModel, load_model
 from prefixdeploy.runtime.atomic import atomic_dir
@@ -77,6 +77,8 @@ def export_bundle(config: ExportConfig, loaded: LoadedModel | None = None) -> Pa
         check_source(path)  # fail fast, before the (slow) model load
 
     loaded = loaded or load_model(config.model)
+    if config.precisions:
+        check_fusable(loaded.arch, loaded.rope())
     options = {"model_source": loaded.source, "allow_other_model": config.allow_other_model}
     prefixes = [load_prefix_source(path, loaded.facts, name, **options) for name, path in sources]
     log.info("building the %s graph (%d layers)", config.mode, loaded.dims.num_layers)
@@ -95,30 +97,11 @@ def _check_output(out: Path, force: bool) -> None:
 
 
 def _write_contents(tmp: Path, loaded: LoadedModel, graph: onnx.ModelProto, prefixes: list[Prefix], config) -> None:
-    save_with_aligned_data(graph, tmp / MODEL_FILE)
-    graphs = []
-    # The passes start from a switchable graph with its weights in memory (saving moved `graph`'s to disk).
-    source = build_decoder(loaded.arch, loaded.rope(), None, config.opset) if config.precisions else None
-    for precision in config.precisions:
-        log.info("deriving the ONNX Runtime graph at %s", precision)
-        file = f"model.ort.{precision}.onnx"
-        build_ort_graph(source, loaded.dims, loaded.rope(), precision, tmp / file, tmp / (MODEL_FILE + ".data"))
-        graphs.append(GraphEntry(file, precision, "ort"))
-    graphs.append(GraphEntry(MODEL_FILE, "fp32", "portable"))
+    graphs = _write_graphs(tmp, loaded, graph, config)
+    hashes: dict[str, str] = {}  # relative path -> sha256, each file hashed once
     (tmp / "prefixes").mkdir()
-    entries = []
-    for index, prefix in enumerate(prefixes):
-        rel = f"prefixes/{prefix.name}.safetensors"
-        save_prefix(prefix, tmp / rel)
-        bank_index = index if config.mode == "baked" and len(prefixes) > 1 else None
-        entry = PrefixEntry(
-            name=prefix.name,
-            num_virtual_tokens=prefix.num_virtual_tokens,
-            file=rel,
-            sha256=sha256_file(tmp / rel),
-            bank_index=bank_index,
-        )
-        entries.append(entry)
+    bank = config.mode == "baked" and len(prefixes) > 1
+    entries = [_write_prefix(tmp, prefix, index if bank else None, hashes) for index, prefix in enumerate(prefixes)]
     tok = loaded.tokenizer
     tok.save_pretrained(str(tmp))
     if not (tmp / TOKENIZER_FILE).is_file():
@@ -126,10 +109,39 @@ def _write_contents(tmp: Path, loaded: LoadedModel, graph: onnx.ModelProto, pref
     manifest = _manifest(loaded, config, entries, graphs)
     if config.mode == "baked" and len(prefixes) == 1:
         write_genai_config(tmp, manifest, MODEL_FILE, prefixes[0].num_virtual_tokens)
-    files = sorted(p for p in tmp.rglob("*") if p.is_file())
-    hashes = {str(p.relative_to(tmp)): sha256_file(p) for p in files}
-    write_manifest(replace(manifest, files=hashes), tmp)
-    add_reference_cases(tmp, MODEL_FILE)  # what `prefixdeploy check` replays on the target
+    manifest = add_reference_cases(tmp, manifest, MODEL_FILE)  # what `prefixdeploy check` replays on the target
+    for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
+        rel = str(path.relative_to(tmp))
+        if rel not in hashes:
+            hashes[rel] = sha256_file(path)
+    write_manifest(replace(manifest, files=dict(sorted(hashes.items()))), tmp)
+
+
+def _write_graphs(tmp: Path, loaded: LoadedModel, graph: onnx.ModelProto, config) -> list[GraphEntry]:
+    """The portable graph and the ONNX Runtime variants derived from it: fastest first, the portable graph last."""
+    switchable = config.mode == "switchable"
+    save_with_aligned_data(graph, tmp / MODEL_FILE, keep_weights=switchable and bool(config.precisions))
+    portable = GraphEntry(MODEL_FILE, "fp32", "portable")
+    if not config.precisions:
+        return [portable]
+    # The passes start from a switchable graph with its weights in memory: the portable one, unless it is baked.
+    source = graph if switchable else build_decoder(loaded.arch, loaded.rope(), None, config.opset)
+    graphs = []
+    for precision in config.precisions:
+        log.info("deriving the ONNX Runtime graph at %s", precision)
+        file = f"model.ort.{precision}.onnx"
+        build_ort_graph(source, loaded.arch, loaded.rope(), precision, tmp / file, tmp / (MODEL_FILE + ".data"))
+        graphs.append(GraphEntry(file, precision, "ort"))
+    return [*graphs, portable]
+
+
+def _write_prefix(tmp: Path, prefix: Prefix, bank_index: int | None, hashes: dict[str, str]) -> PrefixEntry:
+    """Save `prefix` under prefixes/, hash it into `hashes`; its manifest entry."""
+    rel = f"prefixes/{prefix.name}.safetensors"
+    save_prefix(prefix, tmp / rel)
+    hashes[rel] = sha256_file(tmp / rel)
+    length = prefix.num_virtual_tokens
+    return PrefixEntry(name=prefix.name, num_virtual_tokens=length, file=rel, sha256=hashes[rel], bank_index=bank_index)
 
 
 def _manifest(loaded: LoadedModel, config: ExportConfig, entries: list[PrefixEntry], graphs) -> Manifest:

@@ -40,17 +40,25 @@ def set_location(tensor: onnx.TensorProto, location: str, offset: int, length: i
     tensor.data_location = onnx.TensorProto.EXTERNAL
 
 
-def save_with_aligned_data(model: onnx.ModelProto, out: Path) -> None:
+def save_with_aligned_data(model: onnx.ModelProto, out: Path, keep_weights: bool = False) -> None:
     """Save `model` to `out` with every initializer of ≥ SIZE_THRESHOLD bytes in `out.name + ".data"`, aligned.
 
-    The model's initializers must hold their bytes in memory (not point at external files already).
+    The model's initializers must hold their bytes in memory (not point at external files already). They point at the
+    data file afterwards, unless `keep_weights` (the exporter derives the ONNX Runtime graphs from the same graph).
     """
     location = out.name + ".data"
+    moved: list[tuple[onnx.TensorProto, bytes]] = []
     with (out.parent / location).open("wb") as data_file:
         for tensor in model.graph.initializer:
             if not tensor.HasField("raw_data"):  # typed fields (float_data, …): the same bytes as raw_data
                 tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor), tensor.name))
             if len(tensor.raw_data) >= SIZE_THRESHOLD:
-                length = len(tensor.raw_data)
-                set_location(tensor, location, append_aligned(data_file, tensor.raw_data), length)
+                data = tensor.raw_data
+                set_location(tensor, location, append_aligned(data_file, data), len(data))
+                if keep_weights:
+                    moved.append((tensor, data))
     onnx.save_model(model, str(out))
+    for tensor, data in moved:
+        del tensor.external_data[:]
+        tensor.ClearField("data_location")
+        tensor.raw_data = data

@@ -13,11 +13,14 @@ from prefixdeploy.runtime import manifest as io_names  # the graph's input and o
 from prefixdeploy.runtime.manifest import Manifest
 
 GENAI_CONFIG = "genai_config.json"
-# GenAI's `type` picks its model class. llama, mistral and qwen2 select its DecoderOnly_Model, as does the generic
-# "decoder" that every other family gets: it reads our separate `past_key_values.{i}.key|value` (B, H_kv, S, D).
+# GenAI's `type` picks its model class. These select its DecoderOnly_Model, as does the generic "decoder" that every
+# other family gets: it reads our separate `past_key_values.{i}.key|value` (B, H_kv, S, D). The graph does the
+# family's own math (sliding windows, soft-capping, multipliers), so GenAI needs no more than the type.
 # GPT-2 must not be "gpt2": that selects GenAI's legacy Gpt_Model, whose combined cache wants one (2, B, H, S, D)
 # input per layer named by `past_names`; on our graph it fails with "Model input was not found: ".
-_GENAI_TYPES = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2"}
+_GENAI_TYPES = {
+    name: name for name in ("llama", "mistral", "qwen2", "qwen3", "phi3", "granite", "gemma2", "gemma3_text")
+}
 
 
 def write_genai_config(directory: Path, manifest: Manifest, model_file: str, prefix_length: int) -> None:

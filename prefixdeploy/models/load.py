@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.models.archs import get_arch
-from prefixdeploy.models.archs.base import ArchDims, ArchSpec, RopeSpec
+from prefixdeploy.models.archs.base import ArchDims, ArchSpec, PositionStyle, RopeSpec
 from prefixdeploy.runtime.prefix import ModelFacts
 
 log = logging.getLogger(__name__)
@@ -57,10 +57,24 @@ class LoadedModel:
         )
 
     def rope(self) -> RopeSpec | None:
-        if self.arch.positions != "rope":
+        if self.arch.positions is not PositionStyle.ROPE:
             return None
         rotary = self.module.get_decoder().rotary_emb
-        return RopeSpec(rotary.inv_freq.detach().float().numpy(), float(getattr(rotary, "attention_scaling", 1.0)))
+        if hasattr(rotary, "inv_freq"):
+            return _rope_table(rotary, "")
+        # One table per layer type (Gemma 3): the global layers' and the sliding layers' own.
+        local = _rope_table(rotary, "sliding_attention_") if hasattr(rotary, "sliding_attention_inv_freq") else None
+        if not hasattr(rotary, "full_attention_inv_freq"):
+            return local
+        return replace(_rope_table(rotary, "full_attention_"), local=local)
+
+
+def _rope_table(rotary, prefix: str) -> RopeSpec:
+    """The table HF's rotary module holds under `prefix`: its original (short) frequencies, since a longrope model
+    swaps `inv_freq` once it has seen a sequence past original_max_position_embeddings (the arch caps the context)."""
+    inv_freq = getattr(rotary, f"{prefix}original_inv_freq", None)
+    inv_freq = getattr(rotary, f"{prefix}inv_freq") if inv_freq is None else inv_freq
+    return RopeSpec(inv_freq.detach().float().numpy(), float(getattr(rotary, f"{prefix}attention_scaling", 1.0)))
 
 
 def weights_fingerprint(state: dict[str, np.ndarray], sample: int = 4096) -> str:

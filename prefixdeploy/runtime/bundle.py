@@ -181,6 +181,7 @@ def load_bundle(
     precision: str | None = None,
     verify_hashes: bool = True,
     provider: str = CPU,
+    manifest: Manifest | None = None,
     **backend_options,
 ) -> Bundle:
     """Load a bundle directory: check its format version and file hashes, load prefixes, tokenizer and backend.
@@ -189,9 +190,10 @@ def load_bundle(
     first graph `backend` can run (the exporter lists the ONNX Runtime variant first, the portable graph last).
     provider: ONNX Runtime's execution provider, cpu | cuda | tensorrt (see `providers`); the TensorRT provider,
     like the TensorRT backend, takes the portable graph and the options fp16, max_batch, max_sequence, max_total.
+    manifest: the manifest of a bundle still being written (the exporter's reference cases); default: manifest.json.
     """
     path = Path(path)
-    manifest = read_manifest(path)
+    manifest = manifest or read_manifest(path)
     if backend != "ort" and provider != CPU:
         raise PrefixDeployError(f"--provider {provider} is ONNX Runtime's; --backend {backend} runs without it")
     entry = select_graph(manifest.graphs, TENSORRT if backend == "trt" else provider, graph, precision)

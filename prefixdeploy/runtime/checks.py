@@ -19,7 +19,7 @@ import numpy as np
 from prefixdeploy.errors import BundleError, ConfigError
 from prefixdeploy.runtime.bundle import Bundle, load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
-from prefixdeploy.runtime.manifest import Manifest, read_manifest, sha256_file, write_manifest
+from prefixdeploy.runtime.manifest import Manifest
 from prefixdeploy.runtime.providers import CPU, PROVIDERS
 
 CHECKS_FILE = "checks/reference.json"
@@ -71,17 +71,17 @@ def _greedy(bundle: Bundle, prompts: list[list[int]], prefixes: list[str | None]
     return tokens.tolist(), np.stack([s.logits for s in steps], axis=1).astype(np.float32)  # (B, n, V)
 
 
-def add_reference_cases(directory: Path, graph: str) -> None:
-    """Generate the cases with `graph` (the portable fp32 graph), write them and list them in the manifest."""
-    with load_bundle(directory, graph=graph, verify_hashes=False) as bundle:
+def add_reference_cases(directory: Path, manifest: Manifest, graph: str) -> Manifest:
+    """Generate the cases with `graph` (the portable fp32 graph) of the bundle being written in `directory`, whose
+    manifest is `manifest` (not written yet); write them and return the manifest that lists them (its `files` are
+    the caller's to hash)."""
+    with load_bundle(directory, graph=graph, verify_hashes=False, manifest=manifest) as bundle:
         cases = reference_cases(bundle)
     path = directory / CHECKS_FILE
     path.parent.mkdir(exist_ok=True)
     data = {"format": SCHEMA, "format_version": SCHEMA_VERSION, "graph": graph, "provider": CPU}
     path.write_text(json.dumps({**data, "cases": [asdict(c) for c in cases]}, separators=(",", ":")) + "\n")
-    manifest = read_manifest(directory)
-    files = {**manifest.files, CHECKS_FILE: sha256_file(path)}
-    write_manifest(replace(manifest, checks=CHECKS_FILE, files=files), directory)
+    return replace(manifest, checks=CHECKS_FILE)
 
 
 def read_reference_cases(directory: Path, manifest: Manifest) -> list[ReferenceCase]:

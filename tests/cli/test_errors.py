@@ -133,7 +133,7 @@ def test_unsupported_architecture_lists_the_supported(tmp_path):
     tiny_tokenizer().save_pretrained(tmp_path / "neox")
     out = tmp_path / "out"
     code, err = run_cli("export", "--model", tmp_path / "neox", "-o", out)
-    assert_user_error(code, err, "'gpt_neox' is not supported", "gpt2, llama, mistral, qwen2")
+    assert_user_error(code, err, "'gpt_neox' is not supported", "gpt2, granite, llama, mistral, phi3, qwen2, qwen3")
     assert_no_bundle_written(out)
 
 

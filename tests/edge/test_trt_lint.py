@@ -14,7 +14,7 @@ from trt_lint import lint
 from prefixdeploy.exporter.export import ExportConfig, export_bundle
 from prefixdeploy.exporter.graph import FLOAT, INT64, GraphBuilder
 
-FAMILIES = ("gpt2", "llama", "mistral", "qwen2")
+FAMILIES = ("gpt2", "llama", "mistral", "qwen2", "qwen3", "llama3", "gemma3_text", "gemma2", "phi3", "granite")
 MODES = ("switchable", "baked", "bank")
 
 
@@ -68,10 +68,14 @@ def test_ops_dtypes_attributes_domains_and_restrictions_are_checked():
     w = b.op("Squeeze", b.op("Unsqueeze", x, b.op("Identity", b.const([0]))))  # axes computed; Squeeze without axes
     v = b.op("MatMul", x, b.initializer("w", np.zeros((3, 3), np.float32)), transA=1)  # no such attribute
     s = b.op("FastGelu", x, domain="com.microsoft")
+    c = b.op("CumSum", x, b.op("Identity", b.const(1)))  # a computed axis
+    n = b.op("CumSum", b.op("Cast", x, to=onnx.TensorProto.INT64), b.const(1))  # integers
     for i, (out, dtype) in enumerate(((y, onnx.TensorProto.UINT8), (z, onnx.TensorProto.DOUBLE), (w, FLOAT))):
         b.output(out, f"o{i}", dtype, [2, 3])
     b.output(v, "o3", FLOAT, [3, 3])
     b.output(s, "o4", FLOAT, [2, 3])
+    b.output(c, "o5", FLOAT, [2, 3])
+    b.output(n, "o6", INT64, [2, 3])
     model = b.to_model("test")
     model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
     found = "\n".join(lint(model))
@@ -83,5 +87,7 @@ def test_ops_dtypes_attributes_domains_and_restrictions_are_checked():
         "axes /Identity/output_0 must be an initializer",
         "Squeeze /Squeeze: give axes",
         "attribute transA is not in the ONNX schema",
+        "CumSum /CumSum: axis /Identity_1/output_0 must be an initializer",
+        "CumSum /CumSum_1: input /Cast_2/output_0 is INT64",
     ):
         assert needle in found, found

@@ -45,6 +45,9 @@ SHAPE_INPUTS = {
     **{f"Reduce{r}": {1: "axes"} for r in ("Mean", "Sum", "Max", "Min", "Prod", "L1", "L2", "LogSum", "SumSquare")},
 }
 
+# Inputs that index rather than carry data: ONNX types them int32/int64 whatever the op's data types are.
+INDEX_INPUTS = {"CumSum": {1: "axis"}}
+
 
 def _axes_constant(node: onnx.NodeProto, index: int, constants: set[str]) -> str | None:
     if any(a.name == "axes" for a in node.attribute):  # an attribute before opset 13 (Squeeze) or 18 (Reduce*)
@@ -54,6 +57,12 @@ def _axes_constant(node: onnx.NodeProto, index: int, constants: set[str]) -> str
     if node.input[index] not in constants:
         return f"{node.op_type} {node.name}: axes {node.input[index]} must be an initializer"
     return None
+
+
+def _axis_constant(node: onnx.NodeProto, constants: set[str]) -> str | None:
+    if node.input[1] in constants:
+        return None
+    return f"{node.op_type} {node.name}: axis {node.input[1]} must be an initializer"
 
 
 def _only_first_output(node: onnx.NodeProto, consumed: set[str]) -> str | None:
@@ -68,6 +77,7 @@ RESTRICTION_CHECKS = {
     ),
     "`axes` must be a constant tensor": lambda node, constants, consumed: _axes_constant(node, 1, constants),
     "Only the first output `Y` is supported.": lambda node, constants, consumed: _only_first_output(node, consumed),
+    "`axis` must be an initializer": lambda node, constants, consumed: _axis_constant(node, constants),
 }
 
 
@@ -115,11 +125,14 @@ def _node_problems(node, types, constants, consumed, opsets) -> list[str]:
         return [f"{where}: TensorRT does not support {node.op_type}"]
     allowed, restriction = SUPPORTED[node.op_type]
     problems = []
-    for name in [i for i in node.input if i]:
+    for index, name in enumerate(node.input):
+        expected = ("INT32", "INT64") if index in INDEX_INPUTS.get(node.op_type, {}) else allowed
+        if not name:
+            continue
         if name not in types:
             problems.append(f"{where}: no dtype inferred for input {name}")
-        elif _type_name(types[name][0]) not in allowed:
-            problems.append(f"{where}: input {name} is {_type_name(types[name][0])}; TensorRT takes {allowed}")
+        elif _type_name(types[name][0]) not in expected:
+            problems.append(f"{where}: input {name} is {_type_name(types[name][0])}; TensorRT takes {expected}")
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     if node.op_type == "Cast" and _type_name(attrs["to"]) not in allowed:
         problems.append(f"{where}: casts to {_type_name(attrs['to'])}; TensorRT takes {allowed}")

@@ -3,11 +3,15 @@ constants (a bank adds `prefix_ids`). Numerical parity is `test_parity.py`'s job
 
 from __future__ import annotations
 
+from enum import Enum
+
 import numpy as np
 import onnx
 import pytest
 
+from prefixdeploy.exporter import blocks, decoder
 from prefixdeploy.exporter.decoder import build_decoder
+from prefixdeploy.models.archs.base import ArchSpec, MlpStyle, NormStyle, PositionStyle
 from prefixdeploy.models.load import load_model
 from prefixdeploy.runtime.manifest import PAST_KEY, PREFIX_IDS, PRESENT_VALUE
 from prefixdeploy.runtime.prefix import Prefix
@@ -40,3 +44,20 @@ def test_baked_bank_selects_its_prefix_by_input(tiny_model_dir):
     assert PREFIX_IDS not in [i.name for i in single.graph.input]
     assert PREFIX_IDS in [i.name for i in bank.graph.input]
     onnx.checker.check_model(bank, full_check=True)
+
+
+@pytest.mark.parametrize(
+    "style, table", [(NormStyle, blocks.NORMS), (PositionStyle, decoder._POSITIONS), (MlpStyle, blocks.MLPS)]
+)
+def test_every_style_has_a_builder_and_none_is_a_default(style, table):
+    assert set(table) == set(style)
+    Other = Enum("Other", {"NEW": "new"})
+    with pytest.raises(NotImplementedError, match="no Other <Other.NEW"):
+        blocks.style(table, Other.NEW)
+
+
+def test_a_family_declares_its_styles_from_the_closed_sets():
+    with pytest.raises(TypeError, match="Bad.norm must be a NormStyle, got 'rms'"):
+
+        class Bad(ArchSpec):
+            norm = "rms"

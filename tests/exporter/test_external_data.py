@@ -48,3 +48,19 @@ def test_every_graph_of_a_bundle_keeps_its_large_weights_on_pages(tiny_bundle):
         offsets = external_offsets(graph)
         assert any(length >= PAGE for _, length in offsets.values()), graph.name
         assert all(offset % PAGE == 0 for offset, length in offsets.values() if length >= PAGE), graph.name
+
+
+def test_keep_weights_leaves_the_model_as_it_was(tmp_path):
+    """The exporter derives the ONNX Runtime graphs from the portable graph it just saved, without building it again."""
+    w = np.random.default_rng(1).standard_normal(5000).astype(np.float32)
+    node = helper.make_node("Identity", ["w"], ["y"])
+    graph = helper.make_graph([node], "g", [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    graph.initializer.append(numpy_helper.from_array(w, "w"))
+    model = helper.make_model(graph)
+    before = model.SerializeToString()
+    save_with_aligned_data(model, tmp_path / "kept.onnx", keep_weights=True)
+    assert model.SerializeToString() == before
+    assert "w" in external_offsets(tmp_path / "kept.onnx")
+    save_with_aligned_data(model, tmp_path / "moved.onnx")
+    assert uses_external_data(model.graph.initializer[0])
+    assert (tmp_path / "kept.onnx.data").read_bytes() == (tmp_path / "moved.onnx.data").read_bytes()

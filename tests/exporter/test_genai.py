@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import FAMILIES
+from conftest import FAMILIES, NEW_FAMILIES
 from tiny_models import tiny_tokenizer
 
 from prefixdeploy.exporter.export import ExportConfig, export_bundle
@@ -51,7 +51,7 @@ class Baked:
         return self.bundle.resolve(None)
 
 
-@pytest.fixture(scope="module", params=FAMILIES)
+@pytest.fixture(scope="module", params=FAMILIES + NEW_FAMILIES)
 def baked(request, tiny_model_dir, peft_adapter, tmp_path_factory):
     """A tiny model of each family baked with one PEFT prefix (P=5), loaded by prefixdeploy, GenAI and transformers."""
     from transformers import AutoModelForCausalLM

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import NEW_FAMILIES
 from torch import nn
 from upstream_prefix import PTuningV2Model, assert_same_kv, assert_same_logits, hf_model, save_checkpoint
 
@@ -150,3 +151,17 @@ def test_bf16_safetensors_reads_like_the_bin(tiny_model_dir, tmp_path):
     st = save_checkpoint(state, None, tmp_path / "prefix_encoder.safetensors")
     binary = save_checkpoint(state, None, tmp_path / "prefix_encoder.bin")
     np.testing.assert_array_equal(ptuning_v2.load(st, facts, "c").value, ptuning_v2.load(binary, facts, "c").value)
+
+
+@pytest.mark.parametrize("kind", NEW_FAMILIES)
+def test_the_flat_layout_applies_to_the_new_families(kind, tiny_model_dir, tmp_path):
+    """The encoder is sized by layers × kv heads × head_dim, not hidden/heads (Qwen3 and Gemma: head_dim 32 of 64)."""
+    model_dir = tiny_model_dir(kind)
+    model, facts = hf_model(model_dir)
+    ptuned = make_ptuned(model_dir, projection=True)
+    config = config_for(model_dir, projection=True)
+    target = save_checkpoint(chatglm_style(ptuned), config, tmp_path / "run" / "model.safetensors")
+    prefix = load_prefix_source(target.parent, facts, "task")
+    assert prefix.key.shape == (facts.num_layers, facts.num_key_value_heads, P, facts.head_dim)
+    assert_same_kv(prefix, ptuned.get_prompt())
+    assert_same_logits(model, prefix, ptuned.get_prompt(), IDS)

@@ -15,20 +15,26 @@ import onnx
 
 from prefixdeploy.exporter.optimize.edit import GraphEdit
 from prefixdeploy.exporter.optimize.embedding import quantize_embedding_lookup, separate_lookup_table
-from prefixdeploy.exporter.optimize.passes import fuse_attention, fuse_skip_norm, last_token_logits, untie_lm_head
+from prefixdeploy.exporter.optimize.passes import (
+    check_fusable,
+    fuse_attention,
+    fuse_skip_norm,
+    last_token_logits,
+    untie_lm_head,
+)
 from prefixdeploy.exporter.optimize.precision import convert_precision
 from prefixdeploy.exporter.optimize.save import save_optimized
-from prefixdeploy.models.archs.base import ArchDims, RopeSpec
+from prefixdeploy.models.archs.base import ArchSpec, RopeSpec
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_ort_graph"]
+__all__ = ["build_ort_graph", "check_fusable"]
 
 
 def build_ort_graph(
-    portable: onnx.ModelProto, dims: ArchDims, rope: RopeSpec | None, precision: str, out: Path, shared_data: Path
+    portable: onnx.ModelProto, arch: ArchSpec, rope: RopeSpec | None, precision: str, out: Path, shared_data: Path
 ) -> None:
-    """Write the ONNX Runtime variant of `portable` (a switchable graph, weights in memory) to `out`.
+    """Write the ONNX Runtime variant of `portable` (a switchable graph of `arch`, weights in memory) to `out`.
 
     Initializers identical to ones in `shared_data` (the portable graph's external data) are referenced there, not
     written again.
@@ -36,8 +42,8 @@ def build_ort_graph(
     model = onnx.ModelProto()
     model.CopyFrom(portable)
     edit = GraphEdit(model)
-    fuse_attention(edit, dims, rope)
-    last_token_logits(edit, dims)
+    fuse_attention(edit, arch, rope)
+    last_token_logits(edit, arch.dims())
     tied = untie_lm_head(edit) if precision in ("int8", "int4") else None  # (table, lm_head weight)
     if tied is None:
         separate_lookup_table(edit)

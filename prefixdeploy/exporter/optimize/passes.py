@@ -17,30 +17,49 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto, helper
 
+from prefixdeploy.errors import UnsupportedModelError
 from prefixdeploy.exporter.optimize.edit import GraphEdit
-from prefixdeploy.models.archs.base import ArchDims, RopeSpec
+from prefixdeploy.models.archs.base import ArchDims, ArchSpec, RopeSpec
 from prefixdeploy.runtime import manifest as io_names  # the graph's input and output names
 
 MS = "com.microsoft"
 
 
-def fuse_attention(edit: GraphEdit, d: ArchDims, rope: RopeSpec | None) -> None:
+def check_fusable(arch: ArchSpec, rope: RopeSpec | None) -> None:
+    """Refuse a model GroupQueryAttention cannot run: it rotates R dims only when R/2 is a multiple of 8."""
+    for table in (rope, rope and rope.local):
+        if table is not None and table.rotary_dim % 16:
+            raise UnsupportedModelError(
+                f"{arch.config.model_type}: {table.rotary_dim} rotary dims per head (head_dim × partial_rotary_factor) "
+                "are not a multiple of 16, which ONNX Runtime's GroupQueryAttention needs; export the portable graph "
+                "only (--portable-only)"
+            )
+
+
+def fuse_attention(edit: GraphEdit, arch: ArchSpec, rope: RopeSpec | None) -> None:
+    d = arch.dims()
     seqlens, total = _lengths_from_mask(edit)
-    rotary = _rotary_caches(edit, d, rope) if rope is not None else []
+    tables = {False: _rotary_caches(edit, d, rope, "")} if rope is not None else {}
+    if rope is not None and rope.local is not None:
+        tables[True] = _rotary_caches(edit, d, rope.local, "_local")
     for i in range(d.num_layers):
-        qkv = _projection_output(edit, f"layers.{i}.attn.qkv")  # (B, T, (H + 2·H_kv)·D)
+        spec = arch.attention(i)
         o_proj = edit.node_reading(f"layers.{i}.attn.o.weight", "MatMul")
         past = [io_names.PAST_KEY.format(i), io_names.PAST_VALUE.format(i)]
+        extra = {"softcap": float(spec.softcap)} if spec.softcap is not None else {}
+        if spec.window is not None:  # the same count as HF's sliding_window (so GenAI's builder sets it)
+            extra["local_window_size"] = spec.window
         out, present_k, present_v = edit.add(
             "GroupQueryAttention",
-            [qkv, "", "", *past, seqlens, total, *rotary],
+            [*_qkv_inputs(edit, i), *past, seqlens, total, *tables.get(spec.local_rope, tables.get(False, []))],
             outputs=3,
             domain=MS,
             num_heads=d.num_attention_heads,
             kv_num_heads=d.num_key_value_heads,
-            scale=float(1.0 / np.sqrt(d.head_dim)),
+            scale=float(spec.scale),
             do_rotary=int(rope is not None),
             rotary_interleaved=0,  # HF's rotate_half: the two halves of each head, not even/odd pairs
+            **extra,
         )
         o_proj.input[0] = out  # (B, T, H·D)
         edit.output_identity(io_names.PRESENT_KEY.format(i)).input[0] = present_k
@@ -52,6 +71,23 @@ def fuse_attention(edit: GraphEdit, d: ArchDims, rope: RopeSpec | None) -> None:
     for inp in edit.graph.input:
         if inp.name.startswith("past_key_values."):
             inp.type.tensor_type.shape.dim[2].dim_param = "max_sequence_length"
+
+
+def _qkv_inputs(edit: GraphEdit, i: int) -> list[str]:
+    """GQA's query, key, value: the packed q|k|v projection (B, T, (H + 2·H_kv)·D) with empty key and value, or,
+    where the family norms q and k per head (Qwen3, Gemma 3), the normed q and k (B, T, H·D), (B, T, H_kv·D) and v:
+    GQA rotates its inputs, so the norms stay in front of it as in HF."""
+    name = f"layers.{i}.attn"
+    qkv = _projection_output(edit, f"{name}.qkv")
+    q_norm = edit.node_reading(f"{name}.q_norm.weight", "Mul")
+    if q_norm is None:
+        return [qkv, "", ""]
+    k_norm = edit.node_reading(f"{name}.k_norm.weight", "Mul")
+    split = next(n for n in edit.consumers(qkv) if n.op_type == "Split")
+    flat = edit.initializer(f"gqa.{i}.flat", np.array([0, 0, -1], np.int64))
+    (q,) = edit.add("Reshape", [q_norm.output[0], flat])  # (B, T, H, D) -> (B, T, H·D)
+    (k,) = edit.add("Reshape", [k_norm.output[0], flat])
+    return [q, k, split.output[2]]
 
 
 def _lengths_from_mask(edit: GraphEdit) -> tuple[str, str]:
@@ -66,12 +102,13 @@ def _lengths_from_mask(edit: GraphEdit) -> tuple[str, str]:
     return seqlens, total
 
 
-def _rotary_caches(edit: GraphEdit, d: ArchDims, rope: RopeSpec) -> list[str]:
-    """cos/sin (max_positions, D/2) tables in float64 → float32, scaled like HF's attention_scaling."""
+def _rotary_caches(edit: GraphEdit, d: ArchDims, rope: RopeSpec, suffix: str) -> list[str]:
+    """cos/sin (max_positions, R/2) tables in float64 → float32, scaled like HF's attention_scaling; R < D: GQA
+    rotates the first R dims of each head (partial rotary)."""
     angles = np.arange(d.max_positions, dtype=np.float64)[:, None] * rope.inv_freq.astype(np.float64)[None, :]
     return [
-        edit.initializer("cos_cache", (np.cos(angles) * rope.scaling).astype(np.float32)),
-        edit.initializer("sin_cache", (np.sin(angles) * rope.scaling).astype(np.float32)),
+        edit.initializer(f"cos_cache{suffix}", (np.cos(angles) * rope.scaling).astype(np.float32)),
+        edit.initializer(f"sin_cache{suffix}", (np.sin(angles) * rope.scaling).astype(np.float32)),
     ]
 
 

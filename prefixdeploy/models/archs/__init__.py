@@ -22,4 +22,4 @@ def get_arch(model_type: str) -> type:
     return REGISTRY[model_type]
 
 
-from prefixdeploy.models.archs import gpt2, llama  # noqa: E402,F401  (registers the families)
+from prefixdeploy.models.archs import gemma, gpt2, llama, phi3  # noqa: E402,F401  (registers the families)

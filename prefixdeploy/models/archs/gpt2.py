@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from prefixdeploy.models.archs import register
-from prefixdeploy.models.archs.base import ArchDims, ArchSpec, LayerWeights
+from prefixdeploy.models.archs.base import ArchDims, ArchSpec, LayerWeights, MlpStyle, NormStyle, PositionStyle
 
 
 @register
 class GPT2Arch(ArchSpec):
     model_types = ("gpt2",)
-    norm, positions, mlp = "layer", "learned", "gelu_tanh"
+    norm, positions, mlp = NormStyle.LAYER, PositionStyle.LEARNED, MlpStyle.GELU_TANH
 
     def dims(self) -> ArchDims:
         c = self.config

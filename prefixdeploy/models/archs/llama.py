@@ -1,16 +1,22 @@
-"""The Llama family: RMSNorm, rotary positions, SwiGLU, grouped-query attention (Llama, Mistral, Qwen2, SmolLM2)."""
+"""The Llama family: RMSNorm, rotary positions, SwiGLU, grouped-query attention (Llama 2/3.x, Mistral, Qwen2,
+Qwen3, Granite, SmolLM2)."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
 from prefixdeploy.models.archs import register
-from prefixdeploy.models.archs.base import ArchDims, ArchSpec, LayerWeights
+from prefixdeploy.models.archs.base import ArchDims, ArchSpec, AttentionSpec, LayerWeights
+
+# Rope types whose frequencies depend on the sequence length; the graph bakes one frequency table.
+LENGTH_DEPENDENT_ROPE = ("dynamic", "longrope")
 
 
 @register
 class LlamaArch(ArchSpec):
-    model_types = ("llama",)  # SmolLM2 is a Llama checkpoint
+    model_types = ("llama",)  # SmolLM2 is a Llama checkpoint; Llama 3.x's rope_type "llama3" is a fixed table
 
     def dims(self) -> ArchDims:
         c = self.config
@@ -33,10 +39,13 @@ class LlamaArch(ArchSpec):
             self.refuse(f"hidden_act={c.hidden_act!r}")
         if getattr(c, "mlp_bias", False):
             self.refuse("mlp_bias=True")
-        rope = getattr(c, "rope_parameters", None) or getattr(c, "rope_scaling", None) or {}
-        if rope.get("rope_type", "default") in ("dynamic", "longrope"):
-            # Their frequencies depend on the sequence length; the graph bakes one frequency table.
-            self.refuse(f"rope_type={rope['rope_type']!r}")
+        rope_type = self.rope_parameters().get("rope_type", "default")
+        if rope_type in LENGTH_DEPENDENT_ROPE:
+            self.refuse(f"rope_parameters.rope_type={rope_type!r}")
+
+    def rope_parameters(self) -> dict:
+        c = self.config
+        return getattr(c, "rope_parameters", None) or getattr(c, "rope_scaling", None) or {}
 
     def embeddings(self) -> np.ndarray:
         return self.state["model.embed_tokens.weight"]
@@ -75,3 +84,41 @@ class Qwen2Arch(LlamaArch):
         super().check_config()
         if getattr(self.config, "use_sliding_window", False):
             self.refuse("use_sliding_window=True")
+
+
+@register
+class Qwen3Arch(LlamaArch):
+    """Qwen3: RMSNorm on each head of q and k before the rotation (q_norm, k_norm); head_dim need not be
+    hidden/heads. The prefix keys enter as PEFT computed them (after its k-norm and rotation), so only the real
+    tokens' keys pass through the norm in the graph."""
+
+    model_types = ("qwen3",)
+
+    def check_config(self) -> None:
+        super().check_config()
+        if getattr(self.config, "use_sliding_window", False):
+            self.refuse("use_sliding_window=True")
+
+    def layer(self, i: int) -> LayerWeights:
+        p = f"model.layers.{i}.self_attn"
+        q_norm, k_norm = self.norm_weights(f"{p}.q_norm"), self.norm_weights(f"{p}.k_norm")
+        return replace(super().layer(i), q_norm=q_norm, k_norm=k_norm)
+
+
+@register
+class GraniteArch(LlamaArch):
+    """Granite 3.x: Llama with four multipliers (embedding, attention, residual, logits)."""
+
+    model_types = ("granite",)
+
+    def embedding_scale(self) -> float:
+        return float(self.config.embedding_multiplier)
+
+    def attention(self, i: int) -> AttentionSpec:
+        return AttentionSpec(scale=float(self.config.attention_multiplier))
+
+    def residual_scale(self) -> float:
+        return float(self.config.residual_multiplier)
+
+    def logits_scaling(self) -> float:
+        return float(self.config.logits_scaling)
