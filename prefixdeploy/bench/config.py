@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError
 
-# Scenario names, in the order they run (--scenarios picks a subset; the order stays this one).
+# Scenario names, in the order they run (`scenarios` picks a subset; the order stays this one).
 PREFIX, NO_PREFIX, ALTERNATING, MIXED_BATCH = "prefix", "no-prefix", "alternating", "mixed-batch"
 TEXT_PREFIX, PROMPT_LOOKUP, STRUCTURED = "text-prefix", "prompt-lookup", "structured"
 SCENARIOS = (PREFIX, NO_PREFIX, ALTERNATING, MIXED_BATCH, TEXT_PREFIX, PROMPT_LOOKUP, STRUCTURED)
 DEFAULT_SCENARIOS = (PREFIX, NO_PREFIX, ALTERNATING, MIXED_BATCH)
-MIXED_BATCH_DEFAULT = 8  # rows of the mixed-batch scenario when --batch-size is 1
+MIXED_BATCH_DEFAULT = 8  # rows of the mixed-batch scenario when batch_size is 1
 
 
 @dataclass(frozen=True)
@@ -56,16 +56,17 @@ class BenchConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 why = " (time per output token needs a second token)" if name == "output_length" else ""
-                raise PrefixDeployError(f"--{name.replace('_', '-')} must be an integer ≥ {least}{why}, got {value!r}")
+                raise ConfigError(f"{name} must be an integer ≥ {least}{why}, got {value!r}", name)
         if PROMPT_LOOKUP in self.scenarios and self.inputs is None:
-            raise PrefixDeployError("the prompt-lookup scenario needs --inputs FILE (its prompts)")
+            raise ConfigError("the prompt-lookup scenario needs inputs FILE (its prompts)", "inputs")
         if STRUCTURED in self.scenarios and (self.inputs is None or self.json_schema is None):
-            raise PrefixDeployError("the structured scenario needs --inputs FILE and --json-schema FILE")
+            raise ConfigError("the structured scenario needs inputs FILE and json_schema FILE", "inputs", "json_schema")
         if self.plot is not None and Path(self.plot).suffix.lower() != ".png":
-            raise PrefixDeployError(f"--plot writes a PNG; give a file name ending in .png, got {self.plot}")
-        for option, path in (("--json", self.json), ("--plot", self.plot)):
+            raise ConfigError(f"plot writes a PNG; give a file name ending in .png, got {self.plot}", "plot")
+        for name in ("json", "plot"):
+            path = getattr(self, name)
             if path is not None and not Path(path).parent.is_dir():
-                raise PrefixDeployError(f"{option}: directory {Path(path).parent} does not exist; create it first")
+                raise ConfigError(f"{name}: directory {Path(path).parent} does not exist; create it first", name)
 
     @property
     def mixed_batch_size(self) -> int:
@@ -78,5 +79,5 @@ def _parse_scenarios(value: tuple[str, ...] | str) -> tuple[str, ...]:
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown or not names:
         found = ", ".join(unknown) if unknown else "nothing"
-        raise PrefixDeployError(f"--scenarios takes a comma list of {', '.join(SCENARIOS)}; got {found}")
+        raise ConfigError(f"scenarios takes a comma list of {', '.join(SCENARIOS)}; got {found}", "scenarios")
     return tuple(s for s in SCENARIOS if s in names)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefixdeploy.bench.measure import summarize
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError, PrefixDeployError
 
 DEFAULT_PROMPT = (
     "The committee met on Tuesday to review the quarterly figures. Sales in the northern region rose by twelve "
@@ -39,15 +39,17 @@ class LoadConfig:
 
     def __post_init__(self):
         if not self.url.startswith(("http://", "https://")):
-            raise PrefixDeployError(f"--url must start with http:// or https://, got {self.url!r}")
+            raise ConfigError(f"url must start with http:// or https://, got {self.url!r}", "url")
         if not self.concurrencies or min(self.concurrencies) < 1:
-            raise PrefixDeployError(f"--concurrency levels must be ≥ 1, got {self.concurrencies}")
+            raise ConfigError(f"concurrencies: each level must be ≥ 1, got {self.concurrencies}", "concurrencies")
         if self.rounds < 1:
-            raise PrefixDeployError(f"--rounds must be ≥ 1, got {self.rounds}")
+            raise ConfigError(f"rounds must be ≥ 1, got {self.rounds}", "rounds")
         if self.requests_per_level < 0:
-            raise PrefixDeployError(f"--requests must be ≥ 0 (0: the default), got {self.requests_per_level}")
+            raise ConfigError(
+                f"requests_per_level must be ≥ 0 (0: the default), got {self.requests_per_level}", "requests_per_level"
+            )
         if self.max_tokens < 2:
-            raise PrefixDeployError("--output-length must be ≥ 2 (TPOT needs a second token)")
+            raise ConfigError("max_tokens must be ≥ 2 (TPOT needs a second token)", "max_tokens")
 
     def requests_at(self, concurrency: int) -> int:
         return self.requests_per_level or max(16, 4 * concurrency)

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError
 
 
 def write_sweep_plot(report: dict, path: Path) -> None:
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise PrefixDeployError("--plot needs matplotlib: pip install 'prefixdeploy[bench]'") from None
+        raise ConfigError("plot needs matplotlib: pip install 'prefixdeploy[bench]'", "plot") from None
     levels = [row for row in report["levels"] if row["completed"]]
     x = [row["concurrency"] for row in levels]
     fig = Figure(figsize=(13, 4.2), layout="constrained")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError
 from prefixdeploy.runtime.generate import GenerationConfig, generate_steps
 from prefixdeploy.runtime.lookup import LookupStats
 
@@ -95,14 +95,14 @@ def read_inputs(path: Path) -> list[str]:
     try:
         lines = [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     except OSError as e:
-        raise PrefixDeployError(f"cannot read --inputs {path}: {e.strerror}") from None
+        raise ConfigError(f"cannot read inputs {path}: {e.strerror}", "inputs") from None
     if not lines:
-        raise PrefixDeployError(f"--inputs {path} has no prompts")
+        raise ConfigError(f"inputs {path} has no prompts", "inputs")
     if lines[0].lstrip().startswith("{"):
         try:
             return [json.loads(line)["input"] for line in lines]
         except (ValueError, KeyError, TypeError):
-            raise PrefixDeployError(f'--inputs {path}: each JSON line needs an "input" string') from None
+            raise ConfigError(f'inputs {path}: each JSON line needs an "input" string', "inputs") from None
     return lines
 
 

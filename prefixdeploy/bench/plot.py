@@ -11,14 +11,14 @@ from pathlib import Path
 from prefixdeploy.bench.config import NO_PREFIX, PREFIX
 from prefixdeploy.bench.measure import summarize
 from prefixdeploy.bench.results import BenchRun, Measurement
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError
 
 
 def write_plot(run: BenchRun, path: Path) -> None:
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise PrefixDeployError("--plot needs matplotlib: pip install 'prefixdeploy[bench]'") from None
+        raise ConfigError("plot needs matplotlib: pip install 'prefixdeploy[bench]'", "plot") from None
     points = _per_prefix(run)  # (label, P, latency p50/p90, TTFT p50, TPOT p50) in ms, sorted by P
     fig = Figure(figsize=(13, 4.2), layout="constrained")
     bars, ttft, tpot = fig.subplots(1, 3)

@@ -16,7 +16,7 @@ from prefixdeploy.bench.config import (
     TEXT_PREFIX,
     BenchConfig,
 )
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError, PrefixDeployError
 from prefixdeploy.runtime.caches import check_context
 
 # Real text, tokenized and then repeated or trimmed to exactly the requested prompt length.
@@ -79,7 +79,7 @@ def chosen_prefixes(bundle, restrict: tuple[str, ...]) -> list[str]:
     for name in restrict:
         bundle.resolve(name)
     if len(set(restrict)) != len(restrict):
-        raise PrefixDeployError(f"--prefix names a prefix more than once: {', '.join(restrict)}")
+        raise ConfigError(f"prefixes names a prefix more than once: {', '.join(restrict)}", "prefixes")
     return list(restrict) or list(bundle.manifest.prefix_names)
 
 
@@ -168,5 +168,5 @@ def check_plan_fits(bundle, plan: list[Workload | Skipped], config: BenchConfig)
     """Fail before timing anything if the longest prefix + prompt + new tokens exceeds the model's context."""
     used = {n for w in plan if isinstance(w, Workload) for call in w.calls for n in call}
     longest = max((prefix_length(bundle, n) for n in used), default=0)
-    fix = "lower --prompt-length or --output-length"
-    check_context(bundle.manifest.max_context, longest, config.prompt_length, config.output_length, fix)
+    fix, fields = "lower prompt_length or output_length", ("prompt_length", "output_length")
+    check_context(bundle.manifest.max_context, longest, config.prompt_length, config.output_length, fix, fields)

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError
 from prefixdeploy.runtime.constraints import Constraint, Grammars
 from prefixdeploy.runtime.generate import GenerationConfig, generate_steps
 
@@ -100,7 +100,7 @@ def read_schema(path: Path) -> Constraint:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
-        raise PrefixDeployError(f"cannot read --json-schema {path}: {e.strerror}") from None
+        raise ConfigError(f"cannot read json_schema {path}: {e.strerror}", "json_schema") from None
     return Constraint.json_schema(text, field="json_schema")
 
 

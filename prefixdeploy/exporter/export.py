@@ -9,7 +9,7 @@ from pathlib import Path
 import onnx
 
 from prefixdeploy import __version__
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError, PrefixDeployError
 from prefixdeploy.exporter.chat import chat_system_split
 from prefixdeploy.exporter.decoder import build_decoder
 from prefixdeploy.exporter.external_data import save_with_aligned_data
@@ -52,16 +52,16 @@ class ExportConfig:
 
     def __post_init__(self):
         if self.mode not in MODES:
-            raise PrefixDeployError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}", "mode")
         if not MIN_OPSET <= self.opset <= MAX_OPSET:
-            raise PrefixDeployError(f"--opset must be in {MIN_OPSET}–{MAX_OPSET}, got {self.opset}")
+            raise ConfigError(f"opset must be in {MIN_OPSET}–{MAX_OPSET}, got {self.opset}", "opset")
         if self.mode == "baked" and not self.prefixes:
-            raise PrefixDeployError("--mode baked needs at least one --prefix to bake in")
+            raise ConfigError("mode baked needs prefixes to bake in: give at least one", "mode", "prefixes")
         unknown = [p for p in self.precisions if p not in PRECISIONS]
         if unknown:
-            raise PrefixDeployError(f"unknown --precision {unknown[0]!r}; choose from {', '.join(PRECISIONS)}")
+            raise ConfigError(f"precisions: unknown {unknown[0]!r}; choose from {', '.join(PRECISIONS)}", "precisions")
         if len(set(self.precisions)) != len(self.precisions):
-            raise PrefixDeployError("each --precision may be given once")
+            raise ConfigError("precisions names a precision more than once; give each once", "precisions")
 
 
 def export_bundle(config: ExportConfig, loaded: LoadedModel | None = None) -> Path:
@@ -93,7 +93,7 @@ def _check_output(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise PrefixDeployError(f"output {out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise PrefixDeployError(f"output directory {out} exists and is not empty; pass --force to replace it")
+        raise ConfigError(f"output directory {out} exists and is not empty; pass force to replace it", "force")
 
 
 def _write_contents(tmp: Path, loaded: LoadedModel, graph: onnx.ModelProto, prefixes: list[Prefix], config) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError
 from prefixdeploy.exporter.reference import reference_greedy, reference_logprobs
 from prefixdeploy.exporter.verify_data import DEFAULT_PROMPTS, DEFAULT_TEXT
 from prefixdeploy.models.load import LoadedModel, load_model
@@ -41,9 +41,9 @@ class VerifyConfig:
 
     def __post_init__(self):
         if self.new_tokens < 1:
-            raise PrefixDeployError(f"--new-tokens must be at least 1, got {self.new_tokens}")
+            raise ConfigError(f"new_tokens must be at least 1, got {self.new_tokens}", "new_tokens")
         if not self.prompts:
-            raise PrefixDeployError("give at least one --prompt")
+            raise ConfigError("prompts must not be empty; give at least one", "prompts")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,7 +116,7 @@ def _text_ids(bundle: Bundle, config: VerifyConfig) -> list[int]:
     if len(ids) > room:
         log.info("perplexity sample: scoring its first %d of %d tokens (the context holds %d)", room, len(ids), room)
     if len(ids[:room]) < 2:
-        raise PrefixDeployError(f"the perplexity sample (--text) needs at least 2 tokens; it has {len(ids[:room])}")
+        raise ConfigError(f"the perplexity sample (text) needs at least 2 tokens; it has {len(ids[:room])}", "text")
     return ids[:room]
 
 

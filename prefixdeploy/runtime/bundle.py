@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prefixdeploy.errors import BundleError, PrefixDeployError
+from prefixdeploy.errors import BundleError, ConfigError, PrefixDeployError
 from prefixdeploy.runtime.backends import Backend, open_backend
 from prefixdeploy.runtime.backends.trt.config import bundle_options
 from prefixdeploy.runtime.constraints import Grammars
@@ -195,7 +195,9 @@ def load_bundle(
     path = Path(path)
     manifest = manifest or read_manifest(path)
     if backend != "ort" and provider != CPU:
-        raise PrefixDeployError(f"--provider {provider} is ONNX Runtime's; --backend {backend} runs without it")
+        raise ConfigError(
+            f"provider {provider} is ONNX Runtime's; backend {backend} runs without it", "provider", "backend"
+        )
     entry = select_graph(manifest.graphs, TENSORRT if backend == "trt" else provider, graph, precision)
     if backend == "trt" or provider == TENSORRT:  # the engine profile: TrtConfig's defaults, within max_context
         backend_options = bundle_options(backend_options, manifest.max_context)

@@ -61,12 +61,13 @@ def add_prefix(bundle: Path, prefix: Prefix) -> PrefixEntry:
         prefix.check_fits(manifest.model, f"bundle {bundle.name}")
         if prefix.name in manifest.prefix_names:
             raise BundleError(
-                f"bundle {bundle.name} already has a prefix named {prefix.name!r}; choose another --name, or "
-                "remove-prefix it first"
+                f"bundle {bundle.name} already has a prefix named {prefix.name!r}; choose another name, or "
+                "remove-prefix it first",
+                fields=("name",),
             )
         rel = f"{PREFIX_DIR}/{prefix.name}.safetensors"
         if rel in manifest.files:
-            raise BundleError(f"bundle {bundle.name} already lists a file {rel}; choose another --name")
+            raise BundleError(f"bundle {bundle.name} already lists a file {rel}; choose another name", fields=("name",))
         target = bundle / rel
         with atomic_path(target) as tmp:
             save_prefix(prefix, tmp)

@@ -173,12 +173,20 @@ def check_rows_fit(manifest: Manifest, prompts: list[list[int]], lengths: np.nda
 
 
 def check_context(
-    limit: int, prefix: int, prompt: int, max_new: int, fix: str = "shorten the prompt or lower --max-new-tokens"
+    limit: int,
+    prefix: int,
+    prompt: int,
+    max_new: int,
+    fix: str = "shorten the prompt or lower max_new_tokens",
+    fields: tuple[str, ...] = ("max_new_tokens",),
 ) -> None:
-    """Raise ContextLengthError if a row's prefix + prompt + new tokens exceed the model's context of `limit`."""
+    """Raise ContextLengthError if a row's prefix + prompt + new tokens exceed the model's context of `limit`.
+
+    fix: what to do, naming the config `fields` it mentions (the CLI spells them as its options)."""
     need = prefix + prompt + max_new
     if need > limit:
         raise ContextLengthError(
             f"prefix {prefix} + prompt {prompt} + max new tokens {max_new} = {need} tokens exceeds the "
-            f"model's context of {limit}; {fix}"
+            f"model's context of {limit}; {fix}",
+            fields=fields,
         )

@@ -82,9 +82,10 @@ def graph_precision(provider: str, precision: str | None) -> str | None:
     if provider != TENSORRT or precision is None:
         return precision
     if precision not in ("fp32", "fp16"):
-        raise PrefixDeployError(
+        raise ConfigError(
             f"TensorRT runs the portable fp32 graph at fp32 or fp16, not {precision} (its int8 needs "
-            "calibration); use --precision fp16, or ONNX Runtime on the CPU or CUDA for int8/int4"
+            "calibration); use precision fp16, or ONNX Runtime on the CPU or CUDA for int8/int4",
+            "precision",
         )
     return "fp32"
 
@@ -110,9 +111,10 @@ def check_available(provider: str, available: list[str]) -> None:
     """A one-line error naming the package to install when `provider` is not in this onnxruntime."""
     name = ORT_NAMES[provider]
     if name not in available:
-        raise PrefixDeployError(
-            f"--provider {provider} needs ONNX Runtime's {name}, which this onnxruntime lacks (it has "
-            f"{', '.join(available) or 'none'}): {_INSTALL[provider]}"
+        raise ConfigError(
+            f"provider {provider} needs ONNX Runtime's {name}, which this onnxruntime lacks (it has "
+            f"{', '.join(available) or 'none'}): {_INSTALL[provider]}",
+            "provider",
         )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError
 from prefixdeploy.runtime.bundle import Bundle, Generation, load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
 from prefixdeploy.runtime.prefix import Prefix
@@ -27,19 +27,19 @@ class RunConfig:
 
     def __post_init__(self):
         if self.no_prefix and self.prefix:
-            raise PrefixDeployError("give either --prefix or --no-prefix, not both")
+            raise ConfigError("give either prefix or no_prefix, not both", "prefix", "no_prefix")
 
 
 def choose_prefix(bundle: Bundle, name: str | None, no_prefix: bool) -> Prefix | None:
-    """The prefix `run` applies, resolved once: --prefix NAME, none (--no-prefix), or the bundle's only one."""
+    """The prefix `run` applies, resolved once: `name`, none (`no_prefix`), or the bundle's only one."""
     if no_prefix:
         if bundle.manifest.mode == "baked":
-            raise PrefixDeployError("--no-prefix needs a switchable bundle; this one bakes its prefixes in")
+            raise ConfigError("no_prefix needs a switchable bundle; this one bakes its prefixes in", "no_prefix")
         return None
     if name is None:
         if len(bundle.prefix_names) != 1:
             listing = ", ".join(sorted(bundle.prefix_names)) or "(none)"
-            raise PrefixDeployError(f"choose a prefix with --prefix: this bundle has {listing}")
+            raise ConfigError(f"choose one of this bundle's prefixes with prefix: {listing}", "prefix")
         name = bundle.prefix_names[0]
     return bundle.resolve(name)  # unknown names fail here, listing the available ones
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from prefixdeploy.errors import ContextLengthError, PrefixDeployError
+from prefixdeploy.errors import ConfigError, ContextLengthError, PrefixDeployError
 from prefixdeploy.runtime.atomic import atomic_path
 from prefixdeploy.runtime.bundle import Bundle, load_bundle
 from prefixdeploy.runtime.bundle_prefixes import add_prefix
@@ -59,7 +59,7 @@ def text_ids(
     if not isinstance(text, str):
         ids = [int(t) for t in text]
         if chat_system:
-            raise PrefixDeployError("--chat-system renders a message: give its text, not token ids")
+            raise ConfigError("chat_system renders a message: give its text, not token ids", "chat_system")
         if not ids or not all(0 <= t < bundle.manifest.vocab_size for t in ids):
             raise PrefixDeployError(f"token ids must be a non-empty list of ids in [0, {bundle.manifest.vocab_size})")
         return ids
@@ -100,7 +100,7 @@ class TextPrefixConfig:
     def __post_init__(self):
         check_prefix_name(self.name)
         if self.output is None and not self.add:
-            raise PrefixDeployError("give -o FILE, --add, or both: where should the new prefix go?")
+            raise ConfigError("give output, add, or both: where should the new prefix go?", "output", "add")
 
 
 def make_text_prefix(config: TextPrefixConfig) -> Prefix:

@@ -13,7 +13,7 @@ from pathlib import Path
 from tokenizers import Tokenizer
 from tokenizers.decoders import DecodeStream
 
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError, PrefixDeployError
 from prefixdeploy.runtime.prefix import SYSTEM_TURN, VIRTUAL
 
 
@@ -41,7 +41,7 @@ class TextCodec:
         if after == SYSTEM_TURN:
             _, _, before, end = self._system_split()
         elif self.chat_prompt is None:
-            raise PrefixDeployError("this bundle's model has no chat template; run without --chat")
+            raise ConfigError("this bundle's model has no chat template; run without chat", "chat")
         else:
             before, end = self.chat_prompt
         return self.encode_raw(before + text + end, add_special_tokens=False)

@@ -50,16 +50,19 @@ def checkpoint_path(config: TrainConfig) -> Path:
 
 
 def check_checkpoint_dir(config: TrainConfig) -> None:
-    """Before the slow work: --resume needs a checkpoint; a fresh run must not silently overwrite one."""
+    """Before the slow work: `resume` needs a checkpoint; a fresh run must not silently overwrite one."""
     if config.checkpoint_dir is None:
         return
     path = checkpoint_path(config)
     if config.resume and not path.is_file():
-        raise CheckpointError(f"--resume: no checkpoint in {config.checkpoint_dir}; run without --resume to start")
+        raise CheckpointError(
+            f"resume: no checkpoint in {config.checkpoint_dir}; run without resume to start", fields=("resume",)
+        )
     if not config.resume and path.exists():
         raise CheckpointError(
-            f"{config.checkpoint_dir} already holds a checkpoint; pass --resume to continue it or choose another "
-            "--checkpoint-dir"
+            f"{config.checkpoint_dir} already holds a checkpoint; pass resume to continue it or choose another "
+            "checkpoint_dir",
+            fields=("resume", "checkpoint_dir"),
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError
 from prefixdeploy.runtime.prefix import check_prefix_name
 
 LR_SCHEDULES = ("constant", "linear")
@@ -38,7 +38,7 @@ class TrainConfig:
     data: Path  # JSONL: {"input": ..., "output": ...} or {"messages": [...]} per line
     output: Path  # the prefix .safetensors to write (the MLP folded in)
     name: str | None = None  # task name stored in the prefix; default: the output's file stem
-    num_virtual_tokens: int = 16  # P, the prefix length (--prefix-length)
+    num_virtual_tokens: int = 16  # P, the prefix length (the CLI's --prefix-length)
     prefix_projection: bool = True  # Li & Liang's reparameterization MLP during training (--no-projection: off)
     encoder_hidden_size: int = 512  # the MLP's hidden width (Li & Liang's mid_dim)
     lr: float = 5e-4  # prefix tuning with the MLP diverges on SmolLM2-135M at 5e-3 (see samples/RESULTS.md)
@@ -47,7 +47,7 @@ class TrainConfig:
     max_length: int = 256  # longest record (prompt + target tokens); longer ones are an error, never truncated
     seed: int = 0
     validation: Path | None = None  # a separate JSONL file for validation loss
-    validation_split: float = 0.0  # or: hold out this fraction of --data (0: none)
+    validation_split: float = 0.0  # or: hold out this fraction of `data` (0: none)
     patience: int = 0  # stop after this many evaluations without a better validation loss (0: never)
     eval_steps: int = 0  # evaluate (and checkpoint) every N optimizer steps; 0: at the end of each epoch
     warmup_steps: int = 0  # linear learning-rate warmup from 0
@@ -59,40 +59,37 @@ class TrainConfig:
     resume: bool = False  # continue from the checkpoint in checkpoint_dir
 
     def __post_init__(self):
-        positive = {
-            "--prefix-length": self.num_virtual_tokens,
-            "--encoder-hidden-size": self.encoder_hidden_size,
-            "--epochs": self.epochs,
-            "--batch-size": self.batch_size,
-            "--max-length": self.max_length,
-        }
-        for option, value in positive.items():
-            if value < 1:
-                raise PrefixDeployError(f"{option} must be at least 1, got {value}")
-        non_negative = {
-            "--patience": self.patience,
-            "--eval-steps": self.eval_steps,
-            "--warmup-steps": self.warmup_steps,
-            "--weight-decay": self.weight_decay,
-            "--max-grad-norm": self.max_grad_norm,
-        }
-        for option, value in non_negative.items():
-            if value < 0:
-                raise PrefixDeployError(f"{option} must be ≥ 0, got {value}")
+        for name in ("num_virtual_tokens", "encoder_hidden_size", "epochs", "batch_size", "max_length"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}", name)
+        for name in ("patience", "eval_steps", "warmup_steps", "weight_decay", "max_grad_norm"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be ≥ 0, got {getattr(self, name)}", name)
         if not self.lr > 0:
-            raise PrefixDeployError(f"--lr must be > 0, got {self.lr}")
+            raise ConfigError(f"lr must be > 0, got {self.lr}", "lr")
         if self.lr_schedule not in LR_SCHEDULES:
-            raise PrefixDeployError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+            raise ConfigError(
+                f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}", "lr_schedule"
+            )
         if not 0.0 <= self.validation_split < 1.0:
-            raise PrefixDeployError(f"--validation-split must be in [0, 1), got {self.validation_split}")
+            raise ConfigError(f"validation_split must be in [0, 1), got {self.validation_split}", "validation_split")
         if self.validation is not None and self.validation_split > 0:
-            raise PrefixDeployError("give either --validation FILE or --validation-split FRACTION, not both")
+            raise ConfigError(
+                "give either validation FILE or validation_split FRACTION, not both", "validation", "validation_split"
+            )
         if self.patience and not self.has_validation:
-            raise PrefixDeployError("--patience needs validation data: add --validation FILE or --validation-split")
+            # `validation` is left out of the fields: the CLI would spell "validation data" as "--validation data"
+            raise ConfigError(
+                "patience needs validation data: give a validation file or validation_split",
+                "patience",
+                "validation_split",
+            )
         if self.resume and self.checkpoint_dir is None:
-            raise PrefixDeployError("--resume needs --checkpoint-dir (the directory holding the checkpoint)")
+            raise ConfigError(
+                "resume needs checkpoint_dir (the directory holding the checkpoint)", "resume", "checkpoint_dir"
+            )
         if Path(self.output).suffix != ".safetensors":
-            raise PrefixDeployError(f"-o/--output must name a .safetensors file, got {self.output}")
+            raise ConfigError(f"output must name a .safetensors file, got {self.output}", "output")
         check_prefix_name(self.prefix_name)
 
     @property

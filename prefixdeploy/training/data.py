@@ -136,7 +136,8 @@ def load_examples(records: list[Record], tokenizer, max_length: int) -> list[Exa
         if len(ex) > max_length:
             raise TrainingDataError(
                 f"{ex.where}: the record is {len(ex)} tokens (input {len(ex.prompt_ids)} + output "
-                f"{len(ex.target_ids)}), longer than --max-length {max_length}; raise --max-length or shorten it"
+                f"{len(ex.target_ids)}), longer than max_length {max_length}; raise max_length or shorten it",
+                fields=("max_length",),
             )
     return examples
 
@@ -148,7 +149,8 @@ def split_validation(examples: list[Example], fraction: float, seed: int) -> tup
     n = max(1, round(len(examples) * fraction))
     if n >= len(examples):
         raise TrainingDataError(
-            f"--validation-split {fraction} of {len(examples)} records leaves nothing to train on; use a smaller one"
+            f"validation_split {fraction} of {len(examples)} records leaves nothing to train on; use a smaller one",
+            fields=("validation_split",),
         )
     order = np.random.default_rng(seed).permutation(len(examples))
     held = set(order[:n].tolist())

@@ -126,7 +126,7 @@ def _train_prefix(config: TrainConfig, loaded) -> TrainResult:
 
 
 def prepare_examples(config: TrainConfig, loaded, records, val_records) -> tuple[list[Example], list[Example]]:
-    """Tokenized (train, validation) examples; every record must fit --max-length and the model's positions."""
+    """Tokenized (train, validation) examples; every record must fit `max_length` and the model's positions."""
     train = load_examples(records, loaded.tokenizer, config.max_length)
     val = load_examples(val_records, loaded.tokenizer, config.max_length) if val_records else []
     if config.validation_split:
@@ -268,6 +268,7 @@ def _check_positions(model_config, P: int, longest: int) -> None:
     limit = getattr(model_config, "max_position_embeddings", None) or getattr(model_config, "n_positions", None)
     if limit is not None and P + longest > limit:
         raise PrefixDeployError(
-            f"--prefix-length {P} + the longest record ({longest} tokens) exceeds the model's {limit} positions; "
-            "shorten the records or the prefix"
+            f"num_virtual_tokens {P} + the longest record ({longest} tokens) exceeds the model's {limit} positions; "
+            "shorten the records or the prefix",
+            fields=("num_virtual_tokens",),
         )

@@ -225,5 +225,5 @@ def test_bench_structured_scenario(tiny_bundle, tmp_path):
         assert batch["constrained_ms_per_step"] > 0 and batch["plain_ms_per_step"] > 0
         assert batch["constrained_parsed"] == "3/3" and batch["outputs_changed"] == 3
     assert "structured (schema schema.json, prefix summ, 3 inputs)" in format_report(run)
-    with pytest.raises(PrefixDeployError, match="needs --inputs FILE and --json-schema FILE"):
+    with pytest.raises(PrefixDeployError, match="needs inputs FILE and json_schema FILE"):
         BenchConfig(bundle, scenarios="structured", inputs=inputs)

@@ -206,5 +206,5 @@ def test_bench_prompt_lookup_scenario(tiny_bundle, tmp_path):
     assert result["mismatches"] == 0 and result["inputs"] == 2 and result["plain_decode_tokens_per_s"] > 0
     assert result["with_earlier_outputs"]["lookup_decode_tokens_per_s"] > 0
     assert "prompt lookup (K = 10, prefix summ, 2 inputs)" in format_report(run)
-    with pytest.raises(PrefixDeployError, match="needs --inputs"):
+    with pytest.raises(PrefixDeployError, match="needs inputs FILE"):
         BenchConfig(tiny_bundle("switchable"), scenarios="prompt-lookup")

@@ -141,7 +141,7 @@ def test_load_bundle_refuses_a_provider_this_onnxruntime_lacks(tiny_bundle):
         load_bundle(tiny_bundle("switchable"), provider="cuda")
     with pytest.raises(PrefixDeployError, match="TensorrtExecutionProvider"):
         load_bundle(tiny_bundle("switchable"), provider="tensorrt", max_total=64)
-    with pytest.raises(PrefixDeployError, match="--backend trt runs without it"):
+    with pytest.raises(PrefixDeployError, match="backend trt runs without it"):
         load_bundle(tiny_bundle("switchable"), backend="trt", provider="cuda")
     with load_bundle(tiny_bundle("switchable"), provider="cpu") as bundle:
         assert bundle.backend.session.get_providers() == ["CPUExecutionProvider"]

@@ -123,7 +123,7 @@ def test_cli_writes_the_file_and_adds_it(tiny_bundle, tmp_path):
 @pytest.mark.parametrize(
     ("extra", "needle"),
     [
-        ((), "give -o FILE, --add, or both"),
+        ((), "give --output, --add, or both"),
         (("--add", "--on", "nope"), "unknown prefix 'nope'"),
         (("--add", "--name", "qa"), "already has a prefix named 'qa'"),
         (("--add", "--name", "bad/name"), "prefix name 'bad/name' is not valid"),

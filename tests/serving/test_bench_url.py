@@ -34,7 +34,7 @@ def test_a_sweep_reports_every_level_with_the_server_s_own_token_counts(server, 
         ([], "needs a BUNDLE, or --url"),
         (["--url", "ftp://127.0.0.1:9"], "--url must start with http://"),
         (["--url", "http://127.0.0.1:9", "--sweep", "1,x"], "--sweep must be a comma list"),
-        (["--url", "http://127.0.0.1:9", "--sweep", "0"], "--concurrency levels must be ≥ 1"),
+        (["--url", "http://127.0.0.1:9", "--sweep", "0"], "--sweep: each level must be ≥ 1"),
         (["--url", "http://127.0.0.1:9", "--requests", "-1"], "--requests must be ≥ 0"),
         (["--url", "http://127.0.0.1:9", "--rounds", "0"], "--rounds must be ≥ 1"),
         (["--url", "http://127.0.0.1:9"], "could not list the models of http://127.0.0.1:9"),  # nothing listens

@@ -156,7 +156,9 @@ def test_checkpoint_dir_guards(tiny_model_dir, data, tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint in"):
         train_prefix(config(model_dir, data, tmp_path, checkpoint_dir=ckpt, resume=True))
     train_prefix(config(model_dir, data, tmp_path, epochs=1, checkpoint_dir=ckpt))
-    with pytest.raises(CheckpointError, match="already holds a checkpoint; pass --resume"):
+    with pytest.raises(
+        CheckpointError, match="already holds a checkpoint; pass resume to continue it or choose another checkpoint_dir"
+    ):
         train_prefix(config(model_dir, data, tmp_path, epochs=1, checkpoint_dir=ckpt))
 
 

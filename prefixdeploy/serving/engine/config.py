@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError
 from prefixdeploy.runtime.lookup import check_prompt_lookup
 
 DEFAULT_MAX_MODEL_LEN = 4096  # slot length when neither the config nor a shorter model context says otherwise
@@ -23,12 +23,12 @@ class EngineConfig:
         for name in ("max_num_seqs", "max_prefill_tokens", "max_model_len"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise PrefixDeployError(f"{name} must be at least 1, got {value}")
+                raise ConfigError(f"{name} must be at least 1, got {value}", name)
         check_prompt_lookup(self.prompt_lookup, "prompt_lookup")
         if self.lookup_history < 0:
-            raise PrefixDeployError(f"lookup_history must be ≥ 0 (0: off), got {self.lookup_history}")
+            raise ConfigError(f"lookup_history must be ≥ 0 (0: off), got {self.lookup_history}", "lookup_history")
         if self.max_queue < 0:
-            raise PrefixDeployError(f"max_queue must be ≥ 0, got {self.max_queue}")
+            raise ConfigError(f"max_queue must be ≥ 0, got {self.max_queue}", "max_queue")
 
 
 ENGINE_DEFAULTS = EngineConfig()

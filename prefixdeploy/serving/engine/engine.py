@@ -86,7 +86,8 @@ class Engine:
         if config.prompt_lookup and not slots.extends:
             raise PrefixDeployError(
                 f"prompt lookup needs an ONNX Runtime graph that takes logits_to_keep; {bundle.graph.file} was "
-                "exported before it: re-export the bundle, or serve without --prompt-lookup"
+                "exported before it: re-export the bundle, or serve without prompt_lookup",
+                fields=("prompt_lookup",),
             )
         self._executor = Executor(slots)
         self._scheduler = Scheduler(

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -35,33 +35,34 @@ class AccessKeys:
         return f"AccessKeys({len(self.inference)} inference, {len(self.admin)} admin)"
 
 
-def resolve_keys(option: str, given: Iterable[str], file: Path | None, file_option: str) -> tuple[str, ...]:
-    """The keys of a flag (or its environment variable) and of its key file, checked and stripped, in order."""
-    keys = [_checked(key, option) for key in ((given,) if isinstance(given, str) else given)]
+def resolve_keys(field: str, env: str, given: Iterable[str], file: Path | None, file_field: str) -> tuple[str, ...]:
+    """The keys of config `field` (or its environment variable `env`) and of its key file `file_field`, checked
+    and stripped, in order. Errors name the fields (the CLI spells them as its options)."""
+    keys = [_checked(key, f"{field} (or {env})", field) for key in ((given,) if isinstance(given, str) else given)]
     if file is not None:
-        keys += [_checked(line, file_option) for line in _key_lines(Path(file), file_option)]
+        keys += [_checked(line, file_field, file_field) for line in _key_lines(Path(file), file_field)]
     return tuple(dict.fromkeys(keys))
 
 
-def _key_lines(path: Path, option: str) -> list[str]:
+def _key_lines(path: Path, field: str) -> list[str]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else "not UTF-8 text"
-        raise PrefixDeployError(f"{option} {path}: cannot read it ({reason})") from None
+        raise ConfigError(f"{field} {path}: cannot read it ({reason})", field) from None
     lines = [line.strip() for line in text.splitlines()]
     keys = [line for line in lines if line and not line.startswith("#")]
     if not keys:
-        raise PrefixDeployError(f"{option} {path} holds no key (one key per line; '#' starts a comment)")
+        raise ConfigError(f"{field} {path} holds no key (one key per line; '#' starts a comment)", field)
     return keys
 
 
-def _checked(key: str, option: str) -> str:
+def _checked(key: str, label: str, field: str) -> str:
     key = key.strip()
     if not key:
-        raise PrefixDeployError(f"{option} is empty; give a key or leave it unset")
+        raise ConfigError(f"{label} is empty; give a key or leave it unset", field)
     if not all("!" <= c <= "~" for c in key):
-        raise PrefixDeployError(
-            f"{option}: a key must be printable ASCII without spaces (an Authorization header carries it)"
+        raise ConfigError(
+            f"{label}: a key must be printable ASCII without spaces (an Authorization header carries it)", field
         )
     return key

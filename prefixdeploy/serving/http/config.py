@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError
 from prefixdeploy.runtime.lookup import check_prompt_lookup
 from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS
 from prefixdeploy.serving.http.access import AccessKeys, resolve_keys
@@ -33,7 +33,7 @@ class ServeConfig:
     max_queue: int = ENGINE_DEFAULTS.max_queue  # requests waiting for a row; one more is 429
     max_prefill_tokens: int = ENGINE_DEFAULTS.max_prefill_tokens  # prompt tokens per step while rows decode
     prompt_lookup: int = 0  # K > 0: greedy rows alone in the batch draft up to K tokens per step (exact at fp32)
-    lookup_history: int = 0  # with --prompt-lookup: the last N greedy answers per prefix are draft sources too
+    lookup_history: int = 0  # with prompt_lookup: the last N greedy answers per prefix are draft sources too
     max_model_len: int | None = None  # KV slot length (prefix + prompt + new tokens); None: the engine's default
     max_tokens_limit: int = 2048  # a request's max_tokens above this is 400
     request_timeout: float = 600.0  # seconds from arrival; then the request ends with finish_reason "abort"
@@ -51,51 +51,47 @@ class ServeConfig:
     access: AccessKeys = field(init=False, repr=False, compare=False)  # the keys above, read and checked
 
     def __post_init__(self):
-        _at_least("--port", self.port, 0)
+        _at_least("port", self.port, 0)
         if self.port > 65535:
-            raise PrefixDeployError(f"--port must be at most 65535, got {self.port}")
-        _at_least("--max-num-seqs", self.max_num_seqs, 1)
-        _at_least("--max-queue", self.max_queue, 1)
-        _at_least("--max-prefill-tokens", self.max_prefill_tokens, 1)
+            raise ConfigError(f"port must be at most 65535, got {self.port}", "port")
+        _at_least("max_num_seqs", self.max_num_seqs, 1)
+        _at_least("max_queue", self.max_queue, 1)
+        _at_least("max_prefill_tokens", self.max_prefill_tokens, 1)
         check_prompt_lookup(self.prompt_lookup)
-        _at_least("--lookup-history", self.lookup_history, 0)
+        _at_least("lookup_history", self.lookup_history, 0)
         if self.lookup_history and not self.prompt_lookup:
-            raise PrefixDeployError("--lookup-history drafts for --prompt-lookup; give --prompt-lookup K too")
-        _at_least("--max-tokens-limit", self.max_tokens_limit, 1)
-        _at_least("--max-body-bytes", self.max_body_bytes, 1024)
-        _at_least("--max-connections", self.max_connections, 1)
+            raise ConfigError(
+                "lookup_history drafts for prompt_lookup; give prompt_lookup K too", "lookup_history", "prompt_lookup"
+            )
+        _at_least("max_tokens_limit", self.max_tokens_limit, 1)
+        _at_least("max_body_bytes", self.max_body_bytes, 1024)
+        _at_least("max_connections", self.max_connections, 1)
         if self.max_model_len is not None:
-            _at_least("--max-model-len", self.max_model_len, 2)
-        for option, seconds in (
-            ("--request-timeout", self.request_timeout),
-            ("--shutdown-timeout", self.shutdown_timeout),
-            ("--header-timeout", self.header_timeout),
-            ("--body-timeout", self.body_timeout),
-        ):
+            _at_least("max_model_len", self.max_model_len, 2)
+        for name in ("request_timeout", "shutdown_timeout", "header_timeout", "body_timeout"):
+            seconds = getattr(self, name)
             if not (math.isfinite(seconds) and seconds > 0):
-                raise PrefixDeployError(f"{option} must be a positive number of seconds, got {seconds}")
-        _at_least("--max-runtime-prefixes", self.max_runtime_prefixes, 1)
-        _at_least("--max-runtime-prefix-bytes", self.max_runtime_prefix_bytes, 1)
-        inference = resolve_keys(f"--api-key (or {API_KEY_ENV})", self.api_keys, self.api_key_file, "--api-key-file")
-        admin = resolve_keys(
-            f"--admin-key (or {ADMIN_KEY_ENV})", self.admin_keys, self.admin_key_file, "--admin-key-file"
-        )
+                raise ConfigError(f"{name} must be a positive number of seconds, got {seconds}", name)
+        _at_least("max_runtime_prefixes", self.max_runtime_prefixes, 1)
+        _at_least("max_runtime_prefix_bytes", self.max_runtime_prefix_bytes, 1)
+        inference = resolve_keys("api_keys", API_KEY_ENV, self.api_keys, self.api_key_file, "api_key_file")
+        admin = resolve_keys("admin_keys", ADMIN_KEY_ENV, self.admin_keys, self.admin_key_file, "admin_key_file")
         object.__setattr__(self, "access", AccessKeys(inference, admin))
         if self.served_model_name is not None and not self.served_model_name.strip():
-            raise PrefixDeployError("--served-model-name is empty")
+            raise ConfigError("served_model_name is empty", "served_model_name")
         if self.provider == "tensorrt":
             # runtime.providers gives the TensorRT provider the portable graph (standard ONNX ops only); the engine
             # runs the ONNX Runtime graph (in-place KV buffers), so the load would fail after the socket opened.
-            raise PrefixDeployError(
-                "--provider tensorrt cannot serve: the TensorRT provider runs the bundle's portable graph and the "
-                "serving engine needs its ONNX Runtime graph (in-place KV cache); use --provider cuda with an fp16 "
-                "graph, or cpu"
+            raise ConfigError(
+                "provider tensorrt cannot serve: TensorRT runs the bundle's portable graph and the serving engine "
+                "needs its ONNX Runtime graph (in-place KV cache); use provider cuda with an fp16 graph, or cpu",
+                "provider",
             )
         directory = self.allow_runtime_prefixes
         if directory is not None and not Path(directory).is_dir():
-            raise PrefixDeployError(f"--allow-runtime-prefixes {directory} is not a directory")
+            raise ConfigError(f"allow_runtime_prefixes {directory} is not a directory", "allow_runtime_prefixes")
 
 
-def _at_least(option: str, value: int, least: int) -> None:
+def _at_least(field: str, value: int, least: int) -> None:
     if value < least:
-        raise PrefixDeployError(f"{option} must be at least {least}, got {value}")
+        raise ConfigError(f"{field} must be at least {least}, got {value}", field)

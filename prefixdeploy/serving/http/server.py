@@ -15,7 +15,7 @@ import socket
 import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError, PrefixDeployError
 from prefixdeploy.runtime.manifest import read_manifest
 from prefixdeploy.serving.http.app import create_app
 from prefixdeploy.serving.http.config import ADMIN_KEY_ENV, API_KEY_ENV, ServeConfig
@@ -124,7 +124,9 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as e:
         sock.close()
-        raise PrefixDeployError(f"cannot listen on {host}:{port}: {e.strerror}; choose another --host/--port") from None
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {e.strerror}; choose another host or port", "host", "port"
+        ) from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock

@@ -29,7 +29,7 @@ import threading
 from ray import serve
 from ray.serve import Application
 
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError, PrefixDeployError
 from prefixdeploy.runtime.manifest import read_manifest
 from prefixdeploy.serving.http.app import create_app
 from prefixdeploy.serving.http.registry import PrefixRegistry, RuntimeLimits
@@ -123,7 +123,7 @@ def build_app(config: RayServeConfig) -> Application:
     """The Serve application for `config` (checks the bundle's manifest first: the commonest mistakes fail here)."""
     manifest = read_manifest(config.serve.bundle)
     if config.prefix_store is not None and manifest.mode != "switchable":
-        raise PrefixDeployError("--prefix-store needs a switchable bundle; this one bakes its prefixes in")
+        raise ConfigError("prefix_store needs a switchable bundle; this one bakes its prefixes in", "prefix_store")
     return PrefixDeployReplica.options(**config.deployment_options()).bind(config)
 
 

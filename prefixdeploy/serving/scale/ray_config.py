@@ -12,7 +12,7 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError, PrefixDeployError
 from prefixdeploy.serving.http.config import MAX_PROMPTS, ServeConfig, _at_least
 
 
@@ -31,29 +31,35 @@ class RayServeConfig:
 
     def __post_init__(self):
         if self.replicas is not None and (self.min_replicas is not None or self.max_replicas is not None):
-            raise PrefixDeployError("give --replicas N, or --min-replicas A and --max-replicas B, not both")
+            raise ConfigError(
+                "give replicas N, or min_replicas A and max_replicas B, not both",
+                "replicas",
+                "min_replicas",
+                "max_replicas",
+            )
         if (self.min_replicas is None) != (self.max_replicas is None):
-            raise PrefixDeployError("autoscaling needs both --min-replicas and --max-replicas")
-        for option, value, least in (
-            ("--replicas", self.replicas, 1),
-            ("--min-replicas", self.min_replicas, 0),
-            ("--max-replicas", self.max_replicas, 1),
-        ):
-            if value is not None:
-                _at_least(option, value, least)
+            raise ConfigError("autoscaling needs both min_replicas and max_replicas", "min_replicas", "max_replicas")
+        for name, least in (("replicas", 1), ("min_replicas", 0), ("max_replicas", 1)):
+            if getattr(self, name) is not None:
+                _at_least(name, getattr(self, name), least)
         if self.min_replicas is not None and self.max_replicas < self.min_replicas:
-            raise PrefixDeployError(f"--max-replicas {self.max_replicas} is below --min-replicas {self.min_replicas}")
-        _at_least("--max-ongoing-requests", self.max_ongoing_requests, 1)
-        _at_least("--max-queued-requests", self.max_queued_requests, -1)
-        _at_least("--max-prefixes-per-replica", self.max_prefixes_per_replica, 1)
+            raise ConfigError(
+                f"max_replicas {self.max_replicas} is below min_replicas {self.min_replicas}",
+                "max_replicas",
+                "min_replicas",
+            )
+        _at_least("max_ongoing_requests", self.max_ongoing_requests, 1)
+        _at_least("max_queued_requests", self.max_queued_requests, -1)
+        _at_least("max_prefixes_per_replica", self.max_prefixes_per_replica, 1)
         if not self.cpus_per_replica > 0:
-            raise PrefixDeployError(f"--cpus-per-replica must be positive, got {self.cpus_per_replica}")
+            raise ConfigError(f"cpus_per_replica must be positive, got {self.cpus_per_replica}", "cpus_per_replica")
         if self.prefix_store is not None and not Path(self.prefix_store).is_dir():
-            raise PrefixDeployError(f"--prefix-store {self.prefix_store} is not a directory")
+            raise ConfigError(f"prefix_store {self.prefix_store} is not a directory", "prefix_store")
         if self.serve.allow_runtime_prefixes is not None:
-            raise PrefixDeployError(
-                "--allow-runtime-prefixes loads into one process; on Ray use --prefix-store DIR (every replica "
-                "reads it)"
+            raise ConfigError(
+                "allow_runtime_prefixes loads into one process; on Ray use prefix_store DIR (every replica reads it)",
+                "allow_runtime_prefixes",
+                "prefix_store",
             )
 
     @property

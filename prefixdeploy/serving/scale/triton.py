@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from prefixdeploy.errors import PrefixDeployError
+from prefixdeploy.errors import ConfigError, PrefixDeployError
 from prefixdeploy.runtime.manifest import read_manifest
 from prefixdeploy.runtime.prefix import check_prefix_name
 from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS
@@ -51,13 +51,13 @@ class TritonRepoConfig:
         try:
             check_prefix_name(self.name)  # a directory name Triton accepts
         except PrefixDeployError:
-            raise PrefixDeployError(f"--name {self.name!r}: use letters, digits, '_', '.', '-'") from None
+            raise ConfigError(f"name {self.name!r}: use letters, digits, '_', '.', '-'", "name") from None
         if self.instances < 1:
-            raise PrefixDeployError(f"--instances must be at least 1, got {self.instances}")
+            raise ConfigError(f"instances must be at least 1, got {self.instances}", "instances")
         if self.max_num_seqs < 1:
-            raise PrefixDeployError(f"--max-num-seqs must be at least 1, got {self.max_num_seqs}")
+            raise ConfigError(f"max_num_seqs must be at least 1, got {self.max_num_seqs}", "max_num_seqs")
         if self.kind not in KINDS:
-            raise PrefixDeployError(f"--kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+            raise ConfigError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}", "kind")
 
 
 def model_config_text(config: TritonRepoConfig) -> str:
@@ -100,7 +100,7 @@ def write_triton_repo(config: TritonRepoConfig) -> Path:
         )
     target = Path(config.output) / config.name
     if target.exists():
-        raise PrefixDeployError(f"{target} already exists; remove it or choose another --name")
+        raise ConfigError(f"{target} already exists; remove it or choose another name", "name")
     text = model_config_text(config)
     Path(config.output).mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{config.name}-", dir=config.output))
