@@ -34,3 +34,9 @@ async def completion_prompts(prompt: Prompt, bundle: Bundle, prefix: Prefix | No
         if any(not 0 <= t < vocab for t in ids):
             raise bad_request(f"prompt: token ids must be in [0, {vocab})", "prompt")
     return prompts
+
+
+def echo_texts(prompt: Prompt, prompts: list[list[int]], codec) -> list[str]:
+    """What `echo` returns before each prompt's output (vLLM's): a text prompt as sent, token ids decoded."""
+    items = [prompt] if isinstance(prompt, str) or isinstance(prompt[0], int) else list(prompt)
+    return [item if isinstance(item, str) else codec.decode(ids) for item, ids in zip(items, prompts)]
