@@ -8,7 +8,7 @@ import dataclasses
 
 import numpy as np
 
-from prefixdeploy.serving.engine.requests import Request, SamplingParams
+from prefixdeploy.serving.engine.requests import Request, SamplingParams, make_choices
 from prefixdeploy.serving.engine.scheduler import (
     IDLE_PREFILL_TOKENS,
     DecodeWork,
@@ -25,7 +25,8 @@ EOS = 2
 
 class SlotsStandIn:
     """What the executor would do to the KV slots, as bookkeeping: which request fills each slot and how many
-    positions; every choice is `token`, and a verify accepts its whole draft."""
+    positions (a fork's slot holds its first choice's copy); every choice is `token`, a verify accepts its whole
+    draft, and every logit asked for is flat (each prompt token's logprob is -log V)."""
 
     def __init__(self, scheduler: Scheduler, token: int = 5):
         self.scheduler, self.token = scheduler, token
@@ -40,7 +41,11 @@ class SlotsStandIn:
             if work.seed:  # at execution the scheduler's rows are the planned ones: slot i is rows[i]
                 self.held[work.slot] = [self.scheduler.rows[work.slot].request, 0]
             self.held[work.slot][1] += len(work.ids)
-            return Outcome([self.token], np.zeros((1, V), np.float32)) if work.choice else Outcome()
+            n, scored = 1 + len(work.forks), len(work.ids) - (work.choice is not None)
+            prompt = np.zeros((scored, V), np.float32) if work.every_logit else None  # (t, V)
+            if work.choice is None:
+                return Outcome(prompt_logits=prompt)
+            return Outcome([self.token] * n, np.zeros((n, V), np.float32), prompt)
         if isinstance(work, VerifyWork):
             self.held[work.slot][1] += 1 + len(work.draft)
             tokens = [*work.draft.tolist(), self.token]
@@ -55,17 +60,23 @@ def scheduler(slots: int = 4, idle: int = IDLE_PREFILL_TOKENS, **options) -> Sch
 
 
 def request(length: int, max_tokens: int = 20, **params) -> Request:
+    """A queued request (its first choice; with n > 1 the others are its `siblings`); each choice's `events`."""
     ids = [(7 * i + 3) % V for i in range(length)]
-    events = []
-    r = Request(
-        ids, None, SamplingParams(max_tokens=max_tokens, ignore_eos=True, temperature=0.0, **params), events.append
-    )
-    r.events = events
-    return r
+    sampling = SamplingParams(max_tokens=max_tokens, ignore_eos=True, temperature=0.0, **params)
+    logs = [[] for _ in range(sampling.n)]
+    choices = make_choices(ids, None, sampling, [log.append for log in logs], [])
+    for choice, log in zip(choices, logs):
+        choice.events = log
+    return choices[0]
+
+
+def every_choice(requests: list[Request]) -> list[Request]:
+    return [choice for r in requests for choice in (r, *r.siblings)]
 
 
 def feeder(requests: list[Request]):
-    return lambda: requests.pop(0) if requests else None
+    """The engine's queue: the first request, when it has the slots it needs (one per choice)."""
+    return lambda free: requests.pop(0) if requests and requests[0].slots <= free else None
 
 
 def test_a_burst_on_an_idle_engine_starts_one_row_whole_and_chunks_the_rest():
@@ -128,11 +139,11 @@ def test_every_decoding_row_gets_one_token_per_step():
 def test_rows_that_leave_are_compacted_and_each_slot_keeps_its_row_s_cache():
     """Rows finishing or aborted at different steps: the last ready row (and the prefilling row) move down into the
     hole; once the executor has applied a work's moves, every slot it touches holds its row's positions."""
-    s = scheduler(slots=4)
+    s = scheduler(slots=5)
     slots = SlotsStandIn(s)
-    lengths, budgets = (3, 5, 9, 11, 30), (2, 9, 4, 14, 8)
-    waiting = [request(n, max_tokens=m) for n, m in zip(lengths, budgets)]
-    everyone, checked, moved = list(waiting), [0], [0]
+    lengths, budgets, choices = (3, 5, 9, 11, 30, 4), (2, 9, 4, 14, 8, 1), (1, 3, 1, 2, 1, 4)
+    waiting = [request(n, max_tokens=m, n=c) for n, m, c in zip(lengths, budgets, choices)]
+    everyone, checked, moved = every_choice(waiting), [0], [0]
 
     def execute(work):
         for source, target in work.moves:  # what the stand-in is about to do, checked before the forward
@@ -142,18 +153,18 @@ def test_rows_that_leave_are_compacted_and_each_slot_keeps_its_row_s_cache():
         for i in touched:
             row = s.rows[i]
             if not (isinstance(work, PrefillWork) and work.seed):
-                assert slots.held[i][0] is row.request
+                assert slots.held[i][0].prompt_ids is row.request.prompt_ids  # its own, or its first choice's copy
                 assert slots.held[i][1] == row.fed + max(0, len(row.output) - 1)  # the pending token is unfed
                 checked[0] += 1
         return slots(dataclasses.replace(work, moves=()))
 
-    for step in range(30):
+    for step in range(40):
         if step == 6:
             s.rows[1].request.aborted = True
         s.step(feeder(waiting), execute)
         assert s.ready <= len(s.rows) <= s.ready + 1
     assert not s.rows and not waiting and checked[0] > 20 and moved[0] >= 2
-    assert sorted(r.events[-1].finish_reason for r in everyone) == sorted(["length"] * 4 + ["abort"])
+    assert sorted(r.events[-1].finish_reason for r in everyone) == sorted(["length"] * 11 + ["abort"])
 
 
 def test_an_aborted_row_mid_prefill_frees_its_slot_and_the_queue_moves_on():
@@ -203,3 +214,83 @@ def test_a_lone_greedy_row_is_verified_and_a_sampled_or_batched_one_is_not():
     two = [Request(repetitive, None, SamplingParams(max_tokens=8, temperature=0.0), lambda e: None) for _ in "ab"]
     # the first is alone (the second still waits), then the second prefills beside it and they decode together
     assert [type(w) for w in works(*two)] == [PrefillWork, VerifyWork, PrefillWork, DecodeWork]
+
+
+def test_n_choices_prefill_once_then_fork_into_n_rows_that_decode_together():
+    """One prefill for the prompt; its last chunk chooses every choice's first token (each with its own choice
+    object); the forks' slots get the prompt's KV as copies from its slot before the next forward."""
+    s = scheduler(slots=4)
+    slots = SlotsStandIn(s)
+    first = request(20, max_tokens=3, n=3)
+    s.step(feeder([first]), slots)
+    prefill, decode = slots.works
+    assert isinstance(prefill, PrefillWork) and prefill.ids == first.prompt_ids and prefill.slot == 0
+    assert prefill.choice is first.choice and prefill.forks == tuple(r.choice for r in first.siblings)
+    assert decode.moves == ((0, 1), (0, 2)) and len(decode.tokens) == 3  # copies, then all three decode
+    assert [row.request for row in s.rows] == [first, *first.siblings] and s.ready == 3
+    assert all(slots.held[i] == [first, 21] for i in range(3))  # the prompt (20) and the first token, in every slot
+    s.step(feeder([]), slots)
+    assert not s.rows and all([e.token_id for e in c.events] == [5, 5, 5] for c in every_choice([first]))
+    assert sum(isinstance(w, PrefillWork) for w in slots.works) == 1
+
+
+def test_a_request_of_n_choices_waits_for_n_free_slots_and_is_not_overtaken():
+    s = scheduler(slots=3)
+    slots = SlotsStandIn(s)
+    running = [request(3, max_tokens=8), request(3, max_tokens=4)]  # two of the three slots, for a few steps
+    three, one = request(5, max_tokens=6, n=3), request(2, max_tokens=2)
+    waiting = [*running, three, one]
+    for _ in range(3):
+        s.step(feeder(waiting), slots)
+        assert three in waiting and one in waiting  # a slot is free (from the second step), but three come first
+    while three in waiting:
+        s.step(feeder(waiting), slots)
+    assert [row.request for row in s.rows] == [three, *three.siblings] and waiting == [one]  # all three slots
+    for _ in range(12):
+        s.step(feeder(waiting), slots)
+    assert not s.rows and all(c.events[-1].finish_reason == "length" for c in every_choice([*running, three, one]))
+
+
+def test_a_choice_aborted_before_the_fork_leaves_after_it_and_a_fully_aborted_prefill_stops():
+    s = scheduler(slots=4)
+    slots = SlotsStandIn(s)
+    some = request(30, max_tokens=5, n=3)
+    s.step(feeder([request(2, max_tokens=30)]), slots)  # a decoding row: the 30-token prompt goes in chunks
+    waiting = [some]
+    s.step(feeder(waiting), slots)
+    some.aborted = some.siblings[1].aborted = True  # the first choice among them: its prefill goes on for choice 1
+    for _ in range(8):
+        s.step(feeder(waiting), slots)
+    for gone in (some, some.siblings[1]):  # forked, then dropped at the next step (the fork's step decoded once)
+        assert [e.finish_reason for e in gone.events] == [None, None, "abort"]
+    assert [e.token_id for e in some.siblings[0].events] == [5] * 5
+    everyone = request(30, max_tokens=5, n=2)
+    waiting = [everyone]
+    s.step(feeder(waiting), slots)
+    assert s.rows[-1].request is everyone and s.ready == len(s.rows) - 1  # mid-prefill
+    everyone.aborted = everyone.siblings[0].aborted = True
+    stats = s.step(feeder(waiting), slots)
+    assert stats.prefill_tokens == 0 and everyone not in [row.request for row in s.rows]
+    assert all([e.finish_reason for e in c.events] == ["abort"] for c in every_choice([everyone]))
+
+
+def test_prompt_logprobs_come_with_each_choice_s_first_token_whatever_the_chunks():
+    """Every chunk of a row that wants its prompt's logprobs asks for every position's logits; the prompt's
+    first token has none; each choice's first event carries the whole prompt's (the stand-in's flat logits)."""
+    s = scheduler(slots=4)
+    slots = SlotsStandIn(s)
+    s.step(feeder([request(2, max_tokens=30)]), slots)  # a decoding row: the prompt goes in 7-token chunks
+    scored = request(19, max_tokens=2, n=2, prompt_logprobs=2)
+    waiting = [scored]
+    for _ in range(4):
+        s.step(feeder(waiting), slots)
+    prefills = [w for w in slots.works if isinstance(w, PrefillWork) and w.ids != [3, 10]]
+    assert [len(w.ids) for w in prefills] == [7, 6, 6] and all(w.every_logit for w in prefills)
+    for choice in every_choice([scored]):
+        first, second = choice.events[:2]
+        assert second.prompt_logprobs is None and len(first.prompt_logprobs) == 19
+        assert [p.token_id for p in first.prompt_logprobs] == scored.prompt_ids
+        assert first.prompt_logprobs[0].logprob is None and first.prompt_logprobs[0].top is None
+        assert all(np.isclose(p.logprob, -np.log(V)) and len(p.top) == 2 for p in first.prompt_logprobs[1:])
+    plain = slots.works[0]
+    assert not plain.every_logit

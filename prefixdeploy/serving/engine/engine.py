@@ -19,7 +19,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 
-from prefixdeploy.errors import ContextLengthError, PrefixDeployError
+from prefixdeploy.errors import ConfigError, ContextLengthError, PrefixDeployError
 from prefixdeploy.runtime.bundle import Bundle
 from prefixdeploy.runtime.kv import KVSlots
 from prefixdeploy.runtime.prefix import Prefix
@@ -33,6 +33,7 @@ from prefixdeploy.serving.engine.requests import (
     abort_event,
     iterate_sync,
     out_of_vocabulary,
+    make_choices,
 )
 from prefixdeploy.serving.engine.scheduler import Scheduler, StepStats
 
@@ -112,22 +113,31 @@ class Engine:
         self._thread.start()
 
     def submit(self, prompt_ids: list[int], prefix: Prefix | None, params: SamplingParams) -> RequestStream:
-        """Validate and queue a request; its events arrive on the running asyncio loop of the caller.
+        """Validate and queue a request of one choice; its events arrive on the running asyncio loop of the caller.
 
         Raises (before anything is queued) ContextLengthError, QueueFullError, EngineDrainingError, or
         PrefixDeployError for an empty prompt, an out-of-vocabulary id or a prefix of another geometry.
         """
+        _one_choice(params, "submit_choices")
+        return self.submit_choices(prompt_ids, prefix, params)[0]
+
+    def submit_choices(
+        self, prompt_ids: list[int], prefix: Prefix | None, params: SamplingParams
+    ) -> list[RequestStream]:
+        """`submit` for `params.n` choices of one prompt: one stream each, choice i first. The prompt is prefilled
+        once and its KV copied to a slot per choice; each choice samples with its own RNG (seed + i) and processors.
+        A request waits until it has a slot for every choice (n above max_num_seqs: ConfigError naming `n`)."""
         loop = asyncio.get_running_loop()
-        events: asyncio.Queue = asyncio.Queue()
-        request = self._enqueue(
-            prompt_ids, prefix, params, lambda item: loop.call_soon_threadsafe(events.put_nowait, item)
-        )
-        return RequestStream(request, events, self._wake)
+        queues = [asyncio.Queue() for _ in range(params.n)]
+        delivers = [lambda item, q=q: loop.call_soon_threadsafe(q.put_nowait, item) for q in queues]
+        choices = self._enqueue(prompt_ids, prefix, params, delivers)
+        return [RequestStream(request, q, self._wake) for request, q in zip(choices, queues)]
 
     def submit_sync(self, prompt_ids: list[int], prefix: Prefix | None, params: SamplingParams) -> Iterator[TokenEvent]:
         """`submit` for hosts without asyncio: a blocking iterator of events (closing it aborts the request)."""
+        _one_choice(params, "submit_choices from asyncio")
         events: queue.Queue = queue.Queue()
-        request = self._enqueue(prompt_ids, prefix, params, events.put)
+        (request,) = self._enqueue(prompt_ids, prefix, params, [events.put])
         return iterate_sync(request, events, self._wake)
 
     def shutdown(self, timeout: float) -> None:
@@ -163,7 +173,10 @@ class Engine:
     def draining(self) -> bool:
         return self._draining
 
-    def _enqueue(self, prompt_ids, prefix: Prefix | None, params: SamplingParams, deliver: Callable) -> Request:
+    def _enqueue(
+        self, prompt_ids, prefix: Prefix | None, params: SamplingParams, delivers: list[Callable]
+    ) -> list[Request]:
+        """Queue one request (its first choice, carrying the others); `max_queue` counts requests, not choices."""
         if len(prompt_ids) > self.max_model_len:  # before any work per id: it cannot fit, whatever the ids are
             raise ContextLengthError(
                 f"the prompt's {len(prompt_ids)} tokens exceed the context of {self.max_model_len} tokens; shorten it"
@@ -173,7 +186,8 @@ class Engine:
         except TypeError:
             raise PrefixDeployError("the prompt's token ids must be integers") from None
         prefix = self._check_request(prompt_ids, prefix, params)
-        request = Request(prompt_ids, prefix, params, deliver, self.bundle.manifest.eos_token_ids)
+        choices = make_choices(prompt_ids, prefix, params, delivers, self.bundle.manifest.eos_token_ids)
+        request = choices[0]
         with self._cv:
             if self._draining:
                 raise EngineDrainingError("the server is shutting down and accepts no new requests")
@@ -185,7 +199,7 @@ class Engine:
                 )
             self._waiting.append(request)
             self._cv.notify_all()
-        return request
+        return choices
 
     def _check_request(self, prompt_ids: list[int], prefix: Prefix | None, params: SamplingParams) -> Prefix | None:
         """Raise the user's error for a request that cannot run; returns the prefix its row uses."""
@@ -198,6 +212,18 @@ class Engine:
         if bad is not None:
             raise PrefixDeployError(f"prompt token id {bad} is outside the vocabulary [0, {manifest.vocab_size})")
         params.check_token_ids(manifest.vocab_size)
+        if params.n > self.config.max_num_seqs:
+            raise ConfigError(
+                f"n: {params.n} choices need {params.n} rows at once; this engine runs {self.config.max_num_seqs} "
+                "(max_num_seqs): ask for fewer",
+                "n",
+            )
+        if params.prompt_logprobs is not None and not self._executor.slots.extends:
+            raise ConfigError(
+                f"prompt logprobs need an ONNX Runtime graph that takes logits_to_keep; {self.bundle.graph.file} was "
+                "exported before it: re-export the bundle",
+                "prompt_logprobs",
+            )
         if prefix is None and manifest.mode == "baked":
             prefix = self.bundle.resolve(None)  # the baked prefix (a bank needs a choice: resolve says so)
         if prefix is not None:
@@ -240,28 +266,30 @@ class Engine:
         return not self._waiting and not self._scheduler.rows
 
     def _any_aborted(self) -> bool:
-        return any(r.aborted for r in self._waiting)
+        return any(r.all_aborted() for r in self._waiting)
 
-    def _take_waiting(self) -> Request | None:
+    def _take_waiting(self, free: int) -> Request | None:
+        """The first queued request, if it needs at most `free` slots (first come, first served: a request of n
+        choices is not overtaken while it waits for n slots)."""
         with self._cv:
             while self._waiting:
-                request = self._waiting.popleft()
-                if not request.aborted:
-                    return request
-                request.deliver(abort_event())
+                request = self._waiting[0]
+                if not request.all_aborted():
+                    return self._waiting.popleft() if request.slots <= free else None
+                _abort(self._waiting.popleft())
         return None
 
     def _drop_aborted_waiting(self) -> None:
         """Caller holds the lock."""
         if self._any_aborted():
-            for request in [r for r in self._waiting if r.aborted]:
+            for request in [r for r in self._waiting if r.all_aborted()]:
                 self._waiting.remove(request)
-                request.deliver(abort_event())
+                _abort(request)
 
     def _abort_waiting(self) -> None:
         with self._cv:
             while self._waiting:
-                self._waiting.popleft().deliver(abort_event())
+                _abort(self._waiting.popleft())
 
     def _report(self, stats: StepStats) -> None:
         if self.on_step is not None and (stats.rows or stats.prefill_tokens):
@@ -269,6 +297,17 @@ class Engine:
                 self.on_step(stats)
             except Exception:
                 log.exception("the on_step callback failed")
+
+
+def _abort(request: Request) -> None:
+    """A queued request ends: every choice gets its "abort" event."""
+    for choice in (request, *request.siblings):
+        choice.deliver(abort_event())
+
+
+def _one_choice(params: SamplingParams, instead: str) -> None:
+    if params.n != 1:
+        raise ConfigError(f"n: this call returns one choice's events; for n = {params.n} use {instead}", "n")
 
 
 def _check_graph(bundle: Bundle) -> None:

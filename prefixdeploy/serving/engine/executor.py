@@ -1,5 +1,9 @@
 """The executor runs the scheduler's work on the model: slot moves, then one forward through the KV slots, then the
-token choice (`runtime.sampling.choose_tokens`, prompt lookup's verify included). Engine thread only."""
+token choice (`runtime.sampling.choose_tokens`, prompt lookup's verify included). Engine thread only.
+
+A prompt's last chunk chooses the first token of each of its choices (n > 1: the row's own, then its forks', each
+with its own processors and RNG, from the same logits); the forks' slots get the prompt's KV by the moves of the next
+work. A request that wants its prompt's logprobs is fed through `extend` (every position's logits)."""
 
 from __future__ import annotations
 
@@ -36,12 +40,19 @@ class Executor:
     def _prefill(self, work: PrefillWork) -> Outcome:
         if work.seed:
             self.slots.seed(work.slot, work.prefix)
-        logits = self.slots.prefill(work.slot, work.ids)  # (V,)
+        scored = None  # (t, V) the logits that score the prompt's next tokens, when asked for
+        if work.every_logit:
+            every = self.slots.extend(work.slot, np.array(work.ids, np.int64))  # (T, V)
+            logits, scored = every[-1], every if work.choice is None else every[:-1]
+        else:
+            logits = self.slots.prefill(work.slot, work.ids)  # (V,)
         if work.choice is None:
-            return Outcome()
+            return Outcome(prompt_logits=scored)
         if not np.isfinite(logits).all():  # the row's first forward: fail it alone, before a token or logprob is made
             return Outcome(error=_non_finite(work))
-        return Outcome([choose_token(logits, work.choice, [])], logits[None])  # (1, V)
+        choices = [work.choice, *work.forks]
+        rows = np.repeat(logits[None], len(choices), axis=0)  # (n, V): every choice from the prompt's last logits
+        return Outcome(choose_tokens(rows, choices, [[]] * len(choices)).tolist(), rows, scored)
 
     def _decode(self, work: DecodeWork) -> Outcome:
         logits = self.slots.decode(work.tokens)  # (n, V)

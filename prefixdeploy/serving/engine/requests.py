@@ -48,6 +48,8 @@ class SamplingParams:
     repetition_penalty: float = 1.0  # > 0; 1: off
     min_tokens: int = 0  # the end tokens (EOS, stop_token_ids) are banned before this many tokens
     stop_token_ids: tuple[int, ...] = ()  # these end the row too ("stop"), also with ignore_eos
+    n: int = 1  # choices: one prefill, its KV copied to n rows; choice i draws with seed + i (vLLM's rule)
+    prompt_logprobs: int | None = None  # None: none; 0..5: each prompt token's logprob plus this many top ones
 
     def __post_init__(self):
         if self.max_tokens < 1:
@@ -60,8 +62,12 @@ class SamplingParams:
             raise PrefixDeployError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
             raise PrefixDeployError(f"top_k must be ≥ 0 (0: off), got {self.top_k}")
-        if self.logprobs is not None and not 0 <= self.logprobs <= MAX_LOGPROBS:
-            raise PrefixDeployError(f"logprobs must be between 0 and {MAX_LOGPROBS}, got {self.logprobs}")
+        for name in ("logprobs", "prompt_logprobs"):
+            k = getattr(self, name)
+            if k is not None and not 0 <= k <= MAX_LOGPROBS:
+                raise ConfigError(f"{name} must be between 0 and {MAX_LOGPROBS}, got {k}", name)
+        if self.n < 1:
+            raise ConfigError(f"n must be at least 1, got {self.n}", "n")
         for name in ("presence_penalty", "frequency_penalty"):
             if not -2.0 <= getattr(self, name) <= 2.0:
                 raise ConfigError(f"{name} must be between -2 and 2, got {getattr(self, name)}", name)
@@ -83,6 +89,15 @@ class SamplingParams:
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """What the model made of one token where it stood: log p(token) and the most likely tokens there, best first."""
+
+    token_id: int
+    logprob: float | None  # None for a prompt's first token: nothing before it is scored
+    top: list[tuple[int, float]] | None
+
+
+@dataclass(frozen=True)
 class TokenEvent:
     """One generated token, in order; the last event of a request has `finish_reason` set."""
 
@@ -90,10 +105,15 @@ class TokenEvent:
     logprob: float | None  # log p(token_id) under the model's raw distribution; None unless params.logprobs is set
     top_logprobs: list[tuple[int, float]] | None  # the params.logprobs most likely (token, log p), best first
     finish_reason: str | None  # None while running; "stop" (EOS), "length" or "abort" on the last event
+    # on the first event, with params.prompt_logprobs: one entry per prompt token (the first's logprob is None)
+    prompt_logprobs: list[TokenLogprob] | None = None
 
 
 class Request:
-    """The engine's view of one request: its inputs, its RNG, and where its events go."""
+    """The engine's view of one choice of a request: its inputs, its RNG, and where its events go.
+
+    A request with n > 1 choices is n of these: the first (index 0) is queued and prefilled; the others are its
+    `siblings`, forked from its slot once its prompt is in (each then its own row, RNG and processors)."""
 
     def __init__(
         self,
@@ -102,16 +122,27 @@ class Request:
         params: SamplingParams,
         deliver: Callable,
         eos_token_ids: Sequence[int] = (),
+        index: int = 0,
     ):
         self.id = f"req-{uuid.uuid4().hex}"
-        self.prompt_ids, self.prefix, self.params = prompt_ids, prefix, params
-        self.rng = np.random.default_rng(params.seed)
+        self.prompt_ids, self.prefix, self.params, self.index = prompt_ids, prefix, params, index
+        self.rng = np.random.default_rng(None if params.seed is None else params.seed + index)  # vLLM: seed + index
+        self.siblings: list[Request] = []  # the other choices (set on index 0 only)
         self.choice = TokenChoice(
             params.temperature, params.top_k, params.top_p, self.rng, _processors(self, eos_token_ids)
         )
         self.aborted = False  # set by the consumer's thread; read by the engine at its next step
         self.finished = False  # the final event (or an error) was delivered
         self._deliver = deliver
+
+    @property
+    def slots(self) -> int:
+        """The KV slots this request takes once admitted: one per choice."""
+        return 1 + len(self.siblings)
+
+    def all_aborted(self) -> bool:
+        """Every choice's consumer gave up (a group not yet forked is dropped only then)."""
+        return self.aborted and all(s.aborted for s in self.siblings)
 
     def deliver(self, item: TokenEvent | BaseException) -> None:
         """Hand an event (or the exception that failed the request) to the consumer; engine thread only."""
@@ -145,16 +176,40 @@ def out_of_vocabulary(ids: list[int], vocab_size: int) -> int | None:
     return int(arr[bad[0]]) if len(bad) else None
 
 
-def token_event(request: Request, logits: np.ndarray, token: int, finish_reason: str | None) -> TokenEvent:
+def make_choices(
+    prompt_ids: list[int], prefix: Prefix | None, params: SamplingParams, delivers: Sequence[Callable], eos_ids
+) -> list[Request]:
+    """The `params.n` choices of one prompt (one `deliver` each): the first carries the others as its siblings."""
+    choices = [Request(prompt_ids, prefix, params, d, eos_ids, index=i) for i, d in enumerate(delivers)]
+    choices[0].siblings = choices[1:]
+    return choices
+
+
+def token_event(
+    request: Request,
+    logits: np.ndarray,
+    token: int,
+    finish_reason: str | None,
+    prompt_logprobs: list[TokenLogprob] | None = None,
+) -> TokenEvent:
     """The event for `token` chosen from logits (V,); logprobs only when the request asked for them."""
     k = request.params.logprobs
     if k is None:
-        return TokenEvent(token, None, None, finish_reason)
-    logp = log_softmax(logits)  # (V,) float64, the model's raw distribution (before processors and sampling filters)
+        return TokenEvent(token, None, None, finish_reason, prompt_logprobs)
+    entry = token_logprob(log_softmax(logits), token, k)  # the model's raw distribution (before processors)
+    return TokenEvent(token, entry.logprob, entry.top, finish_reason, prompt_logprobs)
+
+
+def prompt_token_logprobs(logits: np.ndarray, targets: Sequence[int], k: int) -> list[TokenLogprob]:
+    """Teacher forcing: logits (T, V) after T fed positions, targets (T,) the prompt tokens that follow each."""
+    return [token_logprob(log_softmax(z), t, k) for z, t in zip(logits, targets)]  # row by row: (V,) float64 each
+
+
+def token_logprob(logp: np.ndarray, token: int, k: int) -> TokenLogprob:
+    """log p(token) and the k most likely tokens, from log-probabilities logp (V,)."""
     best = np.argpartition(-logp, k)[:k] if 0 < k < len(logp) else np.arange(0)  # (k,) the k most likely
     best = best[np.argsort(-logp[best], kind="stable")]  # (k,) most likely first
-    top = [(int(t), float(logp[t])) for t in best]
-    return TokenEvent(token, float(logp[token]), top, finish_reason)
+    return TokenLogprob(int(token), float(logp[token]), [(int(t), float(logp[t])) for t in best])
 
 
 def abort_event() -> TokenEvent:

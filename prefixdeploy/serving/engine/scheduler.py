@@ -29,7 +29,13 @@ from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.lookup import Drafter, EarlierOutputs
 from prefixdeploy.runtime.prefix import Prefix
 from prefixdeploy.runtime.sampling import TokenChoice
-from prefixdeploy.serving.engine.requests import Request, abort_event, token_event
+from prefixdeploy.serving.engine.requests import (
+    Request,
+    TokenLogprob,
+    abort_event,
+    prompt_token_logprobs,
+    token_event,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,8 @@ class PrefillWork:
     seed: bool  # the row is new: start its slot with `prefix` first
     prefix: Prefix | None
     choice: TokenChoice | None  # set on the prompt's last chunk: choose the row's first token
+    forks: tuple[TokenChoice, ...] = ()  # on the last chunk of n > 1 choices: the others', each from the same logits
+    every_logit: bool = False  # return the logits after every fed token (the request wants its prompt's logprobs)
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,8 @@ class Outcome:
 
     tokens: list[int] = field(default_factory=list)  # [] for a prefill chunk that is not the prompt's last
     logits: np.ndarray | None = None  # (len(tokens), V) float32
+    # (t, V) with `every_logit`: the logits after each fed token that another prompt token follows
+    prompt_logits: np.ndarray | None = None
     error: BaseException | None = None  # an internal error: the work's rows fail, the engine keeps serving
 
 
@@ -94,6 +104,13 @@ class Row:
     token: int = 0  # the last chosen token, fed at the next decode
     output: list[int] = field(default_factory=list)  # the tokens chosen so far
     drafter: Drafter | None = None  # prompt lookup's draft sizes, made at the row's first draft
+    unforked: list[Request] = field(default_factory=list)  # the request's other choices, forked when the prompt is in
+    prompt_logprobs: list[TokenLogprob] | None = None  # with params.prompt_logprobs: the prompt tokens scored so far
+
+    @property
+    def aborted(self) -> bool:
+        """Dropped at the next step: its consumer gave up (and, before the fork, every other choice's did too)."""
+        return self.request.aborted and all(r.aborted for r in self.unforked)
 
 
 class Scheduler:
@@ -118,9 +135,9 @@ class Scheduler:
         self.ready = 0  # rows[:ready] decode; rows[ready:] (at most one) is mid-prefill
         self._moves: list[tuple[int, int]] = []  # slot copies owed to the executor by rows that left
 
-    def step(self, take_waiting: Callable[[], Request | None], execute: Callable[[Work], Outcome]) -> StepStats:
-        """One engine step: drop aborted rows, prefill one chunk, then decode or verify; `take_waiting` hands over
-        the next queued request (or None) when a slot is free, `execute` runs a piece of work on the model."""
+    def step(self, take_waiting: Callable[[int], Request | None], execute: Callable[[Work], Outcome]) -> StepStats:
+        """One engine step: drop aborted rows, prefill one chunk, then decode or verify; `take_waiting(free)` hands
+        over the next queued request if it needs at most `free` slots (else None), `execute` runs a piece of work."""
         self._drop_aborted()
         stalled = self.ready
         prefill = self.plan_prefill(take_waiting)
@@ -143,27 +160,33 @@ class Scheduler:
     def abort_all(self) -> None:
         rows, self.rows, self.ready, self._moves = self.rows, [], 0, []
         for row in rows:
-            row.request.deliver(abort_event())
+            for request in (row.request, *row.unforked):
+                request.deliver(abort_event())
 
     def fail_all(self, error: BaseException) -> None:
         """After an internal error: every running request gets `error`; the slots start empty."""
         rows, self.rows, self.ready, self._moves = self.rows, [], 0, []
         for row in rows:
-            if not row.request.finished:
-                row.request.deliver(error)
+            for request in (row.request, *row.unforked):
+                if not request.finished:
+                    request.deliver(error)
 
     # -- planning ------------------------------------------------------------------------------------------------------
 
-    def plan_prefill(self, take_waiting: Callable[[], Request | None]) -> PrefillWork | None:
-        """One chunk of the row mid-prefill, or of the next queued request if nobody is mid-prefill and a slot is
-        free. Once a row has its first token it waits on every prefill, so while any row decodes the chunk is at
-        most `max_prefill_tokens`; while none does, up to `idle_prefill_tokens` (a short prompt goes in whole).
-        Chunks are even: 33 tokens at a budget of 16 go as 11 + 11 + 11, not 16 + 16 + 1."""
+    def plan_prefill(self, take_waiting: Callable[[int], Request | None]) -> PrefillWork | None:
+        """One chunk of the row mid-prefill, or of the next queued request if nobody is mid-prefill and it has the
+        slots it needs (one per choice: the slots after the prefilling row stay free for its forks, since no other
+        request is admitted before its prompt is in). Once a row has its first token it waits on every prefill, so
+        while any row decodes the chunk is at most `max_prefill_tokens`; while none does, up to
+        `idle_prefill_tokens` (a short prompt goes in whole). Chunks are even: 33 tokens at a budget of 16 go as
+        11 + 11 + 11, not 16 + 16 + 1."""
         if len(self.rows) == self.ready:
-            request = take_waiting() if len(self.rows) < self.num_slots else None
+            free = self.num_slots - len(self.rows)
+            request = take_waiting(free) if free > 0 else None
             if request is None:
                 return None
-            self.rows.append(Row(request))
+            assert request.slots <= free, "take_waiting handed over a request that does not fit"
+            self.rows.append(_admit(request))
         slot = len(self.rows) - 1
         row, budget = self.rows[slot], self.max_prefill_tokens if self.ready > 0 else self.idle_prefill_tokens
         remaining = len(row.request.prompt_ids) - row.fed
@@ -176,6 +199,8 @@ class Scheduler:
             seed=row.fed == 0,
             prefix=row.request.prefix,
             choice=row.request.choice if last else None,
+            forks=tuple(r.choice for r in row.unforked) if last else (),
+            every_logit=row.prompt_logprobs is not None,
         )
 
     def plan_decode(self) -> DecodeWork | VerifyWork | None:
@@ -234,10 +259,28 @@ class Scheduler:
             self._fail([work.slot], outcome.error, work)
             return
         row = self.rows[work.slot]
+        if outcome.prompt_logits is not None:
+            following = row.request.prompt_ids[row.fed + 1 : row.fed + 1 + len(outcome.prompt_logits)]  # (t,)
+            row.prompt_logprobs += prompt_token_logprobs(
+                outcome.prompt_logits, following, row.request.params.prompt_logprobs
+            )
         row.fed += len(work.ids)
-        if work.choice is not None:  # the prompt is in: its first token
+        if work.choice is not None:  # the prompt is in: its first token, and its other choices' (forked)
             self.ready += 1
-            self._advance([work.slot], outcome.tokens, outcome.logits)
+            self._advance([work.slot, *self._fork(work.slot)], outcome.tokens, outcome.logits)
+
+    def _fork(self, slot: int) -> list[int]:
+        """Row `slot`'s other choices (n > 1) join it as ready rows in the slots after it, each slot a copy of its
+        prompt's KV (a move that leaves the source as it is, applied before the next forward); their slots."""
+        row = self.rows[slot]
+        forked = []
+        for request in row.unforked:
+            forked.append(len(self.rows))
+            self.rows.append(Row(request, fed=row.fed, prompt_logprobs=row.prompt_logprobs))
+            self._moves.append((slot, forked[-1]))
+        row.unforked = []
+        self.ready += len(forked)
+        return forked
 
     def _advance_one(self, slot: int, outcome: Outcome) -> None:
         """A verify's tokens, one after another, until they end or the row finishes (EOS or max_tokens)."""
@@ -255,10 +298,11 @@ class Scheduler:
             row.token = token
             row.output.append(token)
             reason = self._finish_reason(row, token)
-            events.append((row.request, token_event(row.request, z, token, reason)))
+            prompt = row.prompt_logprobs if len(row.output) == 1 else None  # the prompt's, with the first token
+            events.append((row.request, token_event(row.request, z, token, reason, prompt)))
             if reason is not None:
                 done.append(s)
-                if row.request.params.temperature == 0:
+                if row.request.params.temperature == 0 and row.request.index == 0:  # n greedy choices: one answer
                     self.earlier.add(_task(row.request), row.output)
         for s in sorted(done, reverse=True):  # from the back: a moved row never lands on a slot still to free
             self._free(s)
@@ -283,14 +327,16 @@ class Scheduler:
         for s in sorted(slots, reverse=True):
             self._free(s)
         for row in rows:
-            row.request.deliver(error)
+            for request in (row.request, *row.unforked):
+                request.deliver(error)
 
     def _drop_aborted(self) -> None:
         for i in reversed(range(len(self.rows))):
-            request = self.rows[i].request
-            if request.aborted:
+            row = self.rows[i]
+            if row.aborted:
                 self._free(i)
-                request.deliver(abort_event())
+                for request in (row.request, *row.unforked):
+                    request.deliver(abort_event())
 
     def _free(self, slot: int) -> None:
         """Release `slot`; the last ready row fills the hole, then the prefilling row (if any) follows it down."""
@@ -307,6 +353,12 @@ class Scheduler:
         if source != target:
             self._moves.append((source, target))
             self.rows[target] = self.rows[source]
+
+
+def _admit(request: Request) -> Row:
+    """A queued request's row: its other choices wait for its prompt; its first prompt token has no logprob."""
+    scored = [TokenLogprob(request.prompt_ids[0], None, None)] if request.params.prompt_logprobs is not None else None
+    return Row(request, unforked=list(request.siblings), prompt_logprobs=scored)
 
 
 def _task(request: Request) -> str | None:

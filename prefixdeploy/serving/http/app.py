@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prefixdeploy.serving.http.errors import APIError, install_error_handlers
 from prefixdeploy.serving.http.generation import Job, RequestRun
 from prefixdeploy.serving.http.http_io import check_api_key, read_body, unless_disconnected
-from prefixdeploy.serving.http.prompts import completion_prompts
+from prefixdeploy.serving.http.prompts import completion_prompts, echo_texts
 from prefixdeploy.serving.http.protocol import (
     ChatRequest,
     CompletionRequest,
@@ -96,10 +96,13 @@ def _generation_routes(app: FastAPI, state: ServerState) -> None:
         params = sampling_params(req, config.max_tokens_limit, req.logprobs)
         params = await with_constraint(req, params, state.bundle.grammars)
         prompts = await completion_prompts(req.prompt, state.bundle, prefix, state.prompt_limits)
-        job = Job(req.model, prefix, prompts, params, req.stop_strings, config.request_timeout)
-        fmt = CompletionFormat(
-            req.model, state.bundle.codec.tokenizer, prompts, req.logprobs is not None, req.return_token_ids
+        echo = echo_texts(req.prompt, prompts, state.bundle.codec) if req.echo else None
+        timeout = config.request_timeout
+        job = Job(
+            req.model, prefix, prompts, params, req.stop_strings, timeout, echo=echo, echo_only=req.max_tokens == 0
         )
+        tokenizer = state.bundle.codec.tokenizer
+        fmt = CompletionFormat(req.model, tokenizer, prompts, req.logprobs is not None, req.return_token_ids, params.n)
         return await _respond(request, state, job, fmt, bool(req.stream), req.include_usage)
 
     @app.post("/v1/chat/completions")
@@ -111,7 +114,8 @@ def _generation_routes(app: FastAPI, state: ServerState) -> None:
         params = await with_constraint(req, params, state.bundle.grammars)
         prompt = await asyncio.to_thread(state.chat.encode, req.messages, prefix, tool_plan(req))
         job = Job(req.model, prefix, [prompt], params, req.stop_strings, config.request_timeout, "messages")
-        fmt = ChatFormat(req.model, state.bundle.codec.tokenizer, [prompt], bool(req.logprobs), req.return_token_ids)
+        tokenizer = state.bundle.codec.tokenizer
+        fmt = ChatFormat(req.model, tokenizer, [prompt], bool(req.logprobs), req.return_token_ids, params.n)
         fmt = fmt.with_tools(tool_plan(req))
         return await _respond(request, state, job, fmt, bool(req.stream), req.include_usage)
 
@@ -193,7 +197,8 @@ async def _event_stream(run: RequestRun, fmt: ResponseFormat, include_usage: boo
     """SSE: chunks as pieces arrive, then the usage chunk if asked, then [DONE]; an error ends it as one event."""
     try:
         if isinstance(fmt, ChatFormat):
-            yield sse(fmt.role_chunk())
+            for chunk in fmt.role_chunks():
+                yield sse(chunk)
         async with aclosing(run.pieces()) as pieces:
             async for piece in pieces:
                 fmt.add(piece)

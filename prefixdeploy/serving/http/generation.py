@@ -1,8 +1,10 @@
 """One HTTP request's generation: submit its prompts to the engine, then turn token events into text pieces.
 
-A request with several prompts (completions' list prompt) has one engine stream per prompt, one choice each; their
-pieces are merged in arrival order. Stop strings, detokenizing, timeouts and latency metrics happen here, on the
-event loop, never on the engine thread. Aborting (client gone, timeout, stop string) frees the engine rows.
+A request with several prompts (completions' list prompt) and `n` choices per prompt has one engine stream per
+choice, prompt-major (choice p·n + i is prompt p's i-th, vLLM's numbering); their pieces are merged in arrival
+order. With `echo` a choice's first piece starts with its prompt's text (and the prompt tokens' logprobs). Stop
+strings, detokenizing, timeouts and latency metrics happen here, on the event loop, never on the engine thread.
+Aborting (client gone, timeout, stop string) frees the engine rows.
 """
 
 from __future__ import annotations
@@ -15,16 +17,10 @@ from dataclasses import dataclass, field
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.prefix import Prefix
 from prefixdeploy.serving.engine.engine import Engine, RequestStream, SamplingParams
+from prefixdeploy.serving.engine.requests import TokenLogprob
 from prefixdeploy.serving.http.detokenize import ChoiceText
 from prefixdeploy.serving.http.errors import from_engine_error
 from prefixdeploy.serving.http.metrics import ServerMetrics
-
-
-@dataclass(frozen=True)
-class TokenLogprob:
-    token_id: int
-    logprob: float
-    top: list[tuple[int, float]]  # the most likely tokens at this step, most likely first
 
 
 @dataclass
@@ -44,11 +40,17 @@ class Job:
 
     model: str  # the id the client asked for (echoed, and the metrics label)
     prefix: Prefix | None
-    prompts: list[list[int]]  # one choice per prompt
+    prompts: list[list[int]]  # params.n choices per prompt
     params: SamplingParams
     stop: list[str]
     timeout: float  # seconds from arrival; then every unfinished choice ends with "abort"
     prompt_param: str = "prompt"  # the request field a context-length error names ("messages" for chat)
+    echo: list[str] | None = None  # completions' echo: each prompt's text, which its choices' text starts with
+    echo_only: bool = False  # max_tokens 0 with echo: a choice is its prompt alone (the engine's one token dropped)
+
+    @property
+    def choices(self) -> int:
+        return len(self.prompts) * self.params.n
 
 
 class RequestRun:
@@ -56,8 +58,8 @@ class RequestRun:
         self.job, self.metrics = job, metrics
         self.arrival = time.monotonic()
         self.streams = _submit_all(engine, job)
-        self.texts = [ChoiceText(tokenizer, job.stop) for _ in job.prompts]
-        self.finished = [False] * len(job.prompts)
+        self.texts = [ChoiceText(tokenizer, job.stop) for _ in range(job.choices)]
+        self.finished = [False] * job.choices
         self.completion_tokens = 0
         metrics.prompt_tokens.labels(job.model).inc(self.prompt_tokens)
 
@@ -110,11 +112,16 @@ class RequestRun:
             if event.finish_reason == "abort":  # aborted by the engine (shutdown): no token rides on this event
                 yield self._finish(Piece(index, text.flush()), "abort")
                 return
-            now = time.monotonic()
+            if self.job.echo_only:  # the prompt alone: the one token the engine chose (its last) is not returned
+                yield self._finish(self._echoed(index, event, Piece(index)), "length")
+                return
+            first, now = last is None, time.monotonic()
             self._observe_token(model, now, last)
             last = now
             ends = event.finish_reason == "stop" and event.token_id in self.job.params.stop_token_ids
             piece = Piece(index, "" if ends else text.add(event.token_id), [event.token_id], _logprob(event))
+            if first and self.job.echo is not None:
+                piece = self._echoed(index, event, piece)
             if text.stopped:
                 stream.abort()
                 yield self._finish(piece, "stop")
@@ -124,6 +131,11 @@ class RequestRun:
                 yield self._finish(piece, event.finish_reason)
                 return
             yield piece
+
+    def _echoed(self, index: int, event, piece: Piece) -> Piece:
+        """The choice's first piece, after its prompt: the prompt's text and (if asked) its tokens' logprobs."""
+        echo = self.job.echo[index // self.job.params.n]
+        return Piece(index, echo + piece.text, piece.token_ids, (event.prompt_logprobs or []) + piece.logprobs)
 
     def _observe_token(self, model: str, now: float, last: float | None) -> None:
         self.completion_tokens += 1
@@ -146,7 +158,7 @@ def _submit_all(engine: Engine, job: Job) -> list[RequestStream]:
     streams: list[RequestStream] = []
     try:
         for prompt in job.prompts:
-            streams.append(engine.submit(prompt, job.prefix, job.params))
+            streams += engine.submit_choices(prompt, job.prefix, job.params)
     except PrefixDeployError as e:
         for stream in streams:
             stream.abort()
@@ -157,4 +169,4 @@ def _submit_all(engine: Engine, job: Job) -> list[RequestStream]:
 def _logprob(event) -> list[TokenLogprob]:
     if event.logprob is None:
         return []
-    return [TokenLogprob(event.token_id, float(event.logprob), list(event.top_logprobs or []))]
+    return [TokenLogprob(event.token_id, event.logprob, list(event.top_logprobs or []))]

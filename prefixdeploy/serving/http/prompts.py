@@ -75,3 +75,9 @@ async def completion_prompts(
         if bad is not None:
             raise bad_request(f"prompt: token id {bad} is outside the vocabulary [0, {vocab})", "prompt")
     return prompts
+
+
+def echo_texts(prompt: Prompt, prompts: list[list[int]], codec) -> list[str]:
+    """What `echo` returns before each prompt's output (vLLM's): a text prompt as sent, token ids decoded."""
+    items = [prompt] if isinstance(prompt, str) or isinstance(prompt[0], int) else list(prompt)
+    return [item if isinstance(item, str) else codec.decode(ids) for item, ids in zip(items, prompts)]

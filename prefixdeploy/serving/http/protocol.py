@@ -1,10 +1,12 @@
 """OpenAI request bodies: parsing, validation and their meaning for the engine (`SamplingParams`, stop strings).
 
-Field semantics follow OpenAI's API: `max_tokens` defaults to 16 and `temperature` to 1.0 (0 is greedy); `n`, `echo`,
-`suffix` and `best_of` are accepted only at their no-op values; unknown fields are ignored. Types are strict (a
-string where a number belongs is 400). Extensions, as in vLLM: `top_k`, `ignore_eos`, `return_token_ids`,
-`repetition_penalty`, `min_tokens`, `stop_token_ids`, `structured_outputs` and `guided_*`. The reference of every
-field, with what is refused and the limits: docs/serving.md.
+Field semantics follow OpenAI's API: `max_tokens` defaults to 16 and `temperature` to 1.0 (0 is greedy); `n` choices
+per prompt (choice i samples with seed + i, vLLM's rule; n > 1 with temperature 0 is refused, as vLLM does);
+completions' `echo` returns the prompt first, with its tokens' logprobs when `logprobs` is set (and with `max_tokens`
+0 the prompt alone); `suffix` is refused and `best_of` accepted only equal to `n`; unknown fields are ignored. Types
+are strict (a string where a number belongs is 400). Extensions, as in vLLM: `top_k`, `ignore_eos`,
+`return_token_ids`, `repetition_penalty`, `min_tokens`, `stop_token_ids`, `structured_outputs` and `guided_*`. The
+reference of every field, with what is refused and the limits: docs/serving.md.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ class _Sampling(_Body):
     stop: str | Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=MAX_STOP_STRINGS)] | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None
-    n: int | None = 1
+    n: Annotated[int, Field(ge=1)] | None = 1  # choices per prompt (the engine bounds it by its rows)
     presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
     frequency_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
     repetition_penalty: Annotated[float, Field(gt=0.0, le=10.0)] | None = None  # vLLM's; 1 is off
@@ -102,14 +104,14 @@ class _Sampling(_Body):
 
     @model_validator(mode="after")
     def _unsupported(self):
-        if self.n not in (None, 1):
-            raise ValueError("n: only n=1 is supported (send the request several times, with different seeds)")
         if self.stream_options is not None and not self.stream:
             raise ValueError("stream_options: allowed only with stream=true")
         if self.stop == "":
             raise ValueError("stop: an empty stop string would match everywhere")
         if any(not key.strip().isdigit() for key in self.logit_bias or {}):
             raise ValueError('logit_bias: keys are token ids (as strings, e.g. {"1234": -100})')
+        if (self.n or 1) > 1 and self.temperature == 0:  # vLLM's rule: n greedy choices would all be the same
+            raise ValueError(f"n: must be 1 with greedy sampling (temperature 0), got {self.n}")
         return self
 
     @property
@@ -123,6 +125,7 @@ class _Sampling(_Body):
 
 class CompletionRequest(_Sampling):
     prompt: Prompt
+    max_tokens: Annotated[int, Field(ge=0)] | None = None  # 0 only with echo: the prompt alone (and its logprobs)
     logprobs: Annotated[int, Field(ge=0, le=MAX_LOGPROBS)] | None = None
     echo: bool | None = False
     suffix: str | None = None
@@ -130,12 +133,12 @@ class CompletionRequest(_Sampling):
 
     @model_validator(mode="after")
     def _completion_only(self):
-        if self.echo:
-            raise ValueError("echo: not supported")
+        if self.max_tokens == 0 and not self.echo:
+            raise ValueError("max_tokens: 0 is allowed only with echo=true (the prompt alone, scored)")
         if self.suffix:
             raise ValueError("suffix: not supported (no fill-in-the-middle)")
-        if self.best_of not in (None, 1):
-            raise ValueError("best_of: only 1 is supported")
+        if self.best_of not in (None, self.n or 1):  # no ranking of extra choices: best_of can only be n
+            raise ValueError(f"best_of: only best_of = n ({self.n or 1}) is supported, got {self.best_of}")
         return self
 
 
@@ -245,9 +248,10 @@ def sampling_params(request: _Sampling, max_tokens_limit: int, logprobs: int | N
     max_tokens = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
     if max_tokens > max_tokens_limit:
         raise bad_request(f"max_tokens: {max_tokens} is above this server's limit ({max_tokens_limit})", "max_tokens")
+    echo = isinstance(request, CompletionRequest) and bool(request.echo)
     try:
         return SamplingParams(
-            max_tokens=max_tokens,
+            max_tokens=max(max_tokens, 1),  # echo with 0: the engine makes one token, never returned (vLLM's way)
             temperature=DEFAULT_TEMPERATURE if request.temperature is None else request.temperature,
             top_p=1.0 if request.top_p is None else request.top_p,
             top_k=max(request.top_k or 0, 0),
@@ -260,6 +264,8 @@ def sampling_params(request: _Sampling, max_tokens_limit: int, logprobs: int | N
             repetition_penalty=1.0 if request.repetition_penalty is None else request.repetition_penalty,
             min_tokens=request.min_tokens,
             stop_token_ids=tuple(request.stop_token_ids or ()),
+            n=request.n or 1,
+            prompt_logprobs=logprobs if echo else None,
         )
     except ConfigError as e:  # a check across fields (min_tokens above max_tokens)
         raise bad_request(str(e), e.fields[0] if e.fields else None) from None

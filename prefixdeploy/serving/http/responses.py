@@ -63,12 +63,15 @@ class ResponseFormat:
     chunk_object_name = ""
     id_prefix = ""
 
-    def __init__(self, model: str, tokenizer: Tokenizer, prompts: list[list[int]], logprobs: bool, token_ids: bool):
-        self.model, self.tokenizer, self.prompts = model, tokenizer, prompts
+    def __init__(
+        self, model: str, tokenizer: Tokenizer, prompts: list[list[int]], logprobs: bool, token_ids: bool, n: int = 1
+    ):
+        """n choices per prompt: choice p·n + i is prompt p's i-th."""
+        self.model, self.tokenizer, self.prompts, self.n = model, tokenizer, prompts, n
         self.with_logprobs, self.with_token_ids = logprobs, token_ids
         self.id = f"{self.id_prefix}-{uuid.uuid4().hex}"
         self.created = int(time.time())
-        self.choices = [_Choice() for _ in prompts]
+        self.choices = [_Choice() for _ in range(len(prompts) * n)]
 
     def add(self, piece: Piece) -> None:
         choice = self.choices[piece.index]
@@ -95,7 +98,7 @@ class ResponseFormat:
     def _ids(self, index: int, token_ids: list[int]) -> dict:
         if not self.with_token_ids:
             return {}
-        return {"prompt_token_ids": self.prompts[index], "token_ids": token_ids}
+        return {"prompt_token_ids": self.prompts[index // self.n], "token_ids": token_ids}
 
     def token_text(self, token_id: int) -> str:
         return self.tokenizer.decode([token_id], skip_special_tokens=False)
@@ -132,7 +135,8 @@ class CompletionFormat(ResponseFormat):
         }
 
     def _logprobs(self, state: _Choice, entries: list[TokenLogprob]) -> dict | None:
-        """OpenAI's legacy format: tokens, token_logprobs, top_logprobs (token -> logprob), text_offset."""
+        """OpenAI's legacy format: tokens, token_logprobs, top_logprobs (token -> logprob), text_offset. An echoed
+        prompt's first token has null for both (vLLM's), since nothing before it is scored."""
         if not self.with_logprobs:
             return None
         out = {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
@@ -140,7 +144,8 @@ class CompletionFormat(ResponseFormat):
             token = self.token_text(entry.token_id)
             out["tokens"].append(token)
             out["token_logprobs"].append(entry.logprob)
-            out["top_logprobs"].append({self.token_text(t): lp for t, lp in entry.top})
+            top = None if entry.top is None else {self.token_text(t): lp for t, lp in entry.top}
+            out["top_logprobs"].append(top)
             out["text_offset"].append(state.text_offset)
             state.text_offset += len(token)
         return out
@@ -156,12 +161,15 @@ class ChatFormat(ResponseFormat):
         self.tools = plan if plan is not None and plan.mode != "none" else None
         return self
 
-    def role_chunk(self) -> dict:
-        """The first chunk of a chat stream opens the assistant message, as OpenAI's does."""
+    def role_chunks(self) -> list[dict]:
+        """The first chunk of a chat stream opens each choice's assistant message, as OpenAI's does."""
         delta = {"role": "assistant", "content": ""}
-        return self._envelope(
-            self.chunk_object_name, [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}]
-        )
+        return [
+            self._envelope(
+                self.chunk_object_name, [{"index": i, "delta": delta, "logprobs": None, "finish_reason": None}]
+            )
+            for i in range(len(self.choices))
+        ]
 
     def _final_choice(self, index: int, choice: _Choice) -> dict:
         content, calls, reason = self._calls(choice)
