@@ -32,8 +32,8 @@ from prefixdeploy.serving.engine.requests import (
     TokenEvent,
     abort_event,
     iterate_sync,
-    out_of_vocabulary,
     make_choices,
+    out_of_vocabulary,
 )
 from prefixdeploy.serving.engine.scheduler import Scheduler, StepStats
 
