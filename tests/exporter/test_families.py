@@ -13,8 +13,8 @@ import shutil
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import NEW_FAMILIES
 from reference import peft_greedy
+from tiny_models import NEW_FAMILIES
 from user_errors import assert_user_error
 
 from prefixdeploy.cli import main
