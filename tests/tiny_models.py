@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -193,6 +195,14 @@ def make_tiny_model(kind: str, directory: Path, seed: int = 0) -> Path:
     model.save_pretrained(directory)
     tok.save_pretrained(directory)
     return directory
+
+
+def with_config(model_dir: Path, directory: Path, **changes) -> Path:
+    """A copy of a saved model with config.json fields changed."""
+    copy = shutil.copytree(model_dir, directory)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, **changes}))
+    return copy
 
 
 def make_peft_adapter(model_dir: Path, directory: Path, P: int, projection: bool = False, seed: int = 1) -> Path:
