@@ -1,4 +1,7 @@
-"""Shared fixtures: tiny models and adapters (cached per session), the real SmolLM2 model, a CLI runner."""
+"""Shared fixtures: tiny models and adapters (cached per session), the real SmolLM2 model, tiny bundles.
+
+Fixtures only: tests import shared names from plain modules (tests/tiny_models.py: the families; tests/repo_root.py),
+never from this file."""
 
 from __future__ import annotations
 
@@ -12,11 +15,6 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/tiny_models.py
 from tiny_models import make_peft_adapter, make_tiny_model  # noqa: E402
 
 pytest_plugins = ["serving.http_fixtures", "serving.ray_fixtures"]  # tests/serving/: HTTP server and Ray fixtures
-
-ROOT = Path(__file__).resolve().parents[1]
-FAMILIES = ("gpt2", "llama", "mistral", "qwen2")  # every runtime and serving test runs these
-# The families added since (issue 22): parity, export, GenAI and the TensorRT lint (tests/exporter/test_families.py).
-NEW_FAMILIES = ("qwen3", "llama3", "gemma3_text", "gemma2", "phi3", "granite")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from repo_root import ROOT
 
 pytest.importorskip("onnxruntime_genai")
 

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from repo_root import ROOT
 
 pytest.importorskip("llama_cpp")
 

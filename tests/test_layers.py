@@ -11,7 +11,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from conftest import ROOT
+from repo_root import ROOT
 
 PACKAGE = ROOT / "prefixdeploy"
 ROOT_FILE = PACKAGE / "__init__.py"

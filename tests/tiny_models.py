@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -20,6 +22,7 @@ CHAT_TEMPLATE = (
 )
 # Larger than HF's default init (0.02) so that greedy decoding of a random model does not collapse into one token.
 INIT_RANGE = 0.3
+FAMILIES = ("gpt2", "llama", "mistral", "qwen2")  # every runtime and serving test runs these
 
 
 def tiny_tokenizer():
@@ -164,8 +167,8 @@ def _granite(vocab_size: int):
     return GraniteConfig(**_llama_like(vocab_size, **multipliers, logits_scaling=2.0))
 
 
-# Families added after the first four: tested for parity and export (tests/exporter/test_families.py), not in every
-# serving and runtime test (those run the four of conftest.FAMILIES).
+# Families added after the first four (issue 22): tested for parity, export, GenAI and the TensorRT lint
+# (tests/exporter/test_families.py among others), not in every serving and runtime test (those run FAMILIES).
 NEW_FAMILY_CONFIGS = {
     "qwen3": _qwen3,
     "llama3": _llama3,
@@ -174,6 +177,7 @@ NEW_FAMILY_CONFIGS = {
     "phi3": _phi3,
     "granite": _granite,
 }
+NEW_FAMILIES = tuple(NEW_FAMILY_CONFIGS)  # ("qwen3", "llama3", "gemma3_text", "gemma2", "phi3", "granite")
 
 
 def make_tiny_model(kind: str, directory: Path, seed: int = 0) -> Path:
@@ -191,6 +195,14 @@ def make_tiny_model(kind: str, directory: Path, seed: int = 0) -> Path:
     model.save_pretrained(directory)
     tok.save_pretrained(directory)
     return directory
+
+
+def with_config(model_dir: Path, directory: Path, **changes) -> Path:
+    """A copy of a saved model with config.json fields changed."""
+    copy = shutil.copytree(model_dir, directory)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, **changes}))
+    return copy
 
 
 def make_peft_adapter(model_dir: Path, directory: Path, P: int, projection: bool = False, seed: int = 1) -> Path:

@@ -8,9 +8,8 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from click.testing import CliRunner
-from user_errors import assert_user_error
+from user_errors import assert_no_bundle_written, assert_user_error
 
 from prefixdeploy.cli import main
 
@@ -18,11 +17,6 @@ from prefixdeploy.cli import main
 def run_cli(*args) -> tuple[int, str]:
     result = CliRunner().invoke(main, [str(a) for a in args])
     return result.exit_code, result.stderr
-
-
-def assert_no_bundle_written(out):
-    assert not out.exists()
-    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")], "temp dir left behind"
 
 
 @pytest.fixture
@@ -119,22 +113,6 @@ def test_existing_output_directory_needs_force(tiny_model_dir, peft_adapter, tmp
     code, err = run_cli(*args, "--force")
     assert code == 0, err
     assert (out / "manifest.json").is_file() and not (out / "keep.txt").exists()
-
-
-def test_unsupported_architecture_lists_the_supported(tmp_path):
-    from tiny_models import tiny_tokenizer
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
-
-    torch.manual_seed(0)
-    config = GPTNeoXConfig(
-        vocab_size=300, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64
-    )
-    GPTNeoXForCausalLM(config).save_pretrained(tmp_path / "neox")
-    tiny_tokenizer().save_pretrained(tmp_path / "neox")
-    out = tmp_path / "out"
-    code, err = run_cli("export", "--model", tmp_path / "neox", "-o", out)
-    assert_user_error(code, err, "'gpt_neox' is not supported", "gpt2, granite, llama, mistral, phi3, qwen2, qwen3")
-    assert_no_bundle_written(out)
 
 
 def test_missing_prefix_source(tiny_model_dir, tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from prefixdeploy.exporter import blocks, decoder
 from prefixdeploy.exporter.decoder import build_decoder
-from prefixdeploy.models.archs.base import ArchSpec, MlpStyle, NormStyle, PositionStyle
+from prefixdeploy.models.archs.base import MlpStyle, NormStyle, PositionStyle
 from prefixdeploy.models.load import load_model
 from prefixdeploy.runtime.manifest import PAST_KEY, PREFIX_IDS, PRESENT_VALUE
 from prefixdeploy.runtime.prefix import Prefix
@@ -54,10 +54,3 @@ def test_every_style_has_a_builder_and_none_is_a_default(style, table):
     Other = Enum("Other", {"NEW": "new"})
     with pytest.raises(NotImplementedError, match="no Other <Other.NEW"):
         blocks.style(table, Other.NEW)
-
-
-def test_a_family_declares_its_styles_from_the_closed_sets():
-    with pytest.raises(TypeError, match="Bad.norm must be a NormStyle, got 'rms'"):
-
-        class Bad(ArchSpec):
-            norm = "rms"

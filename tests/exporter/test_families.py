@@ -1,5 +1,6 @@
 """The families of issue 22 beyond the parity of test_parity.py: int8/int4 graphs that run and stay close, Gemma's
-sliding window with a prompt longer than it, Phi's LongRoPE context, and the export's one-line refusals.
+sliding window with a prompt longer than it, Phi's LongRoPE context, and the rotary dims ONNX Runtime cannot fuse
+(the refusals of each family's spec are tests/models/test_archs.py's).
 
 Every model here is a tiny random one built from the family's real transformers config class (tests/tiny_models.py):
 no checkpoint of these families can be fetched here.
@@ -8,13 +9,12 @@ no checkpoint of these families can be fetched here.
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import NEW_FAMILIES
 from reference import peft_greedy
+from tiny_models import NEW_FAMILIES, with_config
 from user_errors import assert_user_error
 
 from prefixdeploy.cli import main
@@ -66,14 +66,6 @@ def test_quantized_graphs_carry_each_rows_prefix(quantized, precision):
 # -- Gemma's sliding window -----------------------------------------------------------------------------------------
 
 
-def _with_config(model_dir, directory, **changes):
-    """A copy of a saved model with config.json fields changed."""
-    copy = shutil.copytree(model_dir, directory)
-    config = json.loads((copy / "config.json").read_text())
-    (copy / "config.json").write_text(json.dumps({**config, **changes}))
-    return copy
-
-
 @pytest.mark.parametrize("kind", ["gemma3_text", "gemma2", "phi3"])
 def test_a_prompt_longer_than_the_window_sees_the_prefix_as_peft_does(kind, tiny_model_dir, peft_adapter, tmp_path):
     """PEFT puts the prefix at positions 0…P−1 and HF's sliding-window mask treats it as any token: a query at
@@ -82,11 +74,11 @@ def test_a_prompt_longer_than_the_window_sees_the_prefix_as_peft_does(kind, tiny
     window 6, P = 5 and 9, and a 32-token prompt, both graphs must match PEFT at every step."""
     model = tiny_model_dir(kind)
     if kind == "phi3":
-        model = _with_config(model, tmp_path / "windowed", sliding_window=6)
+        model = with_config(model, tmp_path / "windowed", sliding_window=6)
     window = json.loads((model / "config.json").read_text())["sliding_window"]
     specs = _adapters(peft_adapter, kind)  # the same weights: the adapters fit the windowed copy
     path = export_bundle(ExportConfig(str(model), specs, tmp_path / "bundle"))
-    wide = _with_config(model, tmp_path / "wide", sliding_window=4096)  # the same weights, no window in reach
+    wide = with_config(model, tmp_path / "wide", sliding_window=4096)  # the same weights, no window in reach
     for graph in GRAPHS:
         with load_bundle(path, graph=graph) as bundle:
             ids = bundle.encode(PROMPTS[1])
@@ -120,28 +112,7 @@ def test_longrope_bundle_ends_its_context_where_hf_switches_to_the_long_factors(
             bundle.generate_ids([ids], ["short"], GenerationConfig(max_new_tokens=short, ignore_eos=True))
 
 
-# -- refusals -------------------------------------------------------------------------------------------------------
-
-REFUSED = {
-    "qwen3 sliding window": ("qwen3", {"use_sliding_window": True, "sliding_window": 8}, "use_sliding_window=True"),
-    "gemma bidirectional": ("gemma3_text", {"use_bidirectional_attention": True}, "use_bidirectional_attention=True"),
-    "gemma activation": ("gemma3_text", {"hidden_activation": "gelu"}, "hidden_activation='gelu'"),
-    "granite activation": ("granite", {"hidden_act": "gelu"}, "hidden_act='gelu'"),
-    "llama dynamic rope": (
-        "llama3",
-        {"rope_parameters": {"rope_type": "dynamic", "factor": 2.0, "rope_theta": 500000.0}},
-        "rope_parameters.rope_type='dynamic'",
-    ),
-}
-
-
-@pytest.mark.parametrize("case", REFUSED)
-def test_export_refuses_what_it_cannot_reproduce_in_one_line_naming_the_field(case, tiny_model_dir, tmp_path):
-    kind, changes, field = REFUSED[case]
-    model = _with_config(tiny_model_dir(kind), tmp_path / "model", **changes)
-    result = CliRunner().invoke(main, ["export", "--model", str(model), "-o", str(tmp_path / "out")])
-    assert_user_error(result.exit_code, result.stderr, field, "is not supported")
-    assert not (tmp_path / "out").exists()
+# -- the ONNX Runtime graph's refusal -------------------------------------------------------------------------------
 
 
 def test_rotary_dims_onnx_runtime_cannot_fuse_are_refused_unless_portable_only(tiny_model_dir, tmp_path):
@@ -150,7 +121,7 @@ def test_rotary_dims_onnx_runtime_cannot_fuse_are_refused_unless_portable_only(t
     model_dir = tiny_model_dir("phi3")
     rope = json.loads((model_dir / "config.json").read_text())["rope_parameters"]
     partial = {key: [1.0] * 12 for key in ("short_factor", "long_factor")} | {"partial_rotary_factor": 0.75}
-    model = _with_config(model_dir, tmp_path / "model", rope_parameters={**rope, **partial})
+    model = with_config(model_dir, tmp_path / "model", rope_parameters={**rope, **partial})
     args = ["export", "--model", str(model), "-o", str(tmp_path / "out")]
     result = CliRunner().invoke(main, args)
     assert_user_error(result.exit_code, result.stderr, "24 rotary dims", "partial_rotary_factor", "--portable-only")

@@ -20,8 +20,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import FAMILIES, NEW_FAMILIES
-from tiny_models import tiny_tokenizer
+from tiny_models import FAMILIES, NEW_FAMILIES, tiny_tokenizer
 
 from prefixdeploy.exporter.export import ExportConfig, export_bundle
 from prefixdeploy.exporter.genai import GENAI_CONFIG

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import FAMILIES, NEW_FAMILIES
 from reference import peft_greedy
+from tiny_models import FAMILIES, NEW_FAMILIES
 
 from prefixdeploy.exporter.export import ExportConfig, export_bundle
 from prefixdeploy.models.archs import REGISTRY

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import NEW_FAMILIES
+from tiny_models import NEW_FAMILIES
 from torch import nn
 from upstream_prefix import PTuningV2Model, assert_same_kv, assert_same_logits, hf_model, save_checkpoint
 

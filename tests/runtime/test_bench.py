@@ -10,7 +10,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from repo_root import ROOT
 
 from prefixdeploy.cli import main
 

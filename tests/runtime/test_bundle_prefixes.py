@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from repo_root import ROOT
 from user_errors import assert_user_error
 
 from prefixdeploy.cli import main

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from repo_root import ROOT
 from test_no_torch import BLOCKED
 from user_errors import assert_user_error
 

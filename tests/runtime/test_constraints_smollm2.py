@@ -15,7 +15,7 @@ import sys
 
 import jsonschema
 import pytest
-from conftest import ROOT
+from repo_root import ROOT
 
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.constraints import Constraint

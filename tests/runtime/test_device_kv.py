@@ -12,7 +12,7 @@ import gc
 
 import numpy as np
 import pytest
-from conftest import FAMILIES
+from tiny_models import FAMILIES
 
 from prefixdeploy.exporter.export import ExportConfig, export_bundle
 from prefixdeploy.runtime import manifest as io_names

@@ -14,8 +14,8 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import FAMILIES
 from lookup_oracle import ban, oracle
+from tiny_models import FAMILIES
 from user_errors import assert_user_error
 
 from prefixdeploy.cli import main

@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from repo_root import ROOT
 
 from prefixdeploy.bench.lookup import read_inputs
 from prefixdeploy.runtime.bundle import load_bundle

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from conftest import ROOT
+from repo_root import ROOT
 
 BLOCKED = ("torch", "transformers", "peft", "onnx", "jinja2")
 

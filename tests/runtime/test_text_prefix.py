@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import FAMILIES
+from tiny_models import FAMILIES
 from user_errors import assert_user_error
 
 from prefixdeploy.cli import main

@@ -1,5 +1,5 @@
-"""HTTP serving fixtures (a pytest plugin loaded by tests/conftest.py; not a conftest.py, so that `from conftest import`
-keeps meaning tests/conftest.py): a tiny switchable bundle served by one server process per test module (with a key
+"""HTTP serving fixtures (a pytest plugin loaded by tests/conftest.py, not a conftest.py here, so that the `serve`
+tests in tests/cli/ get them too): a tiny switchable bundle served by one server process per test module (with a key
 and a runtime prefix directory), and in-process greedy references computed the way `prefixdeploy run` computes them."""
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import FAMILIES, ROOT
 from engine_cases import GREEDY, WAIT, StepGate, collect, mixed_cases, serving, single, submit_staggered
+from repo_root import ROOT
+from tiny_models import FAMILIES
 
 from prefixdeploy.errors import ContextLengthError, PrefixDeployError, PrefixMismatchError
 from prefixdeploy.runtime.bundle import load_bundle

@@ -12,9 +12,9 @@ import asyncio
 import dataclasses
 
 import pytest
-from conftest import FAMILIES
 from engine_cases import GREEDY, WAIT, collect, mixed_cases, serving, single, submit_staggered
 from lookup_oracle import ban, oracle
+from tiny_models import FAMILIES
 
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime import lookup

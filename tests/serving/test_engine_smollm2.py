@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import ROOT
 from engine_cases import serving, single, submit_staggered
+from repo_root import ROOT
 
 from prefixdeploy.runtime.bundle import load_bundle
 
