@@ -4,6 +4,9 @@ backends. Standard library only, so the CLI derives its choices from here withou
 from __future__ import annotations
 
 PRECISIONS = ("fp32", "fp16", "int8", "int4")  # weights of an ONNX Runtime graph (exporter.optimize.precision)
+# int4 graphs' lm_head and MLP down projections: 8 bits (mixed, the default) or 4 like the rest (pure); the recipes
+# themselves are in exporter.optimize.precision
+INT4_RECIPES = ("mixed", "pure")
 PROVIDERS = ("cpu", "cuda", "tensorrt")  # ONNX Runtime execution providers (runtime.providers)
 MODES = ("switchable", "baked")  # how a bundle carries its prefixes (DESIGN.md)
 BACKENDS = ("ort", "trt")  # ONNX Runtime, or a TensorRT engine without it (runtime.backends)

@@ -20,7 +20,7 @@ Scenarios (`--scenarios`, comma list; the first four by default):
                cached) and time per decode step constrained vs plain at batch 1 and 8, interleaved
 
 JSON (`--json FILE`), schema "prefixdeploy.bench" version 1:
-  schema, schema_version, bundle, mode, graph {file, precision, kind},
+  schema, schema_version, bundle, mode, graph {file, precision, kind, recipe (int4: mixed | pure; else null)},
   config {prompt_length, output_length, batch_size, mixed_batch_size, concurrency, warmup, repetitions,
           scenarios, prefixes, text_prefix_length, provider, prompt_lookup,
           inputs, json_schema},

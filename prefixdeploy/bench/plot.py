@@ -24,7 +24,7 @@ def write_plot(run: BenchRun, path: Path) -> None:
     bars, ttft, tpot = fig.subplots(1, 3)
     c = run.config
     fig.suptitle(
-        f"{c.bundle.name}: {run.graph.file} ({run.graph.precision}), batch {c.batch_size}, ISL {c.prompt_length}, "
+        f"{c.bundle.name}: {run.graph.file} ({run.graph.weights}), batch {c.batch_size}, ISL {c.prompt_length}, "
         f"OSL {c.output_length}, concurrency {c.concurrency}"
     )
     if not points:

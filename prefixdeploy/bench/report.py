@@ -33,7 +33,12 @@ def to_json(run: BenchRun) -> dict:
         "schema_version": SCHEMA_VERSION,
         "bundle": str(c.bundle),
         "mode": run.mode,
-        "graph": {"file": run.graph.file, "precision": run.graph.precision, "kind": run.graph.kind},
+        "graph": {
+            "file": run.graph.file,
+            "precision": run.graph.precision,
+            "kind": run.graph.kind,
+            "recipe": run.graph.recipe,
+        },
         "config": {
             "prompt_length": c.prompt_length,
             "output_length": c.output_length,
@@ -162,7 +167,7 @@ def format_report(run: BenchRun) -> str:
     """A few lines about the run, the aligned results table, and the ratios."""
     c, g = run.config, run.graph
     lines = [
-        f"bundle {c.bundle} ({run.mode}; graph {g.file}, {g.precision}, {g.kind}; provider {c.provider}); "
+        f"bundle {c.bundle} ({run.mode}; graph {g.file}, {g.weights}, {g.kind}; provider {c.provider}); "
         f"ISL {c.prompt_length}, "
         f"OSL {c.output_length}, concurrency {c.concurrency}, {c.warmup} warmup + {c.repetitions} timed requests "
         "per thread per row; greedy, EOS ignored",

@@ -24,7 +24,7 @@ from prefixdeploy.cli.scale import SCALE_COMMANDS, pop_ray_options, ray_options,
 from prefixdeploy.cli.serve_options import key_and_limit_options
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS
-from prefixdeploy.vocabulary import BACKENDS, MODES, PRECISIONS
+from prefixdeploy.vocabulary import BACKENDS, INT4_RECIPES, MODES, PRECISIONS
 
 
 class _Group(click.Group):
@@ -87,9 +87,16 @@ def main(debug: bool, verbose: bool) -> None:
     type=click.Choice(PRECISIONS),
     help="Weight precision of the ONNX Runtime graph; repeat for several (default: fp32).",
 )
+@click.option(
+    "--int4-recipe",
+    type=click.Choice(INT4_RECIPES),
+    default=INT4_RECIPES[0],
+    show_default=True,
+    help="int4 graph: lm_head and MLP down projections at 8 bits (mixed) or 4 like the rest (pure).",
+)
 @click.option("--portable-only", is_flag=True, help="Only the portable graph (standard ops; TensorRT, GenAI).")
 @_allow_other_model_option
-def export(model, prefixes, mode, opset, output, force, precisions, portable_only, allow_other_model):
+def export(model, prefixes, mode, opset, output, force, precisions, int4_recipe, portable_only, allow_other_model):
     """Export MODEL with its prefixes to a bundle directory."""
     from prefixdeploy.exporter.export import ExportConfig, export_bundle
 
@@ -105,6 +112,7 @@ def export(model, prefixes, mode, opset, output, force, precisions, portable_onl
         force=force,
         precisions=precisions,
         allow_other_model=allow_other_model,
+        int4_recipe=int4_recipe,
     )
     path = export_bundle(config)
     click.echo(f"wrote {path} ({mode}, {len(prefixes)} prefix{'es' if len(prefixes) != 1 else ''})")

@@ -30,7 +30,7 @@ from prefixdeploy.runtime.manifest import (
     write_manifest,
 )
 from prefixdeploy.runtime.prefix import Prefix, save_prefix
-from prefixdeploy.vocabulary import PRECISIONS
+from prefixdeploy.vocabulary import INT4_RECIPES, PRECISIONS
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class ExportConfig:
     force: bool = False  # replace a non-empty output directory
     precisions: tuple[str, ...] = ("fp32",)  # ONNX Runtime variants to add beside the portable graph; () for none
     allow_other_model: bool = False  # import prefixes whose sources name another model of the same KV shape
+    int4_recipe: str = INT4_RECIPES[0]  # int4's lm_head and MLP down projections at 8 bits (mixed) or 4 (pure)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -62,6 +63,15 @@ class ExportConfig:
             raise ConfigError(f"precisions: unknown {unknown[0]!r}; choose from {', '.join(PRECISIONS)}", "precisions")
         if len(set(self.precisions)) != len(self.precisions):
             raise ConfigError("precisions names a precision more than once; give each once", "precisions")
+        if self.int4_recipe not in INT4_RECIPES:
+            choices = ", ".join(INT4_RECIPES)
+            raise ConfigError(f"int4_recipe must be one of {choices}, got {self.int4_recipe!r}", "int4_recipe")
+        if self.int4_recipe != INT4_RECIPES[0] and "int4" not in self.precisions:
+            raise ConfigError(
+                f"int4_recipe {self.int4_recipe} applies to int4 graphs; precisions has none: add int4 to precisions",
+                "int4_recipe",
+                "precisions",
+            )
 
 
 def export_bundle(config: ExportConfig, loaded: LoadedModel | None = None) -> Path:
@@ -130,8 +140,9 @@ def _write_graphs(tmp: Path, loaded: LoadedModel, graph: onnx.ModelProto, config
     for precision in config.precisions:
         log.info("deriving the ONNX Runtime graph at %s", precision)
         file = f"model.ort.{precision}.onnx"
-        build_ort_graph(source, loaded.arch, loaded.rope(), precision, tmp / file, tmp / (MODEL_FILE + ".data"))
-        graphs.append(GraphEntry(file, precision, "ort"))
+        shared = tmp / (MODEL_FILE + ".data")
+        build_ort_graph(source, loaded.arch, loaded.rope(), precision, tmp / file, shared, config.int4_recipe)
+        graphs.append(GraphEntry(file, precision, "ort", recipe=config.int4_recipe if precision == "int4" else None))
     return [*graphs, portable]
 
 

@@ -132,7 +132,7 @@ class CaseResult:
 @dataclass(frozen=True)
 class CheckReport:
     graph: str  # the graph file run
-    precision: str  # the precision it ran at
+    precision: str  # the precision it ran at, with int4's recipe (`GraphEntry.weights`: "int4 pure")
     strict: bool  # fp32: tokens must equal and logits be within atol; else agreement is only reported
     atol: float
     results: list[CaseResult]
@@ -153,9 +153,10 @@ def run_checks(config: CheckConfig) -> CheckReport:
         cases = read_reference_cases(config.bundle, bundle.manifest)
         kept = [c for c in cases if c.prefix is None or c.prefix in bundle.prefixes]  # remove-prefix drops some
         results = [_replay(bundle, case) for case in kept]
-        precision = config.precision or bundle.graph.precision
         removed = [c.name for c in cases if c not in kept]
-        return CheckReport(bundle.graph.file, precision, precision == "fp32", config.atol, results, removed)
+        graph = bundle.graph
+        strict = graph.precision == "fp32"
+        return CheckReport(graph.file, graph.weights, strict, config.atol, results=results, skipped=removed)
 
 
 def _replay(bundle: Bundle, case: ReferenceCase) -> CaseResult:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from prefixdeploy.errors import BundleError
@@ -18,6 +18,7 @@ from prefixdeploy.vocabulary import MODES
 
 BUNDLE_FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+UNRECORDED_INT4_RECIPE = "mixed"  # int4 graphs exported before manifests recorded the recipe were all mixed
 
 # Decoder I/O names: the usual Hugging Face / Optimum / ONNX Runtime GenAI names.
 INPUT_IDS = "input_ids"
@@ -46,6 +47,24 @@ class GraphEntry:
     file: str  # relative path of the .onnx file
     precision: str = "fp32"  # fp32 | fp16 | int8 | int4
     kind: str = "portable"  # portable: standard ONNX ops only; ort: ONNX Runtime-specific optimized derivative
+    # int4 graphs: which weights stay at 8 bits (vocabulary.INT4_RECIPES: mixed | pure); None for other precisions.
+    # Informational: the graph itself carries each weight's bits, so a reader runs a recipe it does not know.
+    recipe: str | None = None
+
+    @property
+    def weights(self) -> str:
+        """The precision, with int4's recipe: `fp32`, `int4 pure`."""
+        return f"{self.precision} {self.recipe}" if self.recipe else self.precision
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "recipe" or v is not None}
+
+    @classmethod
+    def from_json(cls, data: dict) -> GraphEntry:
+        entry = cls(**data)
+        if entry.precision == "int4" and entry.recipe is None:
+            return replace(entry, recipe=UNRECORDED_INT4_RECIPE)
+        return entry
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,7 +120,7 @@ class Manifest:
                 "vocab_size": self.vocab_size,
                 "max_context": self.max_context,
             },
-            "graphs": [g.__dict__ for g in self.graphs],
+            "graphs": [g.to_json() for g in self.graphs],
             "prefixes": [p.__dict__ for p in self.prefixes],
             "generation": {
                 "eos_token_ids": self.eos_token_ids,
@@ -121,7 +140,7 @@ class Manifest:
         return cls(
             model=ModelFacts.from_json(m),
             mode=data["mode"],
-            graphs=[GraphEntry(**g) for g in data["graphs"]],
+            graphs=[GraphEntry.from_json(g) for g in data["graphs"]],
             prefixes=[PrefixEntry(**p) for p in data["prefixes"]],
             vocab_size=m["vocab_size"],
             num_attention_heads=m["num_attention_heads"],

@@ -16,11 +16,14 @@ import pytest
 from click.testing import CliRunner
 
 from prefixdeploy.cli import main
+from prefixdeploy.errors import ConfigError
 from prefixdeploy.exporter.export import ExportConfig, export_bundle
+from prefixdeploy.exporter.optimize.precision import DOWN, INT4, LM_HEAD
 from prefixdeploy.runtime import manifest as io_names
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
-from prefixdeploy.runtime.manifest import read_manifest
+from prefixdeploy.runtime.manifest import Manifest, read_manifest
+from prefixdeploy.vocabulary import INT4_RECIPES
 
 PRECISIONS = ("fp32", "fp16", "int8", "int4")
 PROMPTS = ["hello world, this is a test of the", "the cat sat on"]
@@ -99,3 +102,79 @@ def test_the_fp16_graph_keeps_its_cache_in_float16_read_and_written_in_place(bun
     assert types[io_names.LOGITS] == onnx.TensorProto.FLOAT  # for the sampler, as every graph's
     attention = [node for node in graph.node if node.op_type == "GroupQueryAttention"]
     assert attention and all(set(node.input[3:5]) | set(node.output[1:3]) <= set(kv) for node in attention)
+
+
+# int4 recipes: `mixed` keeps the lm_head and the MLP down projections at 8 bits, `pure` quantizes them to 4 as well.
+
+
+@pytest.fixture(scope="module")
+def recipe_bundles(bundles, tiny_model_dir, peft_adapter, tmp_path_factory):
+    """{recipe: switchable bundle with fp32 and int4 graphs}; mixed is the default recipe (the `bundles` above)."""
+    model = str(tiny_model_dir("llama"))
+    specs = (f"short={peft_adapter('llama', 5, seed=1)}", f"long={peft_adapter('llama', 9, True, 2)}")
+    out = tmp_path_factory.mktemp("recipe") / "pure"
+    pure = export_bundle(ExportConfig(model, specs, out, precisions=("fp32", "int4"), int4_recipe="pure"))
+    return {"mixed": bundles["switchable"], "pure": pure}
+
+
+def quantized_bits(bundle_dir) -> dict[str, int]:
+    """{name of the weight that MatMulNBits / GatherBlockQuantized reads: bits} of a bundle's int4 graph."""
+    graph = onnx.load_model(str(bundle_dir / "model.ort.int4.onnx"), load_external_data=False).graph
+    bits = {}
+    for node in graph.node:
+        if node.op_type in ("MatMulNBits", "GatherBlockQuantized"):
+            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+            bits[node.input[1 if node.op_type == "MatMulNBits" else 0]] = attrs["bits"]
+    return bits
+
+
+@pytest.mark.parametrize("recipe", INT4_RECIPES)
+def test_int4_recipe_sets_the_bits_of_lm_head_down_projections_and_lookup(recipe_bundles, recipe):
+    bits = quantized_bits(recipe_bundles[recipe])
+    special = {name: b for name, b in bits.items() if name.startswith(LM_HEAD) or DOWN in name}
+    lookup = {name: b for name, b in bits.items() if name.startswith("embed_tokens")}
+    others = {name: b for name, b in bits.items() if name not in special and name not in lookup}
+    assert (len(special), len(lookup), len(others)) == (1 + 2, 1, 3 * 2), bits  # 2 layers: qkv, o, gate_up
+    assert set(others.values()) == {4}
+    assert set(special.values()) == set(lookup.values()) == {8 if recipe == "mixed" else 4}
+
+
+def test_the_manifest_records_the_int4_recipe(recipe_bundles):
+    for recipe, path in recipe_bundles.items():
+        manifest = json.loads((path / "manifest.json").read_text())
+        recipes = {g["file"]: g.get("recipe", "(absent)") for g in manifest["graphs"]}
+        assert recipes["model.ort.int4.onnx"] == recipe
+        assert recipes["model.ort.fp32.onnx"] == recipes["model.onnx"] == "(absent)"  # only int4 graphs have one
+        with load_bundle(path, precision="int4") as bundle:
+            assert bundle.graph.recipe == recipe
+            assert Manifest.from_json(json.loads(json.dumps(bundle.manifest.to_json()))) == bundle.manifest
+
+
+def test_pure_int4_stores_fewer_weight_bytes(recipe_bundles):
+    size = {r: (p / "model.ort.int4.onnx.data").stat().st_size for r, p in recipe_bundles.items()}
+    assert size["pure"] < 0.9 * size["mixed"], size  # 0.83 here; SmolLM2: 88.8 against 117.0 MB (0.76)
+
+
+def test_pure_int4_carries_each_rows_prefix_and_mixed_batches(recipe_bundles):
+    path = recipe_bundles["pure"]
+    with load_bundle(path, precision="fp32") as fp32:
+        reference = {(n, p): first_logits(fp32, p, n) for n in ("short", "long") for p in PROMPTS}
+    rows = [("short", PROMPTS[0]), ("long", PROMPTS[1]), ("long", PROMPTS[0]), ("short", PROMPTS[1])]
+    with load_bundle(path, precision="int4") as bundle:
+        for (name, prompt), expected in reference.items():
+            other = reference["long" if name == "short" else "short", prompt]
+            error, gap = np.abs(first_logits(bundle, prompt, name) - expected).max(), np.abs(other - expected).max()
+            assert error < BOUND["int4"] * gap, (name, prompt, error, gap)
+        alone = [bundle.generate_ids([bundle.encode(p)], [n], GREEDY)[0] for n, p in rows]
+        together = bundle.generate_ids([bundle.encode(p) for _, p in rows], [n for n, _ in rows], GREEDY)
+    assert together == alone
+
+
+def test_every_int4_recipe_of_the_vocabulary_has_a_recipe():
+    assert tuple(INT4) == INT4_RECIPES and INT4_RECIPES[0] == ExportConfig("m", (), "o").int4_recipe == "mixed"
+
+
+def test_an_unknown_int4_recipe_names_the_choices_and_the_field():
+    with pytest.raises(ConfigError, match="int4_recipe must be one of mixed, pure, got 'q4'") as raised:
+        ExportConfig("m", (), "o", precisions=("int4",), int4_recipe="q4")
+    assert raised.value.fields == ("int4_recipe",)  # the CLI spells it --int4-recipe (tests/cli/test_errors.py)

@@ -81,7 +81,7 @@ def test_json_has_the_documented_keys(switchable):
     }  # fmt: skip
     assert data["prompt_lookup"] is None and data["structured"] is None  # not default scenarios
     assert data["mode"] == "switchable"
-    assert set(data["graph"]) == {"file", "precision", "kind"}
+    assert set(data["graph"]) == {"file", "precision", "kind", "recipe"}
     assert data["config"]["repetitions"] == REPS and data["config"]["mixed_batch_size"] == 8
     assert data["config"]["scenarios"] == ["prefix", "no-prefix", "alternating", "mixed-batch"]
     assert {"cpu", "logical_cores", "onnxruntime", "date"} <= set(data["machine"])

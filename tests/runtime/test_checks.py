@@ -133,7 +133,7 @@ def test_quantized_graph_reports_agreement_without_failing(tiny_model_dir, peft_
     path = export_bundle(ExportConfig(str(tiny_model_dir("llama")), spec, tmp_path / "b", precisions=("int4",)))
     code, out, err = _check(path, "--precision", "int4")
     assert code == 0, err
-    assert "int4: agreement with the fp32 reference is reported, not required" in out and "info" in out
+    assert "int4 mixed: agreement with the fp32 reference is reported, not required" in out and "info" in out
 
 
 @pytest.mark.slow

@@ -17,6 +17,18 @@ def test_manifest_round_trips_through_json(tiny_bundle):
     assert manifest.prefix_names == [p.name for p in manifest.prefixes]
 
 
+def test_an_int4_graph_without_a_recipe_reads_as_mixed_and_others_have_none(tiny_bundle, tmp_path):
+    """Bundles exported before the manifest recorded int4 recipes hold mixed graphs (the only recipe there was)."""
+    data = read_manifest(tiny_bundle("switchable")).to_json()
+    data["graphs"] = [{"file": "a.onnx", "precision": "int4", "kind": "ort"}, {"file": "b.onnx", "precision": "fp32"}]
+    legacy, fp32 = Manifest.from_json(data).graphs
+    assert (legacy.recipe, legacy.weights, fp32.recipe, fp32.weights) == ("mixed", "int4 mixed", None, "fp32")
+    assert [g.to_json() for g in (legacy, fp32)] == [
+        {"file": "a.onnx", "precision": "int4", "kind": "ort", "recipe": "mixed"},
+        {"file": "b.onnx", "precision": "fp32", "kind": "portable"},  # no recipe key outside int4
+    ]
+
+
 def test_a_newer_format_version_is_refused_with_what_to_do(tiny_bundle, tmp_path):
     bundle = shutil.copytree(tiny_bundle("switchable"), tmp_path / "b")
     data = json.loads((bundle / MANIFEST_NAME).read_text())

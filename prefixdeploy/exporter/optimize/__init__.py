@@ -1,9 +1,9 @@
 """Derive the ONNX Runtime graph of a bundle from its portable graph, at a chosen weight precision.
 
 portable (switchable) graph → fused attention with an in-place KV buffer → last-token logits → weights at the chosen
-precision (fp32 | fp16 | int8 | int4; prefixes stay float32 in their own files; int8/int4 look embeddings up in the
-lm_head's quantized blocks) → ONNX Runtime's offline
-graph optimizations (fused norms, …) → residual Add + norm fused → saved so that loading does not optimize again.
+precision (fp32 | fp16 | int8 | int4, int4 by a mixed or pure recipe; prefixes stay float32 in their own files;
+int8/int4 look embeddings up in the lm_head's quantized blocks) → ONNX Runtime's offline graph optimizations (fused
+norms, …) → residual Add + norm fused → saved so that loading does not optimize again.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from prefixdeploy.exporter.optimize.passes import (
 from prefixdeploy.exporter.optimize.precision import convert_precision
 from prefixdeploy.exporter.optimize.save import save_optimized
 from prefixdeploy.models.archs.base import ArchSpec, RopeSpec
+from prefixdeploy.vocabulary import INT4_RECIPES
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,17 @@ __all__ = ["build_ort_graph", "check_fusable"]
 
 
 def build_ort_graph(
-    portable: onnx.ModelProto, arch: ArchSpec, rope: RopeSpec | None, precision: str, out: Path, shared_data: Path
+    portable: onnx.ModelProto,
+    arch: ArchSpec,
+    rope: RopeSpec | None,
+    precision: str,
+    out: Path,
+    shared_data: Path,
+    int4_recipe: str = INT4_RECIPES[0],
 ) -> None:
     """Write the ONNX Runtime variant of `portable` (a switchable graph of `arch`, weights in memory) to `out`.
+
+    int4_recipe: which weights an int4 graph keeps at 8 bits (`precision.INT4`).
 
     Initializers identical to ones in `shared_data` (the portable graph's external data) are referenced there, not
     written again.
@@ -50,7 +59,7 @@ def build_ort_graph(
     edit.prune()
     model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
     log.info("converting weights to %s", precision)
-    model = convert_precision(model, precision)
+    model = convert_precision(model, precision, int4_recipe)
     if tied is not None:
         edit = GraphEdit(model)
         if quantize_embedding_lookup(edit, *tied):

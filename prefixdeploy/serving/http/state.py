@@ -91,7 +91,7 @@ class ServerState:
         prefixes = ", ".join(self.registry.names) or "none"
         return (
             f"prefixdeploy serve: listening on {self.address}; model {self.registry.base_id!r} "
-            f"({self.bundle.manifest.mode}, {graph.file} {graph.precision}); prefixes: {prefixes}"
+            f"({self.bundle.manifest.mode}, {graph.file} {graph.weights}); prefixes: {prefixes}"
         )
 
     def require_ready(self) -> None:
