@@ -57,7 +57,8 @@ class GraphEntry:
         return f"{self.precision} {self.recipe}" if self.recipe else self.precision
 
     def to_json(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "recipe" or v is not None}
+        # Mixed is not written: a reader from before recipes (which refuses unknown keys) still reads such a bundle.
+        return {k: v for k, v in self.__dict__.items() if k != "recipe" or v not in (None, UNRECORDED_INT4_RECIPE)}
 
     @classmethod
     def from_json(cls, data: dict) -> GraphEntry:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 
@@ -23,8 +24,10 @@ def test_an_int4_graph_without_a_recipe_reads_as_mixed_and_others_have_none(tiny
     data["graphs"] = [{"file": "a.onnx", "precision": "int4", "kind": "ort"}, {"file": "b.onnx", "precision": "fp32"}]
     legacy, fp32 = Manifest.from_json(data).graphs
     assert (legacy.recipe, legacy.weights, fp32.recipe, fp32.weights) == ("mixed", "int4 mixed", None, "fp32")
-    assert [g.to_json() for g in (legacy, fp32)] == [
-        {"file": "a.onnx", "precision": "int4", "kind": "ort", "recipe": "mixed"},
+    pure = replace(legacy, recipe="pure")
+    assert [g.to_json() for g in (legacy, pure, fp32)] == [
+        {"file": "a.onnx", "precision": "int4", "kind": "ort"},  # mixed unwritten: older readers still read it
+        {"file": "a.onnx", "precision": "int4", "kind": "ort", "recipe": "pure"},
         {"file": "b.onnx", "precision": "fp32", "kind": "portable"},  # no recipe key outside int4
     ]
 
