@@ -94,10 +94,11 @@ def write_plot(rows: dict, levels: list[int], path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5))
-    for name, r in rows.items():
+    colors = plt.get_cmap("tab20").colors  # 20 colours: no two of the 12 rows share one
+    for (name, r), color in zip(rows.items(), colors[::2] + colors[1::2]):
         ys = [r.get(f"output_throughput@{c}") for c in levels]
         style = "-" if name.startswith(OURS) else "--"
-        ax.plot(levels, ys, style, marker="o", label=name)
+        ax.plot(levels, ys, style, marker="o", label=name, color=color)
     ax.set_xlabel("concurrent clients")
     ax.set_ylabel("output tokens/s")
     ax.set_xticks(levels)
