@@ -72,6 +72,17 @@ def _sdist_llama_dir(cache: Path) -> Path:
     llama_dir = root / "vendor" / "llama.cpp"
     if (llama_dir / "convert_hf_to_gguf.py").is_file():
         return llama_dir
+    sdist = download_sdist(cache)
+    wanted = ("convert_hf_to_gguf.py", "conversion/", "gguf-py/")
+    with tarfile.open(sdist) as tar:
+        inner = f"{root.name}/vendor/llama.cpp/"
+        members = [m for m in tar.getmembers() if m.name.startswith(inner) and m.name[len(inner) :].startswith(wanted)]
+        tar.extractall(cache, members=members, filter="data")
+    return llama_dir
+
+
+def download_sdist(cache: Path) -> Path:
+    """The pinned llama-cpp-python sdist (its vendor/llama.cpp holds the sources), downloaded with pip once."""
     sdist = cache / f"llama_cpp_python-{LLAMA_CPP_VERSION}.tar.gz"
     if not sdist.is_file():
         cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:"]
@@ -79,12 +90,7 @@ def _sdist_llama_dir(cache: Path) -> Path:
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0 or not sdist.is_file():
             raise RuntimeError(f"could not download the llama-cpp-python sdist: {done.stderr.strip()[-300:]}")
-    wanted = ("convert_hf_to_gguf.py", "conversion/", "gguf-py/")
-    with tarfile.open(sdist) as tar:
-        inner = f"{root.name}/vendor/llama.cpp/"
-        members = [m for m in tar.getmembers() if m.name.startswith(inner) and m.name[len(inner) :].startswith(wanted)]
-        tar.extractall(cache, members=members, filter="data")
-    return llama_dir
+    return sdist
 
 
 def quantize(f32: Path, target: Path, fmt: str) -> Path:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from llamacpp import LLAMA_CPP_VERSION, convert_to_f32
+from llamacpp import LLAMA_CPP_VERSION, convert_to_f32, download_sdist
 
 from prefixdeploy.runtime.atomic import atomic_path
 
@@ -62,11 +62,7 @@ def _llama_source(cache: Path) -> Path:
     source = root / "vendor" / "llama.cpp"
     if (source / "CMakeLists.txt").is_file():
         return source
-    sdist = cache / f"llama_cpp_python-{LLAMA_CPP_VERSION}.tar.gz"
-    if not sdist.is_file():
-        cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:"]
-        subprocess.run([*cmd, f"llama-cpp-python=={LLAMA_CPP_VERSION}", "-d", str(cache)], check=True)
-    with tarfile.open(sdist) as tar:
+    with tarfile.open(download_sdist(cache)) as tar:
         tar.extractall(cache, filter="data")
     return source
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import click
 
 from prefixdeploy import __version__
 from prefixdeploy.cli.bench import bench
+from prefixdeploy.cli.errors import OneLineErrors
 from prefixdeploy.cli.options import allow_other_model_option as _allow_other_model_option
 from prefixdeploy.cli.options import prompt_lookup_option as _prompt_lookup_option
 from prefixdeploy.cli.options import provider_option as _provider_option
@@ -27,44 +27,7 @@ from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS
 from prefixdeploy.vocabulary import BACKENDS, INT4_RECIPES, MODES, PRECISIONS
 
 
-class _Group(click.Group):
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except PrefixDeployError as e:
-            if ctx.params.get("debug"):
-                raise
-            click.echo(f"error: {_in_flags(e, self.get_command(ctx, ctx.invoked_subcommand or ''))}", err=True)
-            sys.exit(2)
-
-
-# Library fields whose option a command names otherwise: `bench --url` fills `LoadConfig` from its own options.
-_FIELD_OPTIONS = {
-    "bench": {"concurrencies": "sweep", "requests_per_level": "requests", "max_tokens": "output_length"},
-}
-
-
-def _in_flags(error: PrefixDeployError, command: click.Command | None) -> str:
-    """The error's message, with the config fields it names (`PrefixDeployError.fields`) spelt as the command's options:
-    the one place where library field names become flags (`max_new_tokens` -> `--max-new-tokens`).
-
-    A field is the option's parameter name (`num_virtual_tokens` -> `--prefix-length`), else the option's own
-    spelling (`text` -> `--text`, whose parameter is `text_file`), else an entry of `_FIELD_OPTIONS`. A field name
-    inside a path (`runs/output/x.bin`, `output.bin`) stays as it is."""
-    message = str(error)
-    if command is None:
-        return message
-    options = [p for p in command.params if isinstance(p, click.Option)]
-    flags = {max(p.opts, key=len).lstrip("-").replace("-", "_"): max(p.opts, key=len) for p in options}
-    flags |= {p.name: max(p.opts, key=len) for p in options}
-    flags |= {field: flags[name] for field, name in _FIELD_OPTIONS.get(command.name, {}).items() if name in flags}
-    for field in error.fields:
-        if field in flags:
-            message = re.sub(rf"(?<![\w\-/\\.]){re.escape(field)}(?![\w/\\]|\.\w)", flags[field], message)
-    return message
-
-
-@click.group(cls=_Group)
+@click.group(cls=OneLineErrors)
 @click.version_option(__version__, prog_name="prefixdeploy")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Log progress.")

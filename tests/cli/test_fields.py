@@ -1,4 +1,4 @@
-"""Library configs name their fields in errors; the CLI spells the same errors as its options (`cli._in_flags`).
+"""Library configs name their fields in errors; the CLI spells the same errors as its options (`cli.errors.in_flags`).
 
 Each case is one mistake made twice: through the config a Python user builds (the message names the field, no flag
 in it) and through the command (the message names the option, as it always did)."""
