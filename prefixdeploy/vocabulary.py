@@ -7,6 +7,10 @@ PRECISIONS = ("fp32", "fp16", "int8", "int4")  # weights of an ONNX Runtime grap
 # int4 graphs' lm_head and MLP down projections: 8 bits (mixed, the default) or 4 like the rest (pure); the recipes
 # themselves are in exporter.optimize.precision
 INT4_RECIPES = ("mixed", "pure")
+# int8 graphs' kernels: weight-only 8-bit blocks (MatMulNBits, the default) or ONNX Runtime's dynamic quantization
+# (DynamicQuantizeMatMul: int8 activations per call, a GEMM that scales with rows); see exporter.optimize.precision
+INT8_RECIPES = ("blocks", "dynamic")
+RECIPES = {"int4": INT4_RECIPES, "int8": INT8_RECIPES}  # the precisions that have recipes; the first is the default
 PROVIDERS = ("cpu", "cuda", "tensorrt")  # ONNX Runtime execution providers (runtime.providers)
 MODES = ("switchable", "baked")  # how a bundle carries its prefixes (DESIGN.md)
 BACKENDS = ("ort", "trt")  # ONNX Runtime, or a TensorRT engine without it (runtime.backends)

@@ -30,6 +30,8 @@ def test_rows_targets_and_report(tmp_path):
         record("prefixdeploy int4", "int4", 1, 100.0, round_=0),
         record("prefixdeploy int4", "int4", 1, 120.0, round_=1),  # the mean of the rounds: 110
         record("prefixdeploy int4 + prefix", "int4", 1, 108.0),
+        record("prefixdeploy int8 dynamic", "int8 dynamic", 1, 130.0),  # the best of ours at the last level
+        record("llama-server Q8_0", "Q8_0", 1, 100.0),
         record("llama-server Q4_0", "Q4_0", 1, 100.0, median_tpot_ms=8.0),
         record("vLLM CPU bfloat16", "bf16", 1, 120.0),
     ]
@@ -38,9 +40,11 @@ def test_rows_targets_and_report(tmp_path):
     measured = {what: (value, met) for what, value, _, met in targets(rows, [1])}
     assert measured["prefixdeploy int4 ÷ llama-server Q4_0 tok/s at 1"] == (1.1, True)
     assert measured["int4 ÷ Q4_0 time per output token alone"] == (1.25, False)
-    assert measured["prefixdeploy int4 ÷ vLLM bf16 tok/s at 1"][1] is False
+    assert measured["prefixdeploy int8 dynamic ÷ vLLM bf16 tok/s at 1"] == (pytest.approx(130 / 120), True)
+    assert measured["prefixdeploy int8 dynamic ÷ llama-server Q8_0 tok/s at 1"] == (1.3, True)
     assert measured["prefixdeploy int4 + prefix ÷ base at 1"] == (pytest.approx(108 / 110), True)
     assert measured["prefixdeploy int8 ÷ llama-server Q8_0 tok/s at 1"] == (None, None)  # not measured: no verdict
+    assert "prefixdeploy int4 ÷ vLLM bf16 tok/s at 1" not in measured  # only the best of ours is paired with bf16
 
     args = argparse.Namespace(levels=[1], requests=[8], rounds=2, input_len=56, output_len=32, slots=16,
                               out=tmp_path / "SERVING-PEERS.md")  # fmt: skip

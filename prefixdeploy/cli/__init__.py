@@ -24,7 +24,7 @@ from prefixdeploy.cli.scale import SCALE_COMMANDS, pop_ray_options, ray_options,
 from prefixdeploy.cli.serve_options import key_and_limit_options
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS
-from prefixdeploy.vocabulary import BACKENDS, INT4_RECIPES, MODES, PRECISIONS
+from prefixdeploy.vocabulary import BACKENDS, INT4_RECIPES, INT8_RECIPES, MODES, PRECISIONS
 
 
 @click.group(cls=OneLineErrors)
@@ -57,9 +57,18 @@ def main(debug: bool, verbose: bool) -> None:
     show_default=True,
     help="int4 graph: lm_head and MLP down projections at 8 bits (mixed) or 4 like the rest (pure).",
 )
+@click.option(
+    "--int8-recipe",
+    type=click.Choice(INT8_RECIPES),
+    default=INT8_RECIPES[0],
+    show_default=True,
+    help="int8 graph: weight-only blocks, or dynamic quantization (faster for batches and prompts, less exact).",
+)
 @click.option("--portable-only", is_flag=True, help="Only the portable graph (standard ops; TensorRT, GenAI).")
 @_allow_other_model_option
-def export(model, prefixes, mode, opset, output, force, precisions, int4_recipe, portable_only, allow_other_model):
+def export(
+    model, prefixes, mode, opset, output, force, precisions, int4_recipe, int8_recipe, portable_only, allow_other_model
+):
     """Export MODEL with its prefixes to a bundle directory."""
     from prefixdeploy.exporter.export import ExportConfig, export_bundle
 
@@ -76,6 +85,7 @@ def export(model, prefixes, mode, opset, output, force, precisions, int4_recipe,
         precisions=precisions,
         allow_other_model=allow_other_model,
         int4_recipe=int4_recipe,
+        int8_recipe=int8_recipe,
     )
     path = export_bundle(config)
     click.echo(f"wrote {path} ({mode}, {len(prefixes)} prefix{'es' if len(prefixes) != 1 else ''})")

@@ -30,7 +30,7 @@ from prefixdeploy.runtime.manifest import (
     write_manifest,
 )
 from prefixdeploy.runtime.prefix import Prefix, save_prefix
-from prefixdeploy.vocabulary import INT4_RECIPES, PRECISIONS
+from prefixdeploy.vocabulary import INT4_RECIPES, INT8_RECIPES, PRECISIONS, RECIPES
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class ExportConfig:
     precisions: tuple[str, ...] = ("fp32",)  # ONNX Runtime variants to add beside the portable graph; () for none
     allow_other_model: bool = False  # import prefixes whose sources name another model of the same KV shape
     int4_recipe: str = INT4_RECIPES[0]  # int4's lm_head and MLP down projections at 8 bits (mixed) or 4 (pure)
+    int8_recipe: str = INT8_RECIPES[0]  # int8's kernels: weight-only blocks, or dynamic quantization (precision.py)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -63,15 +64,23 @@ class ExportConfig:
             raise ConfigError(f"precisions: unknown {unknown[0]!r}; choose from {', '.join(PRECISIONS)}", "precisions")
         if len(set(self.precisions)) != len(self.precisions):
             raise ConfigError("precisions names a precision more than once; give each once", "precisions")
-        if self.int4_recipe not in INT4_RECIPES:
-            choices = ", ".join(INT4_RECIPES)
-            raise ConfigError(f"int4_recipe must be one of {choices}, got {self.int4_recipe!r}", "int4_recipe")
-        if self.int4_recipe != INT4_RECIPES[0] and "int4" not in self.precisions:
+        for precision in RECIPES:
+            self._check_recipe(precision)
+
+    def _check_recipe(self, precision: str) -> None:
+        field, recipe, choices = f"{precision}_recipe", self.recipe_of(precision), RECIPES[precision]
+        if recipe not in choices:
+            raise ConfigError(f"{field} must be one of {', '.join(choices)}, got {recipe!r}", field)
+        if recipe != choices[0] and precision not in self.precisions:
             raise ConfigError(
-                f"int4_recipe {self.int4_recipe} applies to int4 graphs; precisions has none: add int4 to precisions",
-                "int4_recipe",
+                f"{field} {recipe} applies to {precision} graphs; precisions has none: add {precision} to precisions",
+                field,
                 "precisions",
             )
+
+    def recipe_of(self, precision: str) -> str | None:
+        """The recipe of this precision's graph (vocabulary.RECIPES); None for a precision without recipes."""
+        return getattr(self, f"{precision}_recipe") if precision in RECIPES else None
 
 
 def export_bundle(config: ExportConfig, loaded: LoadedModel | None = None) -> Path:
@@ -141,8 +150,9 @@ def _write_graphs(tmp: Path, loaded: LoadedModel, graph: onnx.ModelProto, config
         log.info("deriving the ONNX Runtime graph at %s", precision)
         file = f"model.ort.{precision}.onnx"
         shared = tmp / (MODEL_FILE + ".data")
-        build_ort_graph(source, loaded.arch, loaded.rope(), precision, tmp / file, shared, config.int4_recipe)
-        graphs.append(GraphEntry(file, precision, "ort", recipe=config.int4_recipe if precision == "int4" else None))
+        recipe = config.recipe_of(precision)
+        build_ort_graph(source, loaded.arch, loaded.rope(), precision, tmp / file, shared, recipe)
+        graphs.append(GraphEntry(file, precision, "ort", recipe=recipe))
     return [*graphs, portable]
 
 

@@ -14,11 +14,13 @@ from pathlib import Path
 from prefixdeploy.errors import BundleError
 from prefixdeploy.runtime.atomic import atomic_path
 from prefixdeploy.runtime.prefix import ModelFacts
-from prefixdeploy.vocabulary import MODES
+from prefixdeploy.vocabulary import MODES, RECIPES
 
 BUNDLE_FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-UNRECORDED_INT4_RECIPE = "mixed"  # int4 graphs exported before manifests recorded the recipe were all mixed
+# Graphs exported before manifests recorded recipes were all of the default one (int4 mixed, int8 blocks), and the
+# default is still not written.
+UNRECORDED_RECIPES = {precision: recipes[0] for precision, recipes in RECIPES.items()}
 
 # Decoder I/O names: the usual Hugging Face / Optimum / ONNX Runtime GenAI names.
 INPUT_IDS = "input_ids"
@@ -47,24 +49,26 @@ class GraphEntry:
     file: str  # relative path of the .onnx file
     precision: str = "fp32"  # fp32 | fp16 | int8 | int4
     kind: str = "portable"  # portable: standard ONNX ops only; ort: ONNX Runtime-specific optimized derivative
-    # int4 graphs: which weights stay at 8 bits (vocabulary.INT4_RECIPES: mixed | pure); None for other precisions.
-    # Informational: the graph itself carries each weight's bits, so a reader runs a recipe it does not know.
+    # int4 graphs: which weights stay at 8 bits (vocabulary.INT4_RECIPES: mixed | pure); int8 graphs: which kernels
+    # (INT8_RECIPES: blocks | dynamic); None for other precisions. Informational: the graph itself carries each
+    # weight's bits and kernel, so a reader runs a recipe it does not know.
     recipe: str | None = None
 
     @property
     def weights(self) -> str:
-        """The precision, with int4's recipe: `fp32`, `int4 pure`."""
+        """The precision, with its recipe: `fp32`, `int4 pure`, `int8 dynamic`."""
         return f"{self.precision} {self.recipe}" if self.recipe else self.precision
 
     def to_json(self) -> dict:
-        # Mixed is not written: a reader from before recipes (which refuses unknown keys) still reads such a bundle.
-        return {k: v for k, v in self.__dict__.items() if k != "recipe" or v not in (None, UNRECORDED_INT4_RECIPE)}
+        # A default recipe is not written: a reader from before recipes (which refuses unknown keys) still reads it.
+        unwritten = (None, UNRECORDED_RECIPES.get(self.precision))
+        return {k: v for k, v in self.__dict__.items() if k != "recipe" or v not in unwritten}
 
     @classmethod
     def from_json(cls, data: dict) -> GraphEntry:
         entry = cls(**data)
-        if entry.precision == "int4" and entry.recipe is None:
-            return replace(entry, recipe=UNRECORDED_INT4_RECIPE)
+        if entry.precision in UNRECORDED_RECIPES and entry.recipe is None:
+            return replace(entry, recipe=UNRECORDED_RECIPES[entry.precision])
         return entry
 
 

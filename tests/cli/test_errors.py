@@ -138,7 +138,7 @@ def test_export_portable_only_excludes_precision(tiny_model_dir, peft_adapter, t
     assert_no_bundle_written(out)
 
 
-def test_export_int4_recipe_needs_an_int4_graph(tiny_model_dir, peft_adapter, tmp_path):
+def test_export_recipes_need_a_graph_of_their_precision(tiny_model_dir, peft_adapter, tmp_path):
     out = tmp_path / "bundle"
     args = ["export", "--model", tiny_model_dir("llama"), "--prefix", peft_adapter("llama", 5), "-o", out]
     code, err = run_cli(*args, "--precision", "int8", "--int4-recipe", "pure")
@@ -148,6 +148,11 @@ def test_export_int4_recipe_needs_an_int4_graph(tiny_model_dir, peft_adapter, tm
     assert_no_bundle_written(out)
     code, err = run_cli(*args, "--precision", "int4", "--int4-recipe", "q4")
     assert code == 2 and "'q4' is not one of 'mixed', 'pure'" in err
+    code, err = run_cli(*args, "--precision", "int4", "--int8-recipe", "dynamic")
+    assert_user_error(
+        code, err, "--int8-recipe dynamic applies to int8 graphs; --precision has none: add int8 to --precision"
+    )
+    assert_no_bundle_written(out)
 
 
 def test_bench_with_every_scenario_skipped_says_why(tiny_bundle):

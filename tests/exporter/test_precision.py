@@ -9,6 +9,7 @@ verify` (README).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import onnx
@@ -23,7 +24,7 @@ from prefixdeploy.runtime import manifest as io_names
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
 from prefixdeploy.runtime.manifest import Manifest, read_manifest
-from prefixdeploy.vocabulary import INT4_RECIPES
+from prefixdeploy.vocabulary import INT4_RECIPES, INT8_RECIPES
 
 PRECISIONS = ("fp32", "fp16", "int8", "int4")
 PROMPTS = ["hello world, this is a test of the", "the cat sat on"]
@@ -105,16 +106,19 @@ def test_the_fp16_graph_keeps_its_cache_in_float16_read_and_written_in_place(bun
 
 
 # int4 recipes: `mixed` keeps the lm_head and the MLP down projections at 8 bits, `pure` quantizes them to 4 as well.
+# int8 recipes: `blocks` (MatMulNBits everywhere), `dynamic` (DynamicQuantizeMatMul but for the down projections).
 
 
 @pytest.fixture(scope="module")
 def recipe_bundles(bundles, tiny_model_dir, peft_adapter, tmp_path_factory):
-    """{recipe: switchable bundle with fp32 and int4 graphs}; mixed is the default recipe (the `bundles` above)."""
+    """{recipe: switchable bundle with fp32, int8 and int4 graphs}: mixed and blocks are the defaults (the `bundles`
+    above); the other bundle holds int4 pure and int8 dynamic, under both names."""
     model = str(tiny_model_dir("llama"))
     specs = (f"short={peft_adapter('llama', 5, seed=1)}", f"long={peft_adapter('llama', 9, True, 2)}")
     out = tmp_path_factory.mktemp("recipe") / "pure"
-    pure = export_bundle(ExportConfig(model, specs, out, precisions=("fp32", "int4"), int4_recipe="pure"))
-    return {"mixed": bundles["switchable"], "pure": pure}
+    config = ExportConfig(model, specs, out, precisions=("fp32", "int8", "int4"), int4_recipe="pure")
+    other = export_bundle(replace(config, int8_recipe="dynamic"))
+    return {"mixed": bundles["switchable"], "blocks": bundles["switchable"], "pure": other, "dynamic": other}
 
 
 def quantized_bits(bundle_dir) -> dict[str, int]:
@@ -139,15 +143,48 @@ def test_int4_recipe_sets_the_bits_of_lm_head_down_projections_and_lookup(recipe
     assert set(special.values()) == set(lookup.values()) == {8 if recipe == "mixed" else 4}
 
 
-def test_the_manifest_records_the_int4_recipe(recipe_bundles):
-    for recipe, path in recipe_bundles.items():
-        manifest = json.loads((path / "manifest.json").read_text())
-        recipes = {g["file"]: g.get("recipe", "(absent)") for g in manifest["graphs"]}
-        assert recipes["model.ort.int4.onnx"] == (recipe if recipe != "mixed" else "(absent)")  # mixed: the default
-        assert recipes["model.ort.fp32.onnx"] == recipes["model.onnx"] == "(absent)"  # only int4 graphs have one
-        with load_bundle(path, precision="int4") as bundle:
-            assert bundle.graph.recipe == recipe
-            assert Manifest.from_json(json.loads(json.dumps(bundle.manifest.to_json()))) == bundle.manifest
+@pytest.mark.parametrize("precision, recipe", [("int4", r) for r in INT4_RECIPES] + [("int8", r) for r in INT8_RECIPES])
+def test_the_manifest_records_the_recipe(recipe_bundles, precision, recipe):
+    path = recipe_bundles[recipe]
+    manifest = json.loads((path / "manifest.json").read_text())
+    recipes = {g["file"]: g.get("recipe", "(absent)") for g in manifest["graphs"]}
+    default = recipe in ("mixed", "blocks")  # not written: readers from before recipes still read the bundle
+    assert recipes[f"model.ort.{precision}.onnx"] == ("(absent)" if default else recipe)
+    assert recipes["model.ort.fp32.onnx"] == recipes["model.onnx"] == "(absent)"  # fp32 graphs have none
+    with load_bundle(path, precision=precision) as bundle:
+        assert bundle.graph.recipe == recipe and bundle.graph.weights == f"{precision} {recipe}"
+        assert Manifest.from_json(json.loads(json.dumps(bundle.manifest.to_json()))) == bundle.manifest
+
+
+def test_dynamic_int8_quantizes_every_weight_dynamically_but_the_down_projections(recipe_bundles):
+    """The down projections and the embedding lookup stay in 8-bit blocks; the rest is DynamicQuantizeMatMul over
+    int8 weights with one scale per output column."""
+    graph = onnx.load_model(str(recipe_bundles["dynamic"] / "model.ort.int8.onnx"), load_external_data=False).graph
+    kinds = {node.input[1]: node.op_type for node in graph.node if node.op_type.endswith(("MatMul", "MatMulNBits"))}
+    down = {name for name in kinds if DOWN in name}
+    assert len(down) == 2 and {kinds[name] for name in down} == {"MatMulNBits"}, kinds  # 2 layers
+    assert len(kinds) == 2 * 4 + 1 and {k for n, k in kinds.items() if n not in down} == {"DynamicQuantizeMatMul"}
+    assert [n.op_type for n in graph.node if n.op_type.startswith("Gather")] == ["GatherBlockQuantized"]
+    weights = {t.name: t for t in graph.initializer}
+    for name in (n for n, k in kinds.items() if k == "DynamicQuantizeMatMul"):
+        assert weights[name].data_type == onnx.TensorProto.INT8 and len(weights[name + "_scale"].dims) == 1
+
+
+def test_dynamic_int8_carries_each_rows_prefix_in_mixed_batches(recipe_bundles):
+    """Its activations are quantized with one scale per call, so a row in a batch is not bit-exact with the row
+    alone (int4's kernels differ in the same way): its logits stay far nearer to its own than to another prefix's."""
+    path = recipe_bundles["dynamic"]
+    with load_bundle(path, precision="fp32") as fp32:
+        reference = {(n, p): first_logits(fp32, p, n) for n in ("short", "long") for p in PROMPTS}
+    rows = [("short", PROMPTS[0]), ("long", PROMPTS[1]), ("long", PROMPTS[0]), ("short", PROMPTS[1])]
+    with load_bundle(path, precision="int8") as bundle:
+        batch = [bundle.encode(p) for _, p in rows]
+        together = next(iter(bundle.steps(batch, [n for n, _ in rows], GREEDY))).logits
+        for (name, prompt), got in zip(rows, together):
+            expected, other = reference[name, prompt], reference["long" if name == "short" else "short", prompt]
+            alone, gap = first_logits(bundle, prompt, name), np.abs(other - expected).max()
+            assert np.abs(alone - expected).max() < BOUND["int8"] * gap, (name, prompt)
+            assert np.abs(got - alone).max() < BOUND["int8"] * gap, (name, prompt)
 
 
 def test_pure_int4_stores_fewer_weight_bytes(recipe_bundles):
@@ -170,11 +207,15 @@ def test_pure_int4_carries_each_rows_prefix_and_mixed_batches(recipe_bundles):
     assert together == alone
 
 
-def test_every_int4_recipe_of_the_vocabulary_has_a_recipe():
+def test_every_recipe_of_the_vocabulary_has_a_recipe_and_the_first_is_the_default():
     assert tuple(INT4) == INT4_RECIPES and INT4_RECIPES[0] == ExportConfig("m", (), "o").int4_recipe == "mixed"
+    assert INT8_RECIPES[0] == ExportConfig("m", (), "o").int8_recipe == "blocks"
 
 
-def test_an_unknown_int4_recipe_names_the_choices_and_the_field():
+def test_an_unknown_recipe_names_the_choices_and_the_field():
     with pytest.raises(ConfigError, match="int4_recipe must be one of mixed, pure, got 'q4'") as raised:
         ExportConfig("m", (), "o", precisions=("int4",), int4_recipe="q4")
     assert raised.value.fields == ("int4_recipe",)  # the CLI spells it --int4-recipe (tests/cli/test_errors.py)
+    with pytest.raises(ConfigError, match="int8_recipe must be one of blocks, dynamic, got 'q8'") as raised:
+        ExportConfig("m", (), "o", precisions=("int8",), int8_recipe="q8")
+    assert raised.value.fields == ("int8_recipe",)

@@ -18,17 +18,25 @@ def test_manifest_round_trips_through_json(tiny_bundle):
     assert manifest.prefix_names == [p.name for p in manifest.prefixes]
 
 
-def test_an_int4_graph_without_a_recipe_reads_as_mixed_and_others_have_none(tiny_bundle, tmp_path):
-    """Bundles exported before the manifest recorded int4 recipes hold mixed graphs (the only recipe there was)."""
+def test_a_graph_without_a_recipe_reads_as_its_default_and_others_have_none(tiny_bundle, tmp_path):
+    """Bundles exported before the manifest recorded recipes hold int4 mixed and int8 blocks graphs (the only
+    recipes there were)."""
     data = read_manifest(tiny_bundle("switchable")).to_json()
-    data["graphs"] = [{"file": "a.onnx", "precision": "int4", "kind": "ort"}, {"file": "b.onnx", "precision": "fp32"}]
-    legacy, fp32 = Manifest.from_json(data).graphs
+    data["graphs"] = [
+        {"file": "a.onnx", "precision": "int4", "kind": "ort"},
+        {"file": "c.onnx", "precision": "int8", "kind": "ort"},
+        {"file": "b.onnx", "precision": "fp32"},
+    ]
+    legacy, int8, fp32 = Manifest.from_json(data).graphs
     assert (legacy.recipe, legacy.weights, fp32.recipe, fp32.weights) == ("mixed", "int4 mixed", None, "fp32")
-    pure = replace(legacy, recipe="pure")
-    assert [g.to_json() for g in (legacy, pure, fp32)] == [
+    assert (int8.recipe, int8.weights) == ("blocks", "int8 blocks")
+    pure, dynamic = replace(legacy, recipe="pure"), replace(int8, recipe="dynamic")
+    assert [g.to_json() for g in (legacy, pure, int8, dynamic, fp32)] == [
         {"file": "a.onnx", "precision": "int4", "kind": "ort"},  # mixed unwritten: older readers still read it
         {"file": "a.onnx", "precision": "int4", "kind": "ort", "recipe": "pure"},
-        {"file": "b.onnx", "precision": "fp32", "kind": "portable"},  # no recipe key outside int4
+        {"file": "c.onnx", "precision": "int8", "kind": "ort"},  # blocks unwritten, as mixed
+        {"file": "c.onnx", "precision": "int8", "kind": "ort", "recipe": "dynamic"},
+        {"file": "b.onnx", "precision": "fp32", "kind": "portable"},  # no recipe key outside int4 and int8
     ]
 
 

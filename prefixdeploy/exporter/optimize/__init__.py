@@ -2,8 +2,9 @@
 
 portable (switchable) graph → fused attention with an in-place KV buffer → last-token logits → weights at the chosen
 precision (fp32 | fp16 | int8 | int4, int4 by a mixed or pure recipe; prefixes stay float32 in their own files;
-int8/int4 look embeddings up in the lm_head's quantized blocks) → ONNX Runtime's offline graph optimizations (fused
-norms, …) → residual Add + norm fused → saved so that loading does not optimize again.
+int8/int4 look embeddings up in the lm_head's quantized blocks; int8's dynamic recipe then moves most weights to
+dynamically quantized matmuls) → ONNX Runtime's offline graph optimizations (fused norms, …) → residual Add + norm
+fused → saved so that loading does not optimize again.
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ from prefixdeploy.exporter.optimize.passes import (
     last_token_logits,
     untie_lm_head,
 )
-from prefixdeploy.exporter.optimize.precision import convert_precision
+from prefixdeploy.exporter.optimize.precision import convert_precision, dynamic_weights
 from prefixdeploy.exporter.optimize.save import save_optimized
 from prefixdeploy.models.archs.base import ArchSpec, RopeSpec
-from prefixdeploy.vocabulary import INT4_RECIPES
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +39,12 @@ def build_ort_graph(
     precision: str,
     out: Path,
     shared_data: Path,
-    int4_recipe: str = INT4_RECIPES[0],
+    recipe: str | None = None,
 ) -> None:
     """Write the ONNX Runtime variant of `portable` (a switchable graph of `arch`, weights in memory) to `out`.
 
-    int4_recipe: which weights an int4 graph keeps at 8 bits (`precision.INT4`).
+    recipe: an int4 graph's (`precision.INT4`: which weights stay at 8 bits) or an int8 graph's (blocks | dynamic);
+    None: the precision's default.
 
     Initializers identical to ones in `shared_data` (the portable graph's external data) are referenced there, not
     written again.
@@ -59,9 +60,11 @@ def build_ort_graph(
     edit.prune()
     model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
     log.info("converting weights to %s", precision)
-    model = convert_precision(model, precision, int4_recipe)
+    model = convert_precision(model, precision, recipe)
     if tied is not None:
         edit = GraphEdit(model)
         if quantize_embedding_lookup(edit, *tied):
             edit.prune()  # the float table is read no more
+    if precision == "int8" and recipe == "dynamic":  # after the lookup, which reads the lm_head's 8-bit blocks
+        model = dynamic_weights(model)
     save_optimized(model, out, shared_data, after=fuse_skip_norm)
