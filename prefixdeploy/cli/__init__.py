@@ -24,7 +24,7 @@ from prefixdeploy.cli.scale import SCALE_COMMANDS, pop_ray_options, ray_options,
 from prefixdeploy.cli.serve_options import key_and_limit_options
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS
-from prefixdeploy.vocabulary import BACKENDS, INT4_RECIPES, INT8_RECIPES, MODES, PRECISIONS
+from prefixdeploy.vocabulary import BACKENDS, MODES, PRECISIONS, RECIPES
 
 
 @click.group(cls=OneLineErrors)
@@ -34,6 +34,18 @@ from prefixdeploy.vocabulary import BACKENDS, INT4_RECIPES, INT8_RECIPES, MODES,
 def main(debug: bool, verbose: bool) -> None:
     """Export prefix-tuned decoders to ONNX bundles and run them without torch."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+
+
+def _recipe_option(precision: str, help_text: str):
+    """export's --PRECISION-recipe option: vocabulary.RECIPES[precision], the first the default."""
+    choices = RECIPES[precision]
+    return click.option(
+        f"--{precision}-recipe",
+        type=click.Choice(choices),
+        default=choices[0],
+        show_default=True,
+        help=f"{precision} graph: {help_text}",
+    )
 
 
 @main.command()
@@ -50,20 +62,8 @@ def main(debug: bool, verbose: bool) -> None:
     type=click.Choice(PRECISIONS),
     help="Weight precision of the ONNX Runtime graph; repeat for several (default: fp32).",
 )
-@click.option(
-    "--int4-recipe",
-    type=click.Choice(INT4_RECIPES),
-    default=INT4_RECIPES[0],
-    show_default=True,
-    help="int4 graph: lm_head and MLP down projections at 8 bits (mixed) or 4 like the rest (pure).",
-)
-@click.option(
-    "--int8-recipe",
-    type=click.Choice(INT8_RECIPES),
-    default=INT8_RECIPES[0],
-    show_default=True,
-    help="int8 graph: weight-only blocks, or dynamic quantization (faster for batches and prompts, less exact).",
-)
+@_recipe_option("int4", "lm_head and MLP down projections at 8 bits (mixed) or 4 like the rest (pure).")
+@_recipe_option("int8", "weight-only blocks, or dynamic quantization (faster for batches and prompts, less exact).")
 @click.option("--portable-only", is_flag=True, help="Only the portable graph (standard ops; TensorRT, GenAI).")
 @_allow_other_model_option
 def export(
