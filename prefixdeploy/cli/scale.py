@@ -96,6 +96,12 @@ def serve_on_ray(serve_config, address: str | None, fields: dict) -> None:
     help="Rows each engine decodes at once.",
 )
 @click.option("--precision", type=click.Choice(PRECISIONS), default=None, help="Which graph.")
+@click.option(
+    "--batch-precision",
+    type=click.Choice(PRECISIONS),
+    default=None,
+    help="Also load this precision's graph for prompts and multi-row decode steps.",
+)
 def triton_repo(bundle, **options):
     """Write a Triton Inference Server model (python backend, decoupled) serving BUNDLE."""
     from prefixdeploy.serving.scale.triton import TritonRepoConfig, write_triton_repo

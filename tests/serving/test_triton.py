@@ -135,6 +135,16 @@ def test_bad_requests_get_one_error_response_with_the_final_flag(triton_model, k
     assert good[-1][1] == FINAL and isinstance(good[-1][0], str)  # its neighbour in the batch is unaffected
 
 
+def test_the_graph_options_become_parameters_the_model_loads_with(served_bundle, tmp_path):
+    args = ["triton-repo", str(served_bundle), "-o", str(tmp_path), "--precision", "int4", "--batch-precision", "int8"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    parameters = parsed_config(tmp_path / "prefixdeploy").parameters
+    assert (parameters["precision"].string_value, parameters["batch_precision"].string_value) == ("int4", "int8")
+    model = (tmp_path / "prefixdeploy" / "1" / "model.py").read_text()
+    assert 'batch_precision=parameters.get("batch_precision")' in model  # load_bundle(...) of the generated model
+
+
 def test_triton_repo_refuses_an_existing_model_and_a_non_bundle(triton_repo, tmp_path):
     result = CliRunner().invoke(main, ["triton-repo", str(triton_repo.parent), "-o", str(triton_repo.parent)])
     assert_user_error(result.exit_code, result.stderr, "not a bundle")

@@ -46,6 +46,7 @@ class TritonRepoConfig:
     kind: str = "cpu"  # cpu | gpu: the instance group's kind (gpu: the bundle's graph needs the CUDA provider)
     max_num_seqs: int = ENGINE_DEFAULTS.max_num_seqs  # rows each instance's engine decodes at once
     precision: str | None = None  # which of the bundle's graphs (None: its first)
+    batch_precision: str | None = None  # another graph for prompts and multi-row decode steps (load_bundle)
 
     def __post_init__(self):
         try:
@@ -83,8 +84,9 @@ def model_config(config: TritonRepoConfig):
         "max_num_seqs": str(config.max_num_seqs),
         "provider": "cuda" if config.kind == "gpu" else "cpu",  # ONNX Runtime's execution provider
     }
-    if config.precision:
-        parameters["precision"] = config.precision
+    for name in ("precision", "batch_precision"):
+        if getattr(config, name):
+            parameters[name] = getattr(config, name)
     for key, value in parameters.items():
         message.parameters[key].string_value = value
     return message
