@@ -52,6 +52,8 @@ def test_runtime_only_install_helps_and_names_the_extra(served_bundle):
         (["--api-key", " "], "--api-key"),
         (["--provider", "cuda"], "pip install onnxruntime-gpu"),  # this onnxruntime has no CUDA provider
         (["--provider", "tensorrt"], "--provider tensorrt cannot serve"),  # the engine refuses the portable graph
+        # found while loading, after the port is bound (hence --port 0): the error still names the flag
+        (["--port", "0", "--batch-precision", "fp32"], "--batch-precision fp32 must name an ONNX Runtime graph other"),
     ],
 )
 def test_bad_options_are_one_line_errors(served_bundle, args, needle):

@@ -61,7 +61,7 @@ def serve(config: ServeConfig) -> None:
     sock = _bind(config.host, config.port)
     host, port = sock.getsockname()[:2]
     shown_host = f"[{host}]" if ":" in host else host
-    fatal: list[str] = []
+    fatal: list[PrefixDeployError] = []
     state = ServerState(config, address=f"http://{shown_host}:{port}")
     uv_config = uvicorn.Config(
         create_app(state),
@@ -72,13 +72,13 @@ def serve(config: ServeConfig) -> None:
         timeout_graceful_shutdown=5,
     )
     server = _DrainingServer(uv_config, state)
-    state.on_fatal = lambda message: (fatal.append(message), setattr(server, "should_exit", True))
+    state.on_fatal = lambda error: (fatal.append(error), setattr(server, "should_exit", True))
     try:
         server.run(sockets=[sock])
     finally:
         sock.close()
     if fatal:
-        raise PrefixDeployError(fatal[0])
+        raise fatal[0]
 
 
 def security_warnings(config: ServeConfig) -> list[str]:

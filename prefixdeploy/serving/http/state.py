@@ -30,7 +30,7 @@ class ServerState:
         self,
         config: ServeConfig,
         address: str = "",
-        on_fatal: Callable[[str], None] | None = None,
+        on_fatal: Callable[[PrefixDeployError], None] | None = None,
         make_registry: Callable[[Bundle, str], PrefixRegistry] | None = None,
     ):
         """make_registry(bundle, base_id): the prefixes to serve (default: the bundle's, and runtime-loaded ones)."""
@@ -58,7 +58,7 @@ class ServerState:
             await asyncio.to_thread(self._load)
         except PrefixDeployError as e:
             if self.on_fatal:
-                self.on_fatal(str(e))
+                self.on_fatal(e)  # the error itself: the CLI spells the config fields it names as flags
             return
         self.engine.start()
         self.phase = READY

@@ -100,8 +100,8 @@ class PrefixDeployReplica:
         if self.state.engine is None or self.state.engine.draining:
             raise RuntimeError(f"replica {self.replica}: the engine is not running")
 
-    def _fail(self, message: str) -> None:
-        self.fatal = message
+    def _fail(self, error: PrefixDeployError) -> None:
+        self.fatal = str(error)
 
     def _registry(self, bundle, base_id: str) -> PrefixRegistry:
         limits = RuntimeLimits.of(self.config.serve, bundle.manifest)
