@@ -20,9 +20,9 @@ Why these recipes (the measurements behind them are in docs/quantization.md):
 - int8, recipe `blocks` (the default): the int8 recipe above, every weight in MatMulNBits.
 - int8, recipe `dynamic`: the same blocks, then every weight but the MLP down projections in ONNX Runtime's
   dynamically quantized matmul (`dynamic.py`), whose GEMM scales with rows where MatMulNBits does not: on SmolLM2 a
-  56-token prefill took 0.63× the blocks graph's and a decode step of 8 rows 0.67×, one row about the same, at Δppl
-  +2.8% against blocks' +0.2%. The down projections stay in blocks: their inputs (SiLU(gate)·up) carry outliers that
-  one activation scale per call cannot hold (all weights dynamic: +4.7%).
+  56-token prefill took 0.59–0.63× the blocks graph's and a decode step of 8 rows 0.64–0.67×, one row about the
+  same, at Δppl +2.8% against blocks' +0.2%. The down projections stay in blocks: their inputs (SiLU(gate)·up)
+  carry outliers that one activation scale per call cannot hold (all weights dynamic: +4.7%).
 """
 
 from __future__ import annotations
@@ -70,12 +70,11 @@ INT4 = {  # keyed by vocabulary.INT4_RECIPES (a test holds the two together)
 
 def nbits_recipe(precision: str, recipe: str | None = None) -> NBitsRecipe:
     """The blocks of a quantized precision (int8 | int4) and its recipe (vocabulary.RECIPES; None: the default)."""
-    recipe = recipe or RECIPES.get(precision, ("",))[0]
-    if precision == "int8" and recipe in RECIPES["int8"]:
-        return INT8  # the dynamic recipe starts from the same blocks (`dynamic_weights`)
-    if precision != "int4" or recipe not in INT4:
+    if precision not in RECIPES or (recipe is not None and recipe not in RECIPES[precision]):
         raise ValueError(f"no recipe {recipe!r} for precision {precision!r}")
-    return INT4[recipe]
+    if precision == "int8":
+        return INT8  # both int8 recipes start from these blocks; dynamic then moves most of them (`dynamic_weights`)
+    return INT4[recipe or RECIPES["int4"][0]]
 
 
 def dynamic_weights(model: onnx.ModelProto) -> onnx.ModelProto:
