@@ -87,8 +87,10 @@ async def sigterm_under_load(server) -> tuple[list, httpx.Response, httpx.Respon
     headers = {"Authorization": f"Bearer {KEY}"}
     async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as http:
         calls = [asyncio.ensure_future(http.post("/v1/completions", json={"model": "qa", **LONG})) for _ in range(40)]
-        running = lambda: server.metric("prefixdeploy_requests_running") >= 1  # noqa: E731
-        assert await asyncio.to_thread(wait_until, running)
+        # SIGTERM once a queue stands: 25+ waiting requests are 2,500+ tokens, several times what the tiny model's
+        # one row runs in the 0.1 s drain (waiting for one running request alone let all 40 finish on a fast run)
+        queued = lambda: server.metric("prefixdeploy_requests_waiting") >= 25  # noqa: E731
+        assert await asyncio.to_thread(wait_until, queued)
         server.proc.terminate()  # SIGTERM
         draining = lambda: server.health_status() == 503  # noqa: E731
         assert await asyncio.to_thread(wait_until, draining)
@@ -98,13 +100,13 @@ async def sigterm_under_load(server) -> tuple[list, httpx.Response, httpx.Respon
 
 
 def test_sigterm_drains_running_requests_aborts_the_rest_and_exits_0(served_bundle):
-    with running_server(served_bundle, "--max-num-seqs", "1", "--shutdown-timeout", "0.5") as server:
+    with running_server(served_bundle, "--max-num-seqs", "1", "--shutdown-timeout", "0.1") as server:
         results, late, health = asyncio.run(sigterm_under_load(server))
         assert late.status_code == 503 and late.json()["error"]["code"] == "draining"
         assert health.status_code == 503
         reasons = [r.json()["choices"][0]["finish_reason"] for r in results]  # every client got an answer
         assert all(r.status_code == 200 for r in results)
-        assert "abort" in reasons and set(reasons) <= {"length", "abort"}, reasons
+        assert "abort" in reasons and set(reasons) <= {"length", "abort"}, (reasons, "".join(server.log))
         assert server.proc.wait(30) == 0, "".join(server.log)
 
 
