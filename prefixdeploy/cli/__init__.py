@@ -341,6 +341,13 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
     show_default=True,
     help="Prompt tokens prefilled per step while other rows decode (bounds their stall).",
 )
+@click.option(
+    "--mixed-steps/--no-mixed-steps",
+    default=True,
+    show_default=True,
+    help="Prefill a prompt chunk and decode the other rows in one forward (the bundle's mixed-step graph: another "
+    "session of the same weights in memory).",
+)
 @_prompt_lookup_option(0, "Greedy requests alone in the batch draft up to K tokens per step by prompt lookup.")
 @click.option(
     "--lookup-history",

@@ -18,7 +18,7 @@ from prefixdeploy.runtime.backends import Backend, open_backend
 from prefixdeploy.runtime.backends.trt.config import bundle_options
 from prefixdeploy.runtime.constraints import Grammars
 from prefixdeploy.runtime.generate import GenerationConfig, Scores, fill_cache, generate_steps, score_tokens
-from prefixdeploy.runtime.manifest import GraphEntry, Manifest, check_files, read_manifest
+from prefixdeploy.runtime.manifest import GraphEntry, Manifest, check_files, mixed_twin_file, read_manifest
 from prefixdeploy.runtime.memory import release_free_heap
 from prefixdeploy.runtime.prefix import VIRTUAL, Prefix, load_prefix
 from prefixdeploy.runtime.providers import CPU, TENSORRT, ort_providers, select_graph
@@ -58,8 +58,10 @@ class Bundle:
         codec,
         backend,
         batch_graph: GraphEntry | None = None,
+        mixed_graph: str | None = None,
     ):
         self.path, self.manifest, self.graph, self.batch_graph = path, manifest, graph, batch_graph
+        self.mixed_graph = mixed_graph  # the file of the mixed-step twin the backend holds, if any
         self.prefixes, self.codec, self.backend = prefixes, codec, backend
         self.grammars = Grammars(codec.tokenizer, manifest.vocab_size, manifest.eos_token_ids)  # built on first use
 
@@ -192,6 +194,7 @@ def load_bundle(
     provider: str = CPU,
     manifest: Manifest | None = None,
     batch_precision: str | None = None,
+    mixed_steps: bool = False,
     **backend_options,
 ) -> Bundle:
     """Load a bundle directory: check its format version and file hashes, load prefixes, tokenizer and backend.
@@ -203,6 +206,9 @@ def load_bundle(
     manifest: the manifest of a bundle still being written (the exporter's reference cases); default: manifest.json.
     batch_precision: also load the ONNX Runtime graph of this precision, for every call of more than one token
     (prompts, decode steps of several rows); the chosen graph runs one row's decode steps (`OrtBackend`).
+    mixed_steps: also load the mixed-step twin of the graph that runs batches, where the bundle has one (bundles
+    exported before twins have none: `Bundle.mixed_graph` is then None), so that a serving step decodes its rows and
+    prefills a prompt chunk in one forward (`KVSlots.mixed`).
     """
     path = Path(path)
     manifest = manifest or read_manifest(path)
@@ -214,6 +220,9 @@ def load_bundle(
     batch_entry = _batch_graph(manifest, entry, backend, provider, batch_precision)
     if batch_entry is not None:
         backend_options["batch_model"] = path / batch_entry.file
+    mixed_file = _mixed_twin(manifest, batch_entry or entry, backend, provider) if mixed_steps else None
+    if mixed_file is not None:
+        backend_options["mixed_model"] = path / mixed_file
     if backend == "trt" or provider == TENSORRT:  # the engine profile: TrtConfig's defaults, within max_context
         backend_options = bundle_options(backend_options, manifest.max_context)
         backend_options.setdefault("fp16", precision == "fp16")
@@ -241,7 +250,15 @@ def load_bundle(
         prefix.check_fits(manifest.model, f"bundle {path.name}")
     codec = TextCodec(path / TOKENIZER_FILE, manifest.chat_prompt, manifest.chat_system)
     release_free_heap()  # what parsing and session building freed, before generating adds its own peak
-    return Bundle(path, manifest, entry, prefixes, codec, backend_obj, batch_entry)
+    return Bundle(path, manifest, entry, prefixes, codec, backend_obj, batch_entry, mixed_file)
+
+
+def _mixed_twin(manifest: Manifest, entry: GraphEntry, backend: str, provider: str) -> str | None:
+    """The file of `entry`'s mixed-step twin, if the bundle lists one and ONNX Runtime runs it (not TensorRT)."""
+    twin = mixed_twin_file(entry.file)
+    if backend != "ort" or provider == TENSORRT or entry.kind != "ort" or twin not in manifest.files:
+        return None
+    return twin
 
 
 def _batch_graph(

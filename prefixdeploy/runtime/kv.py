@@ -41,6 +41,12 @@ class KVSlots:
         self.extends = io_names.LOGITS_TO_KEEP in backend.input_names()  # graphs exported before it: no `extend`
         self._one: dict[int, object] = {}  # slot -> binding over that slot alone (prefill, extend)
         self._first: dict[int, object] = {}  # n -> binding over slots [0, n) (decode)
+        self._mixed: dict[tuple[int, int], object] = {}  # (n, slot) -> mixed-step binding (decode [0, n) + slot)
+
+    @property
+    def mixes(self) -> bool:
+        """Whether `mixed` runs: the backend holds a mixed-step twin of its graph."""
+        return getattr(self.backend, "mixed_session", None) is not None
 
     def seed(self, slot: int, prefix: Prefix | None) -> int:
         """Start `slot` afresh with `prefix`'s keys and values in positions [0, P); returns P (0 without a prefix)."""
@@ -77,6 +83,18 @@ class KVSlots:
         logits = self._first[n].run(decode_feeds(tokens, lengths, self.positions))[:, -1]  # (n, V)
         self.lengths[:n] += 1
         return logits
+
+    def mixed(self, tokens: np.ndarray, slot: int, ids: list[int], last: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """`decode(tokens)` over slots [0, n) and `prefill(slot, ids)` in one forward of the mixed-step twin (slot ≥
+        n); returns the decode logits (n, V) and, when `last` (the chunk ends its prompt), the chunk's last (V,)."""
+        n, past = len(tokens), int(self.lengths[slot])
+        if (n, slot) not in self._mixed:
+            self._mixed[n, slot] = bind_mixed(self.backend, self.kv, n, slot)
+        feeds = mixed_feeds(tokens, self.lengths[:n], ids, past, last, self.positions)
+        logits = self._mixed[n, slot].run(feeds)[0]  # (K, V): K = n + last
+        self.lengths[:n] += 1
+        self.lengths[slot] = past + len(ids)
+        return logits[:n], logits[n] if last else None
 
     def move(self, source: int, target: int) -> None:
         """Copy slot `source`'s filled positions into slot `target` (a row changing slots)."""
@@ -122,6 +140,46 @@ def bind_kv(backend, kv: KVBuffer, first: int, count: int):
         binding.share(io_names.PAST_KEY.format(i), io_names.PRESENT_KEY.format(i), kv.past(i, 0, first, count))
         binding.share(io_names.PAST_VALUE.format(i), io_names.PRESENT_VALUE.format(i), kv.past(i, 1, first, count))
     return binding
+
+
+def bind_mixed(backend, kv: KVBuffer, n: int, slot: int):
+    """A mixed-step binding: the decode rows' past and present are slots [0, n), the prompt chunk's are `slot`."""
+    binding = backend.mixed_binding()
+    for i in range(kv.shape[0]):
+        for k, (past, present) in enumerate(
+            ((io_names.PAST_KEY, io_names.PRESENT_KEY), (io_names.PAST_VALUE, io_names.PRESENT_VALUE))
+        ):
+            binding.share(past.format(i), present.format(i), kv.past(i, k, 0, n))
+        for k, (past, present) in enumerate(
+            (
+                (io_names.PREFILL_PAST_KEY, io_names.PREFILL_PRESENT_KEY),
+                (io_names.PREFILL_PAST_VALUE, io_names.PREFILL_PRESENT_VALUE),
+            )
+        ):
+            binding.share(past.format(i), present.format(i), kv.past(i, k, slot, 1))
+    return binding
+
+
+def mixed_feeds(
+    tokens: np.ndarray, lengths: np.ndarray, ids: list[int], past: int, last: bool, positions: bool
+) -> dict[str, np.ndarray]:
+    """Mixed-step feeds: the decode rows' tokens (n,) after lengths (n,), then the chunk `ids` (T) after `past`,
+    packed into one sequence (1, n + T); logits at the decode rows' positions, and at the chunk's last when `last`."""
+    n, T = len(tokens), len(ids)
+    decode = decode_feeds(tokens, lengths, positions)
+    chunk = prompt_feeds(ids, past, positions)
+    feeds = {
+        io_names.INPUT_IDS: np.concatenate([decode[io_names.INPUT_IDS][:, 0], chunk[io_names.INPUT_IDS][0]])[None],
+        io_names.ATTENTION_MASK: decode[io_names.ATTENTION_MASK],  # (n, W)
+        io_names.PREFILL_ATTENTION_MASK: chunk[io_names.ATTENTION_MASK],  # (1, past + T)
+        io_names.LOGIT_POSITIONS: np.arange(n + 1, dtype=np.int64) if last else np.arange(n, dtype=np.int64),
+    }
+    if last:
+        feeds[io_names.LOGIT_POSITIONS][n] = n + T - 1
+    if positions:
+        packed = [decode[io_names.POSITION_IDS][:, 0], chunk[io_names.POSITION_IDS][0]]
+        feeds[io_names.POSITION_IDS] = np.concatenate(packed)[None]  # (1, n + T)
+    return feeds
 
 
 def prompt_feeds(ids: list[int], past: int, positions: bool) -> dict[str, np.ndarray]:

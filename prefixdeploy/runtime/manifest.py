@@ -33,6 +33,24 @@ PAST_KEY = "past_key_values.{}.key"
 PAST_VALUE = "past_key_values.{}.value"
 PRESENT_KEY = "present.{}.key"
 PRESENT_VALUE = "present.{}.value"
+# A mixed-step graph only (exporter.optimize.mixed): the prompt chunk's row beside the decode rows, and which of the
+# packed positions give logits
+PREFILL_ATTENTION_MASK = "prefill_attention_mask"  # (1, W) int64
+PREFILL_PAST_KEY = "prefill.past_key_values.{}.key"
+PREFILL_PAST_VALUE = "prefill.past_key_values.{}.value"
+PREFILL_PRESENT_KEY = "prefill.present.{}.key"
+PREFILL_PRESENT_VALUE = "prefill.present.{}.value"
+LOGIT_POSITIONS = "logit_positions"  # (K,) int64
+
+
+def mixed_twin_file(graph_file: str) -> str:
+    """Where an ONNX Runtime graph's mixed-step twin lies: model.ort.int8.onnx -> model.ort.int8.mixed.onnx."""
+    return graph_file.removesuffix(".onnx") + ".mixed.onnx"
+
+
+def layer_of(kv_name: str) -> int:
+    """The layer of a KV input or output name: past_key_values.3.key -> 3."""
+    return int(kv_name.split(".")[-2])
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,6 +13,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from mixed_steps import assert_mixed_equals_apart
 from reference import peft_greedy
 from tiny_models import NEW_FAMILIES, with_config
 from user_errors import assert_user_error
@@ -61,6 +62,13 @@ def test_quantized_graphs_carry_each_rows_prefix(quantized, precision):
         alone = [bundle.generate_ids([bundle.encode(p)], [n], greedy)[0] for n, p in rows]
         together = bundle.generate_ids([bundle.encode(p) for _, p in rows], [n for n, _ in rows], greedy)
     assert together == alone
+
+
+def test_mixed_steps_equal_a_decode_and_a_prefill(quantized):
+    """The mixed-step twin splits attention per layer: q/k norms (Qwen3, Gemma) feed its two halves alike."""
+    with load_bundle(quantized, precision="fp32", mixed_steps=True) as bundle:
+        assert bundle.mixed_graph == "model.ort.fp32.mixed.onnx"
+        assert_mixed_equals_apart(bundle, "long")
 
 
 # -- Gemma's sliding window -----------------------------------------------------------------------------------------

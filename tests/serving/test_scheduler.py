@@ -7,11 +7,13 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from prefixdeploy.serving.engine.requests import Request, SamplingParams, make_choices
 from prefixdeploy.serving.engine.scheduler import (
     IDLE_PREFILL_TOKENS,
     DecodeWork,
+    MixedWork,
     Outcome,
     PrefillWork,
     Scheduler,
@@ -33,10 +35,12 @@ class SlotsStandIn:
         self.held: dict[int, list] = {}  # slot -> [request, filled positions]
         self.works: list = []
 
-    def __call__(self, work) -> Outcome:
+    def __call__(self, work) -> Outcome | tuple[Outcome, Outcome]:
         self.works.append(work)
         for source, target in work.moves:
             self.held[target] = list(self.held[source])
+        if isinstance(work, MixedWork):  # a chunk and the decode in one forward: an outcome for each
+            return self(dataclasses.replace(work.prefill, moves=())), self(dataclasses.replace(work.decode, moves=()))
         if isinstance(work, PrefillWork):
             if work.seed:  # at execution the scheduler's rows are the planned ones: slot i is rows[i]
                 self.held[work.slot] = [self.scheduler.rows[work.slot].request, 0]
@@ -136,26 +140,33 @@ def test_every_decoding_row_gets_one_token_per_step():
         assert all(after[k] == n + 1 for k, n in before.items())
 
 
-def test_rows_that_leave_are_compacted_and_each_slot_keeps_its_row_s_cache():
+@pytest.mark.parametrize("mixed_steps", [False, True])
+def test_rows_that_leave_are_compacted_and_each_slot_keeps_its_row_s_cache(mixed_steps):
     """Rows finishing or aborted at different steps: the last ready row (and the prefilling row) move down into the
-    hole; once the executor has applied a work's moves, every slot it touches holds its row's positions."""
-    s = scheduler(slots=5)
+    hole; once the executor has applied a work's moves, every slot it touches holds its row's positions. With mixed
+    steps, the chunk and the decode run as one work, and a row that finishes in it may move the prefilled row."""
+    s = scheduler(slots=5, mixed_steps=mixed_steps)
     slots = SlotsStandIn(s)
     lengths, budgets, choices = (3, 5, 9, 11, 30, 4), (2, 9, 4, 14, 8, 1), (1, 3, 1, 2, 1, 4)
     waiting = [request(n, max_tokens=m, n=c) for n, m, c in zip(lengths, budgets, choices)]
-    everyone, checked, moved = every_choice(waiting), [0], [0]
+    everyone, checked, moved, mixes = every_choice(waiting), [0], [0], [0]
 
     def execute(work):
         for source, target in work.moves:  # what the stand-in is about to do, checked before the forward
             slots.held[target] = list(slots.held[source])
             moved[0] += 1
-        touched = [work.slot] if isinstance(work, PrefillWork) else range(len(work.tokens))
-        for i in touched:
-            row = s.rows[i]
-            if not (isinstance(work, PrefillWork) and work.seed):
-                assert slots.held[i][0].prompt_ids is row.request.prompt_ids  # its own, or its first choice's copy
-                assert slots.held[i][1] == row.fed + max(0, len(row.output) - 1)  # the pending token is unfed
-                checked[0] += 1
+        parts = [work.prefill, work.decode] if isinstance(work, MixedWork) else [work]
+        mixes[0] += isinstance(work, MixedWork)
+        for part in parts:
+            touched = [part.slot] if isinstance(part, PrefillWork) else range(len(part.tokens))
+            for i in touched:
+                row = s.rows[i]
+                if not (isinstance(part, PrefillWork) and part.seed):
+                    assert slots.held[i][0].prompt_ids is row.request.prompt_ids  # its own, or its first choice's
+                    assert slots.held[i][1] == row.fed + max(0, len(row.output) - 1)  # the pending token is unfed
+                    checked[0] += 1
+        if isinstance(work, MixedWork):
+            return slots(MixedWork(*(dataclasses.replace(part, moves=()) for part in parts)))
         return slots(dataclasses.replace(work, moves=()))
 
     for step in range(40):
@@ -164,6 +175,7 @@ def test_rows_that_leave_are_compacted_and_each_slot_keeps_its_row_s_cache():
         s.step(feeder(waiting), execute)
         assert s.ready <= len(s.rows) <= s.ready + 1
     assert not s.rows and not waiting and checked[0] > 20 and moved[0] >= 2
+    assert (mixes[0] > 3) == mixed_steps
     assert sorted(r.events[-1].finish_reason for r in everyone) == sorted(["length"] * 11 + ["abort"])
 
 

@@ -4,7 +4,8 @@ portable (switchable) graph → fused attention with an in-place KV buffer → l
 precision (fp32 | fp16 | int8 | int4, int4 by a mixed or pure recipe; prefixes stay float32 in their own files;
 int8/int4 look embeddings up in the lm_head's quantized blocks; int8's dynamic recipe then moves most weights to
 dynamically quantized matmuls) → ONNX Runtime's offline graph optimizations (fused norms, …) → residual Add + norm
-fused → saved so that loading does not optimize again.
+fused → saved so that loading does not optimize again; beside it, its mixed-step twin (`mixed.py`: the same weights,
+decode rows and one prompt chunk in one forward, for the serving engine).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import onnx
 
 from prefixdeploy.exporter.optimize.edit import GraphEdit
 from prefixdeploy.exporter.optimize.embedding import quantize_embedding_lookup, separate_lookup_table
+from prefixdeploy.exporter.optimize.mixed import write_mixed_twin
 from prefixdeploy.exporter.optimize.passes import (
     check_fusable,
     fuse_attention,
@@ -68,3 +70,4 @@ def build_ort_graph(
     if precision == "int8" and recipe == "dynamic":  # after the lookup, which reads the lm_head's 8-bit blocks
         model = dynamic_weights(model)
     save_optimized(model, out, shared_data, after=fuse_skip_norm)
+    write_mixed_twin(out)  # the same weights, decode rows and a prompt chunk in one forward (serving)

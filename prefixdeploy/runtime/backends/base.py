@@ -32,18 +32,7 @@ class Backend:
         raise NotImplementedError
 
     def check_feeds(self, feeds: dict[str, np.ndarray]) -> None:
-        want = {spec.name: spec for spec in self.inputs}
-        missing, unexpected = sorted(set(want) - set(feeds)), sorted(set(feeds) - set(want))
-        if missing or unexpected:
-            raise ValueError(f"missing inputs: {missing}; unexpected: {unexpected}")
-        for name, value in feeds.items():
-            spec = want[name]
-            if value.dtype != spec.dtype:
-                raise ValueError(f"input {name}: expected dtype {spec.dtype}, got {value.dtype}")
-            if value.ndim != len(spec.shape) or any(
-                isinstance(d, int) and d != n for d, n in zip(spec.shape, value.shape)
-            ):
-                raise ValueError(f"input {name}: expected shape {spec.shape}, got {value.shape}")
+        check_feeds(self.inputs, feeds)
 
     def input_names(self) -> set[str]:
         return {spec.name for spec in self.inputs}
@@ -56,3 +45,17 @@ class Backend:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def check_feeds(inputs: list[TensorSpec], feeds: dict[str, np.ndarray]) -> None:
+    """Raise ValueError unless `feeds` are exactly `inputs` by name, dtype, rank and fixed dims."""
+    want = {spec.name: spec for spec in inputs}
+    missing, unexpected = sorted(set(want) - set(feeds)), sorted(set(feeds) - set(want))
+    if missing or unexpected:
+        raise ValueError(f"missing inputs: {missing}; unexpected: {unexpected}")
+    for name, value in feeds.items():
+        spec = want[name]
+        if value.dtype != spec.dtype:
+            raise ValueError(f"input {name}: expected dtype {spec.dtype}, got {value.dtype}")
+        if value.ndim != len(spec.shape) or any(isinstance(d, int) and d != n for d, n in zip(spec.shape, value.shape)):
+            raise ValueError(f"input {name}: expected shape {spec.shape}, got {value.shape}")

@@ -9,7 +9,7 @@ import onnxruntime as ort
 
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime import manifest as io_names
-from prefixdeploy.runtime.backends.base import Backend, TensorSpec
+from prefixdeploy.runtime.backends.base import Backend, TensorSpec, check_feeds
 from prefixdeploy.runtime.backends.ort_kv import (
     HOST,
     Device,
@@ -65,6 +65,7 @@ class OrtBackend(Backend):
         threads: int = 0,
         device_kv: bool | None = None,
         batch_model: str | Path | None = None,
+        mixed_model: str | Path | None = None,
     ):
         """providers: as onnxruntime takes them, names or (name, options) pairs, CPU last (see `providers`).
 
@@ -73,16 +74,23 @@ class OrtBackend(Backend):
         batch_model: a second graph of the same inputs and outputs that runs every call of more than one token (a
         prompt, or a decode step of several rows), the first graph running one row's decode step: e.g. int4
         weights in MatMulNBits for a lone stream, int8 dynamic (a GEMM that scales with rows) for the rest.
+        mixed_model: the mixed-step twin (`exporter.optimize.mixed`) of the graph that runs batches: decode rows and
+        one row's prompt chunk in one forward (`mixed_binding`).
         """
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads  # 0: one per physical core
+        if batch_model is not None or mixed_model is not None:
+            # Each session has its own threads, which spin a while after a run: on a few cores, the idle session's
+            # spinning slowed the other's steps by up to 1.5x (a 16-row decode step: 36 -> 20 ms once stopped).
+            options.add_session_config_entry("session.force_spinning_stop", "1")
         self.session = self._session(model_path, options, providers)
         self.inputs = [_spec(a) for a in self.session.get_inputs()]
         self.outputs = [_spec(a) for a in self.session.get_outputs()]
         self.batch_session = None if batch_model is None else self._session(batch_model, options, providers)
         if self.batch_session is not None:
             _check_same_io(self, self.batch_session, Path(model_path).name, Path(batch_model).name)
+        self.mixed_session = None if mixed_model is None else self._session(mixed_model, options, providers)
         self.device_kv = device_kv
         self._copies: DeviceCopies | None = None
 
@@ -103,11 +111,15 @@ class OrtBackend(Backend):
         return dict(zip(names, self.session_for(feeds).run(names, feeds)))
 
     def close(self) -> None:
-        self.session = self.batch_session = self._copies = None
+        self.session = self.batch_session = self.mixed_session = self._copies = None
 
     def binding(self) -> OrtBinding:
         """An IO binding for in-place KV buffers (see `OrtBinding`)."""
-        return OrtBinding(self)
+        return OrtBinding(self, [self.session] + ([self.batch_session] if self.batch_session is not None else []))
+
+    def mixed_binding(self) -> OrtBinding:
+        """An IO binding of the mixed-step twin (needs `mixed_model`): decode rows and a prompt chunk in one run."""
+        return OrtBinding(self, [self.mixed_session])
 
     def kv_buffer(self, shape: tuple[int, ...], dtype: np.dtype) -> KVBuffer:
         """Zeroed memory for in-place KV slots, (L, 2, N, H_kv, S, D) of `dtype`: see `device_kv` and `ort_kv`."""
@@ -128,32 +140,33 @@ class OrtBackend(Backend):
 
 
 class OrtBinding:
-    """Runs the session with some inputs bound to caller-owned buffers that are also outputs (updated in place).
+    """Runs a session with some inputs bound to caller-owned buffers that are also outputs (updated in place).
 
     The KV cache buffers stay bound across steps (`share`, by address: `ort_kv.Region`); only the small per-step
     inputs are rebound, from the host (`fed` records their bytes per run). The output (logits,
-    (B, n, V): n = 1, or `logits_to_keep` when the graph takes it) is bound to a buffer of ours, one per shape:
-    reading it back through `get_outputs()` would wrap every bound output (61 for 30 layers) on every step.
-    `logits_to_keep` defaults to 1, so callers that want last-token logits need not feed it.
+    (B, n, V): n = 1, `logits_to_keep` when the graph takes it, or the count of `logit_positions` in a mixed-step
+    graph) is bound to a buffer of ours, one per shape: reading it back through `get_outputs()` would wrap every bound
+    output (61 for 30 layers) on every step. `logits_to_keep` defaults to 1, so callers that want last-token logits
+    need not feed it. With several sessions (the main graph and a batch graph), each run takes the backend's
+    `session_for` its feeds.
     """
 
-    def __init__(self, backend: OrtBackend, output: str = io_names.LOGITS):
-        self.backend, self.output = backend, output
-        sessions = [backend.session] + ([backend.batch_session] if backend.batch_session is not None else [])
+    def __init__(self, backend: OrtBackend, sessions: list[ort.InferenceSession], output: str = io_names.LOGITS):
+        self.backend, self.output, self.sessions = backend, output, sessions
         self._ios = {id(session): _SessionIO(session, output) for session in sessions}
+        self._inputs = [_spec(a) for a in sessions[0].get_inputs()]
         self._shared: dict[str, Region] = {}  # the caller keeps their memory alive while this binding lives
         self.fed: dict[str, int] = {}  # the last run's host inputs: name -> bytes
         self._checked = False
-        self._spec = next(s for s in backend.outputs if s.name == output)
-        self._defaults = (
-            {io_names.LOGITS_TO_KEEP: np.ones(1, np.int64)} if io_names.LOGITS_TO_KEEP in backend.input_names() else {}
-        )
+        self._spec = next(_spec(a) for a in sessions[0].get_outputs() if a.name == output)
+        names = {spec.name for spec in self._inputs}
+        self._defaults = {io_names.LOGITS_TO_KEEP: np.ones(1, np.int64)} if io_names.LOGITS_TO_KEEP in names else {}
         self._outs: dict[tuple[int, ...], tuple[np.ndarray, ort.OrtValue]] = {}  # shape -> a buffer for it
 
     @property
     def io(self) -> ort.IOBinding:
-        """The main session's binding."""
-        return self._ios[id(self.backend.session)].io
+        """The first session's binding."""
+        return self._ios[id(self.sessions[0])].io
 
     def share(self, input_name: str, output_name: str, region: Region) -> None:
         """Bind `region` as both the input and the output: the graph updates it in place."""
@@ -165,9 +178,9 @@ class OrtBinding:
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         feeds = {**self._defaults, **feeds}
         if not self._checked:
-            self.backend.check_feeds({**feeds, **self._shared})
+            check_feeds(self._inputs, {**feeds, **self._shared})
             self._checked = True
-        session = self.backend.session_for(feeds)
+        session = self.sessions[0] if len(self.sessions) == 1 else self.backend.session_for(feeds)
         bound = self._ios[id(session)]
         for name, value in feeds.items():
             bound.io.bind_cpu_input(name, value)
@@ -185,7 +198,7 @@ class OrtBinding:
         return bound.io.get_outputs()[0].numpy().copy()
 
     def _output_shape(self, feeds: dict[str, np.ndarray]) -> tuple[int, ...] | None:
-        """(B, n, V) when the feeds fix it (B from input_ids, n fixed or fed as logits_to_keep); else None."""
+        """(B, n, V) when the feeds fix it (B from input_ids, n fixed or fed as logits_to_keep or positions)."""
         spec = self._spec.shape
         if len(spec) != 3 or not isinstance(spec[2], int) or io_names.INPUT_IDS not in feeds:
             return None
@@ -193,6 +206,8 @@ class OrtBinding:
             rows = spec[1]
         elif io_names.LOGITS_TO_KEEP in feeds:
             rows = int(feeds[io_names.LOGITS_TO_KEEP][0])
+        elif io_names.LOGIT_POSITIONS in feeds:
+            rows = len(feeds[io_names.LOGIT_POSITIONS])
         else:
             return None
         return (len(feeds[io_names.INPUT_IDS]), rows, spec[2])

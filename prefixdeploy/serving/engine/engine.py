@@ -97,6 +97,7 @@ class Engine:
             manifest.eos_token_ids,
             prompt_lookup=config.prompt_lookup,
             lookup_history=config.lookup_history,
+            mixed_steps=self._executor.mixes,
         )
         self._cv = threading.Condition()  # guards _waiting and the flags; wakes the engine thread and shutdown
         self._waiting: deque[Request] = deque()

@@ -14,6 +14,9 @@ A step (`step`) is two pieces of work, each planned, executed and recorded in tu
    rows in a batch decode one token per step, since the fused attention takes several new tokens over a past only
    at batch 1). With `lookup_history` N > 0 the last N greedy answers of each prefix (by name; requests without a
    prefix share one history) are draft sources too.
+With `mixed_steps` (the executor holds a mixed-step graph), a step that prefills a chunk while rows decode runs both
+in one forward (`MixedWork`): every weight is read once per step, not twice. Its decode covers the rows ready before
+the chunk, so a row whose prompt completes decodes from the next step on.
 The work is plain data and the results are tokens and logits, so the policy is tested without a model or a clock.
 """
 
@@ -74,7 +77,20 @@ class VerifyWork:
     history: list[int]
 
 
-Work = PrefillWork | DecodeWork | VerifyWork
+@dataclass(frozen=True)
+class MixedWork:
+    """A prefill chunk and the decode of rows [0, n) in one forward (n ≤ the chunk's slot); the executor returns an
+    Outcome for each, the prefill's first."""
+
+    prefill: PrefillWork
+    decode: DecodeWork
+
+    @property
+    def moves(self) -> Moves:
+        return self.prefill.moves + self.decode.moves
+
+
+Work = PrefillWork | DecodeWork | VerifyWork | MixedWork
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,7 @@ class StepStats:
     stalled: int = 0  # rows that were decoding while this step prefilled (they waited on it)
     drafted: int = 0  # prompt-lookup draft tokens verified this step
     accepted: int = 0  # of those, kept
+    mixed: bool = False  # the prefill and the decode ran in one forward (MixedWork)
 
 
 @dataclass
@@ -122,25 +139,30 @@ class Scheduler:
         idle_prefill_tokens: int = IDLE_PREFILL_TOKENS,
         prompt_lookup: int = 0,
         lookup_history: int = 0,
+        mixed_steps: bool = False,
     ):
         """prompt_lookup: K > 0 lets a greedy row that is alone draft up to K tokens a step (the executor's graph
         must take several tokens with every position's logits); lookup_history: how many greedy answers per prefix
-        it may also draft from."""
+        it may also draft from; mixed_steps: the executor runs `MixedWork`."""
         self.num_slots, self.max_prefill_tokens = num_slots, max_prefill_tokens
         self.prompt_lookup = prompt_lookup
         self.earlier = EarlierOutputs(lookup_history if prompt_lookup else 0)
         self.idle_prefill_tokens = max(idle_prefill_tokens, max_prefill_tokens)
         self.eos = set(eos_token_ids)
+        self.mixed_steps = mixed_steps
         self.rows: list[Row] = []  # rows[i] lives in slot i
         self.ready = 0  # rows[:ready] decode; rows[ready:] (at most one) is mid-prefill
         self._moves: list[tuple[int, int]] = []  # slot copies owed to the executor by rows that left
 
     def step(self, take_waiting: Callable[[int], Request | None], execute: Callable[[Work], Outcome]) -> StepStats:
-        """One engine step: drop aborted rows, prefill one chunk, then decode or verify; `take_waiting(free)` hands
-        over the next queued request if it needs at most `free` slots (else None), `execute` runs a piece of work."""
+        """One engine step: drop aborted rows, prefill one chunk, then decode or verify (one forward for both with
+        `mixed_steps`); `take_waiting(free)` hands over the next queued request if it needs at most `free` slots
+        (else None), `execute` runs a piece of work."""
         self._drop_aborted()
         stalled = self.ready
         prefill = self.plan_prefill(take_waiting)
+        if prefill is not None and self.mixed_steps and self.ready > 0 and not prefill.every_logit:
+            return self._mixed_step(prefill, execute)
         if prefill is not None:
             self.record(prefill, execute(prefill))
         work = self.plan_decode()
@@ -156,6 +178,18 @@ class Scheduler:
             drafted=drafted,
             accepted=len(outcome.tokens) - 1 if drafted else 0,
         )
+
+    def _mixed_step(self, prefill: PrefillWork, execute: Callable[[Work], tuple[Outcome, Outcome]]) -> StepStats:
+        """The chunk and the ready rows' decode in one forward. The prefill is recorded first: its row sits after
+        the decoding rows, so whatever it frees moves none of them, while a decoding row that finishes may move the
+        prefilled row (now ready) into its slot."""
+        decode = self.plan_decode()  # rows [0, ready): a prefilling row exists, so never a lone row's verify
+        assert isinstance(decode, DecodeWork)
+        prefilled, decoded = execute(MixedWork(prefill, decode))
+        self.record(prefill, prefilled)
+        self.record(decode, decoded)
+        rows = len(decode.tokens)
+        return StepStats(rows=rows, prefill_tokens=len(prefill.ids), stalled=rows, mixed=True)
 
     def abort_all(self) -> None:
         rows, self.rows, self.ready, self._moves = self.rows, [], 0, []

@@ -71,6 +71,7 @@ class ServerState:
             precision=config.precision,
             provider=config.provider,
             batch_precision=config.batch_precision,
+            mixed_steps=config.mixed_steps,
         )
         base_id = config.served_model_name or base_model_id(self.bundle)
         self.registry = self.make_registry(self.bundle, base_id)
@@ -95,6 +96,7 @@ class ServerState:
         graph, batch = self.bundle.graph, self.bundle.batch_graph
         prefixes = ", ".join(self.registry.names) or "none"
         batches = f"; batches: {batch.file} {batch.weights}" if batch else ""
+        batches += f"; mixed steps: {self.bundle.mixed_graph}" if self.bundle.mixed_graph else ""
         return (
             f"prefixdeploy serve: listening on {self.address}; model {self.registry.base_id!r} "
             f"({self.bundle.manifest.mode}, {graph.file} {graph.weights}{batches}); prefixes: {prefixes}"
