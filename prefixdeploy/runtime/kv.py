@@ -10,11 +10,13 @@ decode together occupy slots [0, n), so a decode binds the blocks kv[l, k, :n] b
 per slot and per n. The buffer is the backend's (`OrtBackend.kv_buffer`): on the session's device (a GPU's memory:
 a decode step then moves only token ids, mask and positions in and the logits out) or in host numpy; its dtype is
 the graph's past inputs' (fp16 graphs: float16). The fused attention (GroupQueryAttention) takes several new tokens
-over a past only at batch 1, so `prefill` and `extend` feed one slot, and `decode` feeds one token per slot.
+over a past only at batch 1, so `prefill` and `extend` feed one slot, and `decode` feeds one token per slot;
+`mixed` runs a decode and one slot's chunk in one forward of the graph's mixed-step twin (`exporter.optimize.mixed`,
+attention split per layer), where the backend holds one.
 
 The protocol: `seed` (a prefix into a slot), `prefill` (prompt tokens, last logits), `extend` (tokens, every
 position's logits: a prompt-lookup verify), `rewind` (forget a slot's last tokens: a rejected draft), `decode` (one
-token per slot of [0, n)), `move` (a row changing slots).
+token per slot of [0, n)), `mixed` (a decode and a prefill in one forward), `move` (a row changing slots).
 """
 
 from __future__ import annotations
@@ -130,6 +132,14 @@ class SlotRow:
         self.slots.rewind(self.slot, n)
 
 
+# (past, present) names of keys and values, formatted with the layer; and the mixed-step graph's chunk row's
+KV_NAMES = ((io_names.PAST_KEY, io_names.PRESENT_KEY), (io_names.PAST_VALUE, io_names.PRESENT_VALUE))
+CHUNK_KV_NAMES = (
+    (io_names.PREFILL_PAST_KEY, io_names.PREFILL_PRESENT_KEY),
+    (io_names.PREFILL_PAST_VALUE, io_names.PREFILL_PRESENT_VALUE),
+)
+
+
 def bind_kv(backend, kv: KVBuffer, first: int, count: int):
     """An IO binding whose past and present of every layer are the blocks of slots [first, first + count) of `kv`.
 
@@ -137,8 +147,8 @@ def bind_kv(backend, kv: KVBuffer, first: int, count: int):
     """
     binding = backend.binding()
     for i in range(kv.shape[0]):
-        binding.share(io_names.PAST_KEY.format(i), io_names.PRESENT_KEY.format(i), kv.past(i, 0, first, count))
-        binding.share(io_names.PAST_VALUE.format(i), io_names.PRESENT_VALUE.format(i), kv.past(i, 1, first, count))
+        for k, (past, present) in enumerate(KV_NAMES):
+            binding.share(past.format(i), present.format(i), kv.past(i, k, first, count))
     return binding
 
 
@@ -146,17 +156,10 @@ def bind_mixed(backend, kv: KVBuffer, n: int, slot: int):
     """A mixed-step binding: the decode rows' past and present are slots [0, n), the prompt chunk's are `slot`."""
     binding = backend.mixed_binding()
     for i in range(kv.shape[0]):
-        for k, (past, present) in enumerate(
-            ((io_names.PAST_KEY, io_names.PRESENT_KEY), (io_names.PAST_VALUE, io_names.PRESENT_VALUE))
-        ):
+        for k in (0, 1):
+            (past, present), (chunk_past, chunk_present) = KV_NAMES[k], CHUNK_KV_NAMES[k]
             binding.share(past.format(i), present.format(i), kv.past(i, k, 0, n))
-        for k, (past, present) in enumerate(
-            (
-                (io_names.PREFILL_PAST_KEY, io_names.PREFILL_PRESENT_KEY),
-                (io_names.PREFILL_PAST_VALUE, io_names.PREFILL_PRESENT_VALUE),
-            )
-        ):
-            binding.share(past.format(i), present.format(i), kv.past(i, k, slot, 1))
+            binding.share(chunk_past.format(i), chunk_present.format(i), kv.past(i, k, slot, 1))
     return binding
 
 
