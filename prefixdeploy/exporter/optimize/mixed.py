@@ -12,7 +12,8 @@ per layer, into two GroupQueryAttention nodes over two KV bindings:
 
 The logits are those of `logit_positions` (K,) positions of the packed sequence, (1, K, V): the decode rows', and the
 chunk's last when it ends its prompt. The twin references the same weights (its initializers keep their external data
-entries), so it costs a graph file, not a copy of the weights. Baked graphs (prefix_ids) get no twin.
+entries), so it costs a graph file, not a copy of the weights on disk (in memory its session holds its own). A graph
+with `prefix_ids` (a baked bank) gets none.
 """
 
 from __future__ import annotations
@@ -110,39 +111,31 @@ def _split_attention(
         head, tail = edit.add("Split", [name, split], outputs=2, axis=1) if name else ("", "")
         decode_in.append(edit.add("Reshape", [head, rows_shape])[0] if name else "")
         chunk_in.append(tail)
-    layer = io_names.layer_of(node.input[3])
-    past = [io_names.PREFILL_PAST_KEY.format(layer), io_names.PREFILL_PAST_VALUE.format(layer)]
-    present = [io_names.PREFILL_PRESENT_KEY.format(layer), io_names.PREFILL_PRESENT_VALUE.format(layer)]
-    edit.graph.input.extend(_batch_of_one(edit, node.input[3 + k], past[k]) for k in (0, 1))
-    edit.graph.output.extend(_batch_of_one(edit, node.output[1 + k], present[k]) for k in (0, 1))
+    past, present = _chunk_kv(edit, node)
+    decoded, chunked = f"{node.name}/decode", f"{node.name}/chunk"
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-    decoded = f"{node.name}/decode"
-    chunked = f"{node.name}/chunk"
-    edit.graph.node.extend(
-        [
-            onnx.helper.make_node(
-                "GroupQueryAttention",
-                [*decode_in, *node.input[3:]],
-                [decoded, *node.output[1:]],
-                name=decoded,
-                domain=MS,
-                **attrs,
-            ),
-            onnx.helper.make_node(
-                "GroupQueryAttention",
-                [*chunk_in, *past, *lengths, *node.input[7:]],
-                [chunked, *present],
-                name=chunked,
-                domain=MS,
-                **attrs,
-            ),
-        ]
-    )
+    for inputs, outputs, name in (
+        ([*decode_in, *node.input[3:]], [decoded, *node.output[1:]], decoded),
+        ([*chunk_in, *past, *lengths, *node.input[7:]], [chunked, *present], chunked),
+    ):
+        edit.graph.node.append(
+            onnx.helper.make_node("GroupQueryAttention", inputs, outputs, name=name, domain=MS, **attrs)
+        )
     (packed,) = edit.add("Reshape", [decoded, packed_shape])  # (1, n, H·D)
     (joined,) = edit.add("Concat", [packed, chunked], axis=1)  # (1, n + T, H·D)
     for reader in edit.consumers(node.output[0]):
         reader.input[list(reader.input).index(node.output[0])] = joined
     edit.graph.node.remove(node)
+
+
+def _chunk_kv(edit: GraphEdit, node: onnx.NodeProto) -> tuple[list[str], list[str]]:
+    """The chunk row's past and present (key, value) of `node`'s layer, added as graph inputs and outputs."""
+    layer = io_names.layer_of(node.input[3])
+    past = [io_names.PREFILL_PAST_KEY.format(layer), io_names.PREFILL_PAST_VALUE.format(layer)]
+    present = [io_names.PREFILL_PRESENT_KEY.format(layer), io_names.PREFILL_PRESENT_VALUE.format(layer)]
+    edit.graph.input.extend(_batch_of_one(edit, node.input[3 + k], past[k]) for k in (0, 1))
+    edit.graph.output.extend(_batch_of_one(edit, node.output[1 + k], present[k]) for k in (0, 1))
+    return past, present
 
 
 def _batch_of_one(edit: GraphEdit, source: str, name: str) -> onnx.ValueInfoProto:
@@ -159,8 +152,11 @@ def _logits_at_positions(edit: GraphEdit) -> None:
     """Slice(hidden, −logits_to_keep) → Gather(hidden, logit_positions, axis 1); logits (1, K, V)."""
     edit.add_input(io_names.LOGIT_POSITIONS, TensorProto.INT64, ["logit_positions"])
     (count,) = edit.add("Shape", [io_names.LOGIT_POSITIONS])  # (1,) K
-    for reader in edit.consumers(io_names.LOGITS_TO_KEEP):
-        if reader.op_type == "Neg":  # −n, the Slice's start
+    readers = edit.consumers(io_names.LOGITS_TO_KEEP)
+    if not any(r.op_type == "Neg" for r in readers):
+        raise AssertionError("the lm_head's Slice by logits_to_keep (passes.last_token_logits) was not found")
+    for reader in readers:
+        if reader.op_type == "Neg":  # −n, the Slice's start: the Slice and the Neg are pruned, unread
             (last,) = edit.consumers(reader.output[0])
             (gathered,) = edit.add("Gather", [last.input[0], io_names.LOGIT_POSITIONS], axis=1)  # (1, K, hidden)
             for after in edit.consumers(last.output[0]):
