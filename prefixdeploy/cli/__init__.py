@@ -343,10 +343,10 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
 )
 @click.option(
     "--mixed-steps/--no-mixed-steps",
-    default=True,
+    default=False,
     show_default=True,
-    help="Prefill a prompt chunk and decode the other rows in one forward (the bundle's mixed-step graph: another "
-    "session of the same weights in memory).",
+    help="Prefill a prompt chunk and decode the other rows in one forward, on the bundle's mixed-step graph: faster "
+    "fp32 serving under load, at the memory of another session of the same weights.",
 )
 @_prompt_lookup_option(0, "Greedy requests alone in the batch draft up to K tokens per step by prompt lookup.")
 @click.option(

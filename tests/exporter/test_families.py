@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from mixed_steps import assert_mixed_equals_apart
+from mixed_check import assert_mixed_equals_apart
 from reference import peft_greedy
 from tiny_models import NEW_FAMILIES, with_config
 from user_errors import assert_user_error

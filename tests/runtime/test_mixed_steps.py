@@ -5,7 +5,7 @@ one forward give what `decode` and `prefill` give apart (the same logits and the
 from __future__ import annotations
 
 import pytest
-from mixed_steps import assert_mixed_equals_apart
+from mixed_check import assert_mixed_equals_apart
 from tiny_models import FAMILIES
 
 from prefixdeploy.runtime import manifest as io_names

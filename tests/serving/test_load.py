@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+from server_process import running_server
+
 CLIENTS = 64
 PROMPTS = ("the quick brown fox", "hello", "a short note about trains:", "three things to pack", "once upon a time")
 TIMEOUT = 120.0
@@ -45,3 +47,18 @@ def test_64_concurrent_clients_get_their_single_request_outputs(server, referenc
     assert not mismatches, f"{len(mismatches)}/{CLIENTS} differ from their single-request output: {mismatches[:3]}"
     assert server.metric("prefixdeploy_requests_running") == 0
     assert server.metric("prefixdeploy_rows_per_step_count") > 0
+
+
+def test_with_mixed_steps_64_clients_still_get_their_single_request_outputs(served_bundle, reference):
+    """`serve --mixed-steps`: prompt chunks (3 tokens) run in the decode's forward of the mixed-step graph."""
+    args = ("--mixed-steps", "--max-num-seqs", "8", "--max-prefill-tokens", "3")
+    with running_server(served_bundle, *args) as server:
+        base = next(m.id for m in server.client().models.list().data if m.parent is None)
+        results = asyncio.run(all_clients(server, base))
+        assert any("mixed steps: model.ort.fp32.mixed.onnx" in line for line in server.log)
+    mismatches = [
+        (model, prompt, tokens)
+        for model, prompt, max_tokens, tokens, _ in results
+        if tokens != reference(reference.bundle.encode(prompt), None if model == base else model, max_tokens)
+    ]
+    assert len(results) == CLIENTS and not mismatches, mismatches[:3]

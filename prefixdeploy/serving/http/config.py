@@ -26,7 +26,7 @@ class ServeConfig:
     port: int = 8000  # 0: an ephemeral port (the startup line names it)
     precision: str | None = None  # which of the bundle's graphs (None: its first)
     batch_precision: str | None = None  # another graph for prompts and decode steps of several rows (load_bundle)
-    mixed_steps: bool = True  # a prompt chunk and the decode in one forward, where the bundle has a mixed-step graph
+    mixed_steps: bool = False  # a prompt chunk and the decode in one forward, where the bundle has a mixed-step graph
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # `Authorization: Bearer KEY`; (): inference is open
     api_key_file: Path | None = None  # more inference keys, one per line ('#' comments)
     admin_keys: tuple[str, ...] = field(default=(), repr=False)  # prefix load/unload, /metrics; (): the api keys

@@ -50,7 +50,6 @@ class TritonPythonModel:
             precision=parameters.get("precision") or None,
             provider=parameters.get("provider", "cpu"),
             batch_precision=parameters.get("batch_precision") or None,
-            mixed_steps=True,
         )
         engine_config = EngineConfig(max_num_seqs=int(parameters.get("max_num_seqs", ENGINE_DEFAULTS.max_num_seqs)))
         self.engine = Engine(self.bundle, engine_config)
