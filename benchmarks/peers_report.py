@@ -101,7 +101,7 @@ def markdown(args, rows: dict, started: str) -> str:
         lines += ["", "## Mixed steps (tokens/s with ÷ without `--mixed-steps`, this run)", ""]
         lines += ["| row | " + " | ".join(f"c{c}" for c in levels) + " |", "|---|" + "---:|" * len(levels)]
         lines += [f"| {row} | " + " | ".join(_fmt(r, 2) for r in values) + " |" for row, values in mixed]
-    lines += ["", "![tokens/s against clients](SERVING-PEERS.png)", ""]
+    lines += ["", f"![tokens/s against clients]({args.out.with_suffix('.png').name})", ""]
     return "\n".join(lines)
 
 
