@@ -17,6 +17,17 @@ from prefixdeploy.runtime.manifest import read_manifest, write_manifest
 from prefixdeploy.serving.engine.engine import SamplingParams, StepStats
 
 
+def served_cases(bundle, n: int, seed: int, **config) -> tuple[list, list, list[StepStats]]:
+    """n staggered greedy cases through an engine of `config`: (tokens per case, `prefixdeploy run`'s, the steps)."""
+    cases = mixed_cases(bundle, n, seed=seed)
+    want = [single(bundle, ids, name, m, ignore_eos=True) for ids, name, m in cases]
+    steps: list[StepStats] = []
+    with serving(bundle, **config) as engine:
+        engine.on_step = steps.append
+        got = asyncio.run(submit_staggered(engine, bundle, cases, GREEDY))
+    return [tokens for tokens, _, _ in got], want, steps
+
+
 @pytest.fixture(scope="module")
 def bundle(tiny_bundle):
     with load_bundle(tiny_bundle("switchable"), mixed_steps=True) as b:
@@ -28,13 +39,8 @@ def test_mixed_steps_return_each_request_s_single_output(tiny_bundle, kind):
     """24 requests through 4 slots with 7-token chunks: the chunks run in the decode's forward, outputs exact."""
     with load_bundle(tiny_bundle("switchable", kind), mixed_steps=True) as b:
         assert b.mixed_graph == "model.ort.fp32.mixed.onnx"
-        cases = mixed_cases(b, 24)
-        want = [single(b, ids, name, n, ignore_eos=True) for ids, name, n in cases]
-        steps: list[StepStats] = []
-        with serving(b, max_num_seqs=4, max_prefill_tokens=7) as engine:
-            engine.on_step = steps.append
-            got = asyncio.run(submit_staggered(engine, b, cases, GREEDY))
-    assert [tokens for tokens, _, _ in got] == want
+        got, want, steps = served_cases(b, 24, 0, max_num_seqs=4, max_prefill_tokens=7)
+    assert got == want
     mixed = [s for s in steps if s.mixed]
     assert mixed and all(s.rows > 0 and 0 < s.prefill_tokens <= 7 for s in mixed)
     assert not any(s.stalled and s.prefill_tokens and not s.mixed for s in steps)  # every chunk beside rows mixed
@@ -99,11 +105,6 @@ def test_a_bundle_without_a_mixed_graph_serves_as_before(tiny_bundle, tmp_path):
     """Bundles exported before mixed-step graphs: nothing to load, steps run their two forwards."""
     with load_bundle(older_bundle(tiny_bundle("switchable"), tmp_path), mixed_steps=True) as b:
         assert b.mixed_graph is None and b.backend.mixed_session is None
-        cases = mixed_cases(b, 6, seed=5)
-        want = [single(b, ids, name, n, ignore_eos=True) for ids, name, n in cases]
-        steps: list[StepStats] = []
-        with serving(b, max_num_seqs=3, max_prefill_tokens=4) as engine:
-            engine.on_step = steps.append
-            got = asyncio.run(submit_staggered(engine, b, cases, GREEDY))
-    assert [tokens for tokens, _, _ in got] == want
+        got, want, steps = served_cases(b, 6, 5, max_num_seqs=3, max_prefill_tokens=4)
+    assert got == want
     assert any(s.stalled and s.prefill_tokens for s in steps) and not any(s.mixed for s in steps)

@@ -25,6 +25,7 @@ import onnx
 from onnx import TensorProto
 
 from prefixdeploy.exporter.optimize.edit import GraphEdit
+from prefixdeploy.exporter.optimize.passes import lengths_from_mask
 from prefixdeploy.runtime import manifest as io_names
 
 MS = "com.microsoft"
@@ -87,17 +88,9 @@ def _split_sizes(edit: GraphEdit) -> str:
 
 
 def _prefill_lengths(edit: GraphEdit) -> tuple[str, str]:
-    """The chunk's seqlens_k (1,) int32 = sum(mask) − 1 and total_sequence_length () int32 = mask width."""
-    mask = io_names.PREFILL_ATTENTION_MASK
-    edit.add_input(mask, TensorProto.INT64, [1, "prefill_total_length"])
-    axis = edit.initializer("mixed.axis1", np.array([1], np.int64))
-    (summed,) = edit.add("ReduceSum", [mask, axis], keepdims=0)
-    (minus,) = edit.add("Sub", [summed, edit.initializer("mixed.one", np.array(1, np.int64))])
-    (seqlens,) = edit.add("Cast", [minus], to=TensorProto.INT32)
-    (width,) = edit.add("Shape", [mask], start=1, end=2)
-    (scalar,) = edit.add("Squeeze", [width])
-    (total,) = edit.add("Cast", [scalar], to=TensorProto.INT32)
-    return seqlens, total
+    """The chunk's seqlens_k (1,) and total_sequence_length (), from its mask input (1, W)."""
+    edit.add_input(io_names.PREFILL_ATTENTION_MASK, TensorProto.INT64, [1, "prefill_total_length"])
+    return lengths_from_mask(edit, io_names.PREFILL_ATTENTION_MASK, "mixed")
 
 
 def _split_attention(

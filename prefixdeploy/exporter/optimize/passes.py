@@ -38,7 +38,7 @@ def check_fusable(arch: ArchSpec, rope: RopeSpec | None) -> None:
 
 def fuse_attention(edit: GraphEdit, arch: ArchSpec, rope: RopeSpec | None) -> None:
     d = arch.dims()
-    seqlens, total = _lengths_from_mask(edit)
+    seqlens, total = lengths_from_mask(edit)
     tables = {False: _rotary_caches(edit, d, rope, "")} if rope is not None else {}
     if rope is not None and rope.local is not None:
         tables[True] = _rotary_caches(edit, d, rope.local, "_local")
@@ -90,11 +90,11 @@ def _qkv_inputs(edit: GraphEdit, i: int) -> list[str]:
     return [q, k, split.output[2]]
 
 
-def _lengths_from_mask(edit: GraphEdit) -> tuple[str, str]:
-    """seqlens_k (B,) int32 = sum(mask) − 1 and total_sequence_length () int32 = mask width, as GQA wants them."""
-    mask = io_names.ATTENTION_MASK
-    (summed,) = edit.add("ReduceSum", [mask, edit.initializer("gqa.axis1", np.array([1], np.int64))], keepdims=0)
-    (minus,) = edit.add("Sub", [summed, edit.initializer("gqa.one", np.array(1, np.int64))])
+def lengths_from_mask(edit: GraphEdit, mask: str = io_names.ATTENTION_MASK, names: str = "gqa") -> tuple[str, str]:
+    """seqlens_k (B,) int32 = sum(mask) − 1 and total_sequence_length () int32 = mask width, as GQA wants them;
+    `names` prefixes the constants' initializers."""
+    (summed,) = edit.add("ReduceSum", [mask, edit.initializer(f"{names}.axis1", np.array([1], np.int64))], keepdims=0)
+    (minus,) = edit.add("Sub", [summed, edit.initializer(f"{names}.one", np.array(1, np.int64))])
     (seqlens,) = edit.add("Cast", [minus], to=TensorProto.INT32)
     (width,) = edit.add("Shape", [mask], start=1, end=2)
     (scalar,) = edit.add("Squeeze", [width])
