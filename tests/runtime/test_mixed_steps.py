@@ -18,6 +18,12 @@ def test_one_mixed_forward_equals_a_decode_and_a_prefill(tiny_bundle, kind):
         assert_mixed_equals_apart(bundle, "qa")
 
 
+def test_a_mixed_forward_over_device_kv_buffers(tiny_bundle):
+    """The buffers as an OrtValue on the session's device (the CUDA provider's path; its CPU form here)."""
+    with load_bundle(tiny_bundle("switchable"), mixed_steps=True, device_kv=True) as bundle:
+        assert_mixed_equals_apart(bundle, "qa")
+
+
 def test_the_mixed_graph_takes_a_packed_sequence_and_two_kv_bindings(tiny_bundle):
     with load_bundle(tiny_bundle("switchable"), mixed_steps=True) as bundle:
         session = bundle.backend.mixed_session
