@@ -12,8 +12,7 @@ per layer, into two GroupQueryAttention nodes over two KV bindings:
 
 The logits are those of `logit_positions` (K,) positions of the packed sequence, (1, K, V): the decode rows', and the
 chunk's last when it ends its prompt. The twin references the same weights (its initializers keep their external data
-entries), so it costs a graph file, not a copy of the weights on disk (in memory its session holds its own). A graph
-with `prefix_ids` (a baked bank) gets none.
+entries), so it costs a graph file, not a copy of the weights on disk (in memory its session holds its own).
 """
 
 from __future__ import annotations
@@ -31,22 +30,10 @@ from prefixdeploy.runtime import manifest as io_names
 MS = "com.microsoft"
 
 
-def write_mixed_twin(graph_file: Path) -> Path | None:
-    """Save the mixed-step twin of the ONNX Runtime graph at `graph_file` beside it (`mixed_twin_file`), if one
-    applies; its path."""
+def write_mixed_twin(graph_file: Path) -> None:
+    """Save the mixed-step twin of the ONNX Runtime graph at `graph_file` beside it (`mixed_twin_file`)."""
     model = onnx.load_model(str(graph_file), load_external_data=False)
-    if not has_mixed_twin(model):
-        return None
-    out = graph_file.with_name(io_names.mixed_twin_file(graph_file.name))
-    onnx.save_model(mixed_twin(model), str(out))
-    return out
-
-
-def has_mixed_twin(model: onnx.ModelProto) -> bool:
-    """Whether `mixed_twin` applies: a switchable graph of GroupQueryAttention with `logits_to_keep`."""
-    inputs = {i.name for i in model.graph.input}
-    attention = any(n.op_type == "GroupQueryAttention" for n in model.graph.node)
-    return attention and io_names.LOGITS_TO_KEEP in inputs and io_names.PREFIX_IDS not in inputs
+    onnx.save_model(mixed_twin(model), str(graph_file.with_name(io_names.mixed_twin_file(graph_file.name))))
 
 
 def mixed_twin(model: onnx.ModelProto) -> onnx.ModelProto:
