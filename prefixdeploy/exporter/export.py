@@ -10,6 +10,7 @@ import onnx
 
 from prefixdeploy import __version__
 from prefixdeploy.errors import ConfigError, PrefixDeployError
+from prefixdeploy.exporter.calibration_data import CALIBRATION_TEXT
 from prefixdeploy.exporter.chat import chat_system_split
 from prefixdeploy.exporter.decoder import build_decoder
 from prefixdeploy.exporter.external_data import save_with_aligned_data
@@ -145,15 +146,22 @@ def _write_graphs(tmp: Path, loaded: LoadedModel, graph: onnx.ModelProto, config
         return [portable]
     # The passes start from a switchable graph with its weights in memory: the portable one, unless it is baked.
     source = graph if switchable else build_decoder(loaded.arch, loaded.rope(), None, config.opset)
+    calibration = _calibration_ids(loaded)
     graphs = []
     for precision in config.precisions:
         log.info("deriving the ONNX Runtime graph at %s", precision)
         file = f"model.ort.{precision}.onnx"
         shared = tmp / (MODEL_FILE + ".data")
         recipe = config.recipe_of(precision)
-        build_ort_graph(source, loaded.arch, loaded.rope(), precision, tmp / file, shared, recipe)
+        build_ort_graph(source, loaded.arch, loaded.rope(), precision, tmp / file, shared, recipe, calibration)
         graphs.append(GraphEntry(file, precision, "ort", recipe=recipe))
     return [*graphs, portable]
+
+
+def _calibration_ids(loaded: LoadedModel) -> list[int]:
+    """The calibration text's tokens (int8's dynamic recipe), cut to the model's context."""
+    ids = loaded.tokenizer(CALIBRATION_TEXT)["input_ids"]
+    return list(ids[: loaded.dims.max_positions])
 
 
 def _write_prefix(tmp: Path, prefix: Prefix, bank_index: int | None, hashes: dict[str, str]) -> PrefixEntry:

@@ -2,19 +2,22 @@
 
 portable (switchable) graph → fused attention with an in-place KV buffer → last-token logits → weights at the chosen
 precision (fp32 | fp16 | int8 | int4, int4 by a mixed or pure recipe; prefixes stay float32 in their own files;
-int8/int4 look embeddings up in the lm_head's quantized blocks; int8's dynamic recipe then moves most weights to
-dynamically quantized matmuls) → ONNX Runtime's offline graph optimizations (fused norms, …) → residual Add + norm
-fused → saved so that loading does not optimize again; beside it, its mixed-step twin (`mixed.py`: the same weights,
-decode rows and one prompt chunk in one forward, for the serving engine).
+int8/int4 look embeddings up in the lm_head's quantized blocks; int8's dynamic recipe then moves every weight to
+dynamically quantized matmuls, the activations' outliers first smoothed into the weights by scales measured on a
+calibration text) → ONNX Runtime's offline graph optimizations (fused norms, …) → residual Add + norm fused → saved
+so that loading does not optimize again; beside it, its mixed-step twin (`mixed.py`: the same weights, decode rows
+and one prompt chunk in one forward, for the serving engine).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import onnx
 
+from prefixdeploy.exporter.optimize.calibrate import empty_cache_feeds
 from prefixdeploy.exporter.optimize.edit import GraphEdit
 from prefixdeploy.exporter.optimize.embedding import quantize_embedding_lookup, separate_lookup_table
 from prefixdeploy.exporter.optimize.mixed import write_mixed_twin
@@ -27,6 +30,7 @@ from prefixdeploy.exporter.optimize.passes import (
 )
 from prefixdeploy.exporter.optimize.precision import convert_precision, dynamic_weights
 from prefixdeploy.exporter.optimize.save import save_optimized
+from prefixdeploy.exporter.optimize.smooth import smoothing_of
 from prefixdeploy.models.archs.base import ArchSpec, RopeSpec
 
 log = logging.getLogger(__name__)
@@ -42,11 +46,13 @@ def build_ort_graph(
     out: Path,
     shared_data: Path,
     recipe: str | None = None,
+    calibration_ids: Sequence[int] = (),
 ) -> None:
     """Write the ONNX Runtime variant of `portable` (a switchable graph of `arch`, weights in memory) to `out`.
 
     recipe: an int4 graph's (`precision.INT4`: which weights stay at 8 bits) or an int8 graph's (blocks | dynamic);
-    None: the precision's default.
+    None: the precision's default. calibration_ids (T,): the tokens of a text the float graph runs once over to measure
+    the activations that int8's dynamic recipe smooths (`smooth.py`).
 
     Initializers identical to ones in `shared_data` (the portable graph's external data) are referenced there, not
     written again.
@@ -68,6 +74,6 @@ def build_ort_graph(
         if quantize_embedding_lookup(edit, *tied):
             edit.prune()  # the float table is read no more
     if precision == "int8" and recipe == "dynamic":  # after the lookup, which reads the lm_head's 8-bit blocks
-        model = dynamic_weights(model)
+        model = dynamic_weights(model, smoothing_of(portable, empty_cache_feeds(portable, calibration_ids)))
     save_optimized(model, out, shared_data, after=fuse_skip_norm)
     write_mixed_twin(out)  # the same weights, decode rows and a prompt chunk in one forward (serving)

@@ -8,8 +8,9 @@ has them and scales with rows. One (16, 576) × (576, 1536) product on the 2-cor
 against 21 and 24 µs).
 
 Weights: int8, symmetric, one scale per output column (the layout the op reads, zero points omitted), requantized
-from the 8-bit blocks, so the embedding lookup keeps reading the lm_head's blocks (`embedding.py`) and a GGUF
-source's Q8_0 grid is the starting point, not a second rounding of float weights.
+from the 8-bit blocks (after `transform`, the smoothing's row scales), so the embedding lookup keeps reading the
+lm_head's blocks (`embedding.py`) and a GGUF source's Q8_0 grid is the starting point, not a second rounding of float
+weights.
 """
 
 from __future__ import annotations
@@ -24,8 +25,13 @@ MS = "com.microsoft"
 _Q = "_Q"  # the suffix of MatMulNBits' packed weight (nbits.quantize_matmuls)
 
 
-def dynamic_matmuls(model: onnx.ModelProto, keep: Callable[[str], bool]) -> onnx.ModelProto:
-    """Each 8-bit MatMulNBits whose weight name `keep` rejects becomes DynamicQuantizeMatMul over the same values."""
+def dynamic_matmuls(
+    model: onnx.ModelProto,
+    keep: Callable[[str], bool],
+    transform: Callable[[str, np.ndarray], np.ndarray] = lambda name, w: w,
+) -> onnx.ModelProto:
+    """Each 8-bit MatMulNBits whose weight name `keep` rejects becomes DynamicQuantizeMatMul over the same values,
+    or over `transform(name, w)` of its (K, N) float weight (the smoothing of `smooth.py`)."""
     graph = model.graph
     weights = {t.name: t for t in graph.initializer}
     nodes, added = [], []
@@ -34,7 +40,7 @@ def dynamic_matmuls(model: onnx.ModelProto, keep: Callable[[str], bool]) -> onnx
         if name is None or keep(name) or _attrs(node)["bits"] != 8:
             nodes.append(node)
             continue
-        codes, scales = column_int8(_dequantize(node, weights))
+        codes, scales = column_int8(transform(name, _dequantize(node, weights)))
         added += [numpy_helper.from_array(codes, name + "_int8"), numpy_helper.from_array(scales, name + "_int8_scale")]
         inputs = [node.input[0], name + "_int8", name + "_int8_scale"]
         nodes.append(helper.make_node("DynamicQuantizeMatMul", inputs, node.output, node.name + "_dynamic", domain=MS))

@@ -24,6 +24,8 @@ from prefixdeploy.runtime import manifest as io_names  # the graph's input and o
 
 MS = "com.microsoft"
 
+LM_HEAD_WEIGHT = "lm_head.weight_t"  # the MatMul weight `untie_lm_head` adds: Eᵀ (hidden, V)
+
 
 def check_fusable(arch: ArchSpec, rope: RopeSpec | None) -> None:
     """Refuse a model GroupQueryAttention cannot run: it rotates R dims only when R/2 is a multiple of 8."""
@@ -151,7 +153,7 @@ def untie_lm_head(edit: GraphEdit) -> tuple[str, str]:
     table = edit.find_initializer(gemm.input[1])
     from onnx import numpy_helper
 
-    weight = edit.initializer("lm_head.weight_t", numpy_helper.to_array(table).T)  # (hidden, V)
+    weight = edit.initializer(LM_HEAD_WEIGHT, numpy_helper.to_array(table).T)  # (hidden, V)
     (out,) = edit.add("MatMul", [gemm.input[0], weight])
     for node in edit.consumers(gemm.output[0]):
         node.input[list(node.input).index(gemm.output[0])] = out

@@ -18,17 +18,19 @@ Why these recipes (the measurements behind them are in docs/quantization.md):
   files hold. On SmolLM2 its batch-1 decode step took 0.83× mixed's, at Δppl +17% against mixed's +4%, so it is an
   option, not the default. Blocks of 64 were faster still and far worse (+39%): they mix two of GGUF's blocks.
 - int8, recipe `blocks` (the default): the int8 recipe above, every weight in MatMulNBits.
-- int8, recipe `dynamic`: the same blocks, then every weight but the MLP down projections in ONNX Runtime's
-  dynamically quantized matmul (`dynamic.py`), whose GEMM scales with rows where MatMulNBits does not: on SmolLM2 a
-  56-token prefill took 0.59–0.63× the blocks graph's and a decode step of 8 rows 0.64–0.67×, one row about the
-  same, at Δppl +2.8% against blocks' +0.2%. The down projections stay in blocks: their inputs (SiLU(gate)·up)
-  carry outliers that one activation scale per call cannot hold (all weights dynamic: +4.7%).
+- int8, recipe `dynamic`: the same blocks, then every weight in ONNX Runtime's dynamically quantized matmul
+  (`dynamic.py`), whose GEMM scales with rows where MatMulNBits does not, its inputs' outlier channels first moved
+  into the weights (`smooth.py`, SmoothQuant's scaling, folded exactly into the norms and the up projections, measured
+  on a calibration text): one scale per call for the whole input cannot hold them otherwise. Unsmoothed, with the down
+  projections left in blocks, Δppl was +2.8% (all dynamic: +4.7%); smoothed, all dynamic, it is +2.2% (blocks:
+  +0.2%), with a 56-token prefill at 0.77–0.91× and a step of 8 rows at 0.85–0.86× of the unsmoothed graph's.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import onnx
 
@@ -36,6 +38,9 @@ from prefixdeploy.exporter.optimize.dynamic import dynamic_matmuls
 from prefixdeploy.exporter.optimize.nbits import quantize_matmuls
 from prefixdeploy.runtime import manifest as io_names  # the graph's input and output names
 from prefixdeploy.vocabulary import RECIPES
+
+if TYPE_CHECKING:
+    from prefixdeploy.exporter.optimize.smooth import Smoothing
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +82,13 @@ def nbits_recipe(precision: str, recipe: str | None = None) -> NBitsRecipe:
     return INT4[recipe or RECIPES["int4"][0]]
 
 
-def dynamic_weights(model: onnx.ModelProto) -> onnx.ModelProto:
-    """int8's dynamic recipe, after `quantize_weights(INT8)`: every 8-bit weight but the down projections dynamic."""
-    return dynamic_matmuls(model, keep=lambda name: DOWN in name)
+def dynamic_weights(model: onnx.ModelProto, smoothing: Smoothing) -> onnx.ModelProto:
+    """int8's dynamic recipe, after `quantize_weights(INT8)`: `smoothing` folded into the norms and weights, and every
+    8-bit weight dynamic, but a down projection only when its input is smoothed (unsmoothed, its outliers cost too
+    much: it stays in blocks)."""
+    smoothing.fold_norms(model)
+    unsmoothed = lambda name: DOWN in name and name not in smoothing.rows  # noqa: E731
+    return dynamic_matmuls(model, keep=unsmoothed, transform=smoothing.apply)
 
 
 def convert_precision(model: onnx.ModelProto, precision: str, recipe: str | None = None) -> onnx.ModelProto:
