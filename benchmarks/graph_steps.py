@@ -3,7 +3,8 @@ rotating), so all see the same machine; prints medians and each graph's per-roun
 
 Per graph and round: one batch-1 request (prefill of `--prompt-length` tokens = TTFT, then the decode steps = TPOT) and
 one batch-8 request (TPOT = one step of 8 rows), with `--prefix` on every row. Used to choose int4 recipes
-(docs/quantization.md); `prefixdeploy bench --graph` measures one graph at a time.
+(docs/quantization.md); `prefixdeploy bench --graph` measures one graph at a time. A `--graph` given as a path
+(OTHER_BUNDLE/FILE) is that graph of another bundle, e.g. the same precision exported by an earlier recipe.
 
     python benchmarks/graph_steps.py BUNDLE --prefix NAME --graph FILE --graph FILE [...] [--rounds 20] [--warmup 2]
 """
@@ -46,9 +47,17 @@ def measure(bundle, prompts: list[list[int]], prefix: str, args) -> dict[str, fl
     return dict(zip(METRICS, (a.ttft * 1e3, a.tpot * 1e3, b.tpot * 1e3)))
 
 
+def load_graph(bundle: Path, graph: str, verify_hashes: bool):
+    """Graph file `graph` of `bundle`, or of another bundle when `graph` is a path (OTHER_BUNDLE/FILE)."""
+    path = Path(graph)
+    if len(path.parts) > 1:
+        bundle, graph = path.parent, path.name
+    return load_bundle(bundle, graph=graph, verify_hashes=verify_hashes)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    bundles = {g: load_bundle(args.bundle, graph=g, verify_hashes=i == 0) for i, g in enumerate(args.graph)}
+    bundles = {g: load_graph(args.bundle, g, verify_hashes=i == 0) for i, g in enumerate(args.graph)}
     prompts = synthetic_prompts(next(iter(bundles.values())), args.prompt_length, 8)  # (8, ISL) token ids
     runs = {g: [] for g in args.graph}
     for r in range(args.warmup + args.rounds):

@@ -12,6 +12,7 @@ ignored, at each `--levels` concurrency with `--requests` requests; every reques
 model, and `model` = a prefix (the prefix rows).
 
     python benchmarks/serving_peers.py [--rounds 2] [--levels 1,8,16] [--requests 8,32,64] [--only prefixdeploy,...]
+        [--extra LABEL=BUNDLE:PRECISION[:BATCH_PRECISION] ...] [--out benchmarks/SERVING-PEERS.md]
 
 Writes benchmarks/SERVING-PEERS.md, .json and .png; builds and installs for minutes the first time (not in CI).
 """
@@ -52,6 +53,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--only", default="", help="comma list of row-name prefixes to run (default: all)")
     p.add_argument("--cache", type=Path, default=None, help="builds, venvs and models (default: cache_dir('peers'))")
     p.add_argument("--out", type=Path, default=HERE / "SERVING-PEERS.md")
+    p.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="LABEL=BUNDLE:PRECISION[:BATCH_PRECISION]",
+        help="also serve this bundle, as row 'prefixdeploy LABEL' (e.g. an earlier export, side by side); repeatable",
+    )
     args = p.parse_args(argv)
     args.levels = [int(x) for x in args.levels.split(",")]
     args.requests = [int(x) for x in args.requests.split(",")]
@@ -107,7 +115,16 @@ def build_servers(args, cache: Path) -> tuple[list[Server], Path, Path]:
     servers += [vllm(python, model_dir, d, args) for d in ("float32", "bfloat16")]
     if args.only:
         servers = [s for s in servers if any(s.name.startswith(o) for o in args.only.split(","))]
-    return servers, python, model_dir
+    return servers + [extra_server(spec, args) for spec in args.extra], python, model_dir
+
+
+def extra_server(spec: str, args) -> Server:
+    """Our server for an `--extra` LABEL=BUNDLE:PRECISION[:BATCH_PRECISION]."""
+    label, _, rest = spec.partition("=")
+    parts = rest.split(":")
+    if not label or len(parts) not in (2, 3) or not all(parts):
+        raise SystemExit(f"--extra {spec!r}: expected LABEL=BUNDLE:PRECISION[:BATCH_PRECISION]")
+    return ours(Path(parts[0]), parts[1], args, label, batches=parts[2] if len(parts) == 3 else "")
 
 
 def export_bundle(model_dir: Path, cache: Path, int8_recipe: str = "") -> Path:
@@ -117,7 +134,7 @@ def export_bundle(model_dir: Path, cache: Path, int8_recipe: str = "") -> Path:
     from prefixdeploy.vocabulary import INT8_RECIPES
 
     bundle = cache / ("bundle" + (f"-int8-{int8_recipe}" if int8_recipe else ""))
-    if not _has_mixed_graphs(bundle):  # absent, or exported before mixed-step graphs
+    if not _is_current(bundle):  # absent, or exported before mixed-step graphs or smoothed down projections
         prefixes = tuple(str(HERE.parent / "samples" / n / f"{n}.safetensors") for n in ("extract", "sentiment"))
         precisions = ("int8", "int4") if int8_recipe else ("fp32", "int8", "int4")
         recipe = int8_recipe or INT8_RECIPES[0]
@@ -125,13 +142,23 @@ def export_bundle(model_dir: Path, cache: Path, int8_recipe: str = "") -> Path:
     return bundle
 
 
-def _has_mixed_graphs(bundle: Path) -> bool:
+def _is_current(bundle: Path) -> bool:
+    """Whether `bundle` has what today's export writes: a mixed-step twin beside each ONNX Runtime graph, and an int8
+    dynamic graph's down projections dynamic too (smoothed; before, they stayed in MatMulNBits blocks)."""
+    import onnx
+
     from prefixdeploy.runtime.manifest import mixed_twin_file, read_manifest
 
     if not (bundle / "manifest.json").is_file():
         return False
     manifest = read_manifest(bundle)
-    return all(mixed_twin_file(g.file) in manifest.files for g in manifest.graphs if g.kind == "ort")
+    if not all(mixed_twin_file(g.file) in manifest.files for g in manifest.graphs if g.kind == "ort"):
+        return False
+    for entry in (g for g in manifest.graphs if g.recipe == "dynamic"):
+        graph = onnx.load_model(str(bundle / entry.file), load_external_data=False).graph
+        if any(n.op_type == "MatMulNBits" and ".mlp.down." in n.input[1] for n in graph.node):
+            return False
+    return True
 
 
 def bench_serve(python: Path, model_dir: Path, server: Server, model: str, clients: int, n: int, args, out: Path):

@@ -54,3 +54,17 @@ def test_rows_targets_and_report(tmp_path):
     assert "| prefixdeploy int4 | int4 | 110 |" in report and "| **no** |" in report
     assert "| prefixdeploy int8 dynamic | 0.80 |" in report  # with mixed steps ÷ without
     assert args.out.with_suffix(".png").stat().st_size > 0 and args.out.with_suffix(".json").is_file()
+
+
+def test_extra_rows_serve_another_bundle_side_by_side():
+    import serving_peers
+
+    args = serving_peers.parse_args(["--extra", "int8 dynamic, before=/b/old:int8", "--extra", "x=/b/new:int4:int8"])
+    before, other = (serving_peers.extra_server(spec, args) for spec in args.extra)
+    assert before.name == "prefixdeploy int8 dynamic, before" and before.weights == "int8 dynamic, before"
+    assert "/b/old" in before.command and before.command[before.command.index("--precision") + 1] == "int8"
+    assert "--batch-precision" not in before.command
+    assert other.command[other.command.index("--batch-precision") + 1] == "int8"
+    for bad in ("no-equals", "label=/b", "label=/b:int4:int8:fp32"):
+        with pytest.raises(SystemExit, match="LABEL=BUNDLE:PRECISION"):
+            serving_peers.extra_server(bad, args)
