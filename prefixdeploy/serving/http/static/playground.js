@@ -190,12 +190,15 @@ class Column {
   }
 
   // Decoding speed after the first token, as the page sees the chunks arrive: (tokens - 1) over the time from the
-  // first token to the last (a tiny model's whole answer can arrive in one read: then the rate is huge).
+  // first token to the last. A fast server's whole answer can arrive in one read, every chunk at the same instant of
+  // the page's clock: the steps cannot be timed then, and the rate counts all tokens from the request instead.
   showRate(tokens) {
     this.stats.tokens.textContent = String(tokens);
-    const seconds = (this.last - this.first) / 1000;
-    if (tokens > 1 && seconds > 0) {
-      const rate = (tokens - 1) / seconds;
+    if (tokens < 2) return;
+    const decoding = (this.last - this.first) / 1000;
+    const [count, seconds] = decoding > 0 ? [tokens - 1, decoding] : [tokens, (this.last - this.sent) / 1000];
+    if (seconds > 0) {
+      const rate = count / seconds;
       this.stats.rate.textContent = rate.toFixed(rate < 100 ? 1 : 0);
     }
   }
