@@ -4,6 +4,8 @@ dynamically quantized down projection."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -12,6 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from tiny_models import FAMILIES, NEW_FAMILIES
 
 from prefixdeploy.exporter.decoder import build_decoder
+from prefixdeploy.exporter.export import ExportConfig, export_bundle
 from prefixdeploy.exporter.optimize.calibrate import empty_cache_feeds
 from prefixdeploy.exporter.optimize.dynamic import dynamic_matmuls
 from prefixdeploy.exporter.optimize.edit import GraphEdit
@@ -20,6 +23,8 @@ from prefixdeploy.exporter.optimize.precision import INT8, dynamic_weights, quan
 from prefixdeploy.exporter.optimize.smooth import foldable_downs, norm_fed, smoothing_of
 from prefixdeploy.models.load import load_model
 from prefixdeploy.runtime import manifest as io_names
+from prefixdeploy.runtime.bundle import load_bundle
+from prefixdeploy.runtime.generate import GenerationConfig
 
 IDS = [5, 17, 3, 42, 8, 23, 11, 30, 2, 7]
 DOWN_NAME = ".mlp.down.weight"
@@ -133,3 +138,22 @@ def test_smoothing_keeps_an_outlier_channel_from_coarsening_the_dynamic_down_pro
         name: np.abs(run(m, feeds, "y") - expected).max() for name, m in [("smoothed", smoothed), ("not", unsmoothed)]
     }
     assert error["smoothed"] * 4 < error["not"], error
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "gemma2", "qwen3"])
+def test_a_smoothed_dynamic_int8_bundle_carries_each_rows_prefix(kind, tiny_model_dir, peft_adapter, tmp_path):
+    """End to end through export: LayerNorm's scale and bias (GPT-2), Gemma's norms and GeGLU, Qwen3's q/k norms;
+    each row's first logits stay near the fp32 graph's for its prefix, far nearer than to the other prefix's."""
+    specs = (f"short={peft_adapter(kind, 5, seed=1, name='short')}", f"long={peft_adapter(kind, 9, True, 2, 'long')}")
+    config = ExportConfig(str(tiny_model_dir(kind)), specs, tmp_path / "b", precisions=("fp32", "int8"))
+    path = export_bundle(replace(config, int8_recipe="dynamic"))
+    greedy = GenerationConfig(max_new_tokens=1, ignore_eos=True)
+    logits = {}
+    for precision in ("fp32", "int8"):
+        with load_bundle(path, precision=precision) as bundle:
+            for name in ("short", "long"):
+                step = next(iter(bundle.steps([bundle.encode("the quick brown fox")], [name], greedy)))
+                logits[precision, name] = step.logits[0]  # (V,)
+    gap = np.abs(logits["fp32", "short"] - logits["fp32", "long"]).max()
+    for name in ("short", "long"):
+        assert np.abs(logits["int8", name] - logits["fp32", name]).max() < 0.2 * gap, name  # test_precision's bound
