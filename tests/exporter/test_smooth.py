@@ -19,8 +19,8 @@ from prefixdeploy.exporter.optimize.calibrate import empty_cache_feeds
 from prefixdeploy.exporter.optimize.dynamic import dynamic_matmuls
 from prefixdeploy.exporter.optimize.edit import GraphEdit
 from prefixdeploy.exporter.optimize.passes import LM_HEAD_WEIGHT, untie_lm_head
-from prefixdeploy.exporter.optimize.precision import INT8, dynamic_weights, quantize_weights
-from prefixdeploy.exporter.optimize.smooth import foldable_downs, norm_fed, smoothing_of
+from prefixdeploy.exporter.optimize.precision import INT8, quantize_weights
+from prefixdeploy.exporter.optimize.smooth import dynamic_weights, foldable_downs, norm_fed, smoothing_of
 from prefixdeploy.models.load import load_model
 from prefixdeploy.runtime import manifest as io_names
 from prefixdeploy.runtime.bundle import load_bundle

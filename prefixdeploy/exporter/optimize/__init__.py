@@ -28,9 +28,9 @@ from prefixdeploy.exporter.optimize.passes import (
     last_token_logits,
     untie_lm_head,
 )
-from prefixdeploy.exporter.optimize.precision import convert_precision, dynamic_weights
+from prefixdeploy.exporter.optimize.precision import convert_precision
 from prefixdeploy.exporter.optimize.save import save_optimized
-from prefixdeploy.exporter.optimize.smooth import smoothing_of
+from prefixdeploy.exporter.optimize.smooth import dynamic_weights, smoothing_of
 from prefixdeploy.models.archs.base import ArchSpec, RopeSpec
 
 log = logging.getLogger(__name__)

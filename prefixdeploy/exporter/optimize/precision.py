@@ -30,17 +30,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import onnx
 
-from prefixdeploy.exporter.optimize.dynamic import dynamic_matmuls
 from prefixdeploy.exporter.optimize.nbits import quantize_matmuls
 from prefixdeploy.runtime import manifest as io_names  # the graph's input and output names
 from prefixdeploy.vocabulary import RECIPES
-
-if TYPE_CHECKING:
-    from prefixdeploy.exporter.optimize.smooth import Smoothing
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +73,8 @@ def nbits_recipe(precision: str, recipe: str | None = None) -> NBitsRecipe:
     if precision not in RECIPES or (recipe is not None and recipe not in RECIPES[precision]):
         raise ValueError(f"no recipe {recipe!r} for precision {precision!r}")
     if precision == "int8":
-        return INT8  # both int8 recipes start from these blocks; dynamic then moves most of them (`dynamic_weights`)
+        return INT8  # both int8 recipes start from these blocks; dynamic then moves them all (`smooth.dynamic_weights`)
     return INT4[recipe or RECIPES["int4"][0]]
-
-
-def dynamic_weights(model: onnx.ModelProto, smoothing: Smoothing) -> onnx.ModelProto:
-    """int8's dynamic recipe, after `quantize_weights(INT8)`: `smoothing` folded into the norms and weights, and every
-    8-bit weight dynamic, but a down projection only when its input is smoothed (unsmoothed, its outliers cost too
-    much: it stays in blocks)."""
-    smoothing.fold_norms(model)
-    unsmoothed = lambda name: DOWN in name and name not in smoothing.rows  # noqa: E731
-    return dynamic_matmuls(model, keep=unsmoothed, transform=smoothing.apply)
 
 
 def convert_precision(model: onnx.ModelProto, precision: str, recipe: str | None = None) -> onnx.ModelProto:

@@ -25,6 +25,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from prefixdeploy.exporter.optimize.calibrate import input_maxima
+from prefixdeploy.exporter.optimize.dynamic import dynamic_matmuls
 from prefixdeploy.exporter.optimize.edit import GraphEdit
 from prefixdeploy.exporter.optimize.passes import LM_HEAD_WEIGHT
 from prefixdeploy.exporter.optimize.precision import DOWN
@@ -58,6 +59,15 @@ class Smoothing:
             if tensor.name in self.norms:
                 folded = numpy_helper.to_array(tensor) / self.norms[tensor.name]
                 tensor.CopyFrom(numpy_helper.from_array(folded.astype(np.float32), tensor.name))
+
+
+def dynamic_weights(model: onnx.ModelProto, smoothing: Smoothing) -> onnx.ModelProto:
+    """int8's dynamic recipe, after `precision.quantize_weights(INT8)`: `smoothing` folded into the norms and weights,
+    and every 8-bit weight dynamic, but a down projection only when its input is smoothed (unsmoothed, its outliers
+    cost too much: it stays in blocks)."""
+    smoothing.fold_norms(model)
+    unsmoothed = lambda name: DOWN in name and name not in smoothing.rows  # noqa: E731
+    return dynamic_matmuls(model, keep=unsmoothed, transform=smoothing.apply)
 
 
 def smoothing_of(portable: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> Smoothing:
