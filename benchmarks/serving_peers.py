@@ -147,6 +147,7 @@ def _is_current(bundle: Path) -> bool:
     dynamic graph's down projections dynamic too (smoothed; before, they stayed in MatMulNBits blocks)."""
     import onnx
 
+    from prefixdeploy.exporter.optimize.precision import DOWN
     from prefixdeploy.runtime.manifest import mixed_twin_file, read_manifest
 
     if not (bundle / "manifest.json").is_file():
@@ -156,7 +157,7 @@ def _is_current(bundle: Path) -> bool:
         return False
     for entry in (g for g in manifest.graphs if g.recipe == "dynamic"):
         graph = onnx.load_model(str(bundle / entry.file), load_external_data=False).graph
-        if any(n.op_type == "MatMulNBits" and ".mlp.down." in n.input[1] for n in graph.node):
+        if any(n.op_type == "MatMulNBits" and DOWN in n.input[1] for n in graph.node):
             return False
     return True
 
