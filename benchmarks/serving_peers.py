@@ -12,7 +12,7 @@ ignored, at each `--levels` concurrency with `--requests` requests; every reques
 model, and `model` = a prefix (the prefix rows).
 
     python benchmarks/serving_peers.py [--rounds 2] [--levels 1,8,16] [--requests 8,32,64] [--only prefixdeploy,...]
-        [--extra LABEL=BUNDLE:PRECISION[:BATCH_PRECISION] ...] [--out benchmarks/SERVING-PEERS.md]
+        [--extra "LABEL=BUNDLE:PRECISION[:BATCH_PRECISION] [SERVE_FLAGS]" ...] [--out benchmarks/SERVING-PEERS.md]
 
 Writes benchmarks/SERVING-PEERS.md, .json and .png; builds and installs for minutes the first time (not in CI).
 """
@@ -23,6 +23,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import socket
 import statistics
 import subprocess
@@ -57,8 +58,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--extra",
         action="append",
         default=[],
-        metavar="LABEL=BUNDLE:PRECISION[:BATCH_PRECISION]",
-        help="also serve this bundle, as row 'prefixdeploy LABEL' (e.g. an earlier export, side by side); repeatable",
+        metavar="LABEL=BUNDLE:PRECISION[:BATCH_PRECISION] [SERVE_FLAGS]",
+        help="also serve this bundle, as row 'prefixdeploy LABEL', with `prefixdeploy serve` flags after a space (an "
+        "earlier export, or other engine settings, side by side); repeatable",
     )
     args = p.parse_args(argv)
     args.levels = [int(x) for x in args.levels.split(",")]
@@ -68,13 +70,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def ours(bundle: Path, precision: str, args, weights: str = "", batches: str = "", mixed: bool = False) -> Server:
+def ours(
+    bundle: Path, precision: str, args, weights: str = "", batches: str = "", mixed: bool = False, flags=()
+) -> Server:
     """Our server on `bundle`'s graph of `precision` (named by `weights`), with `batches` as its batch precision;
-    `mixed`: with `--mixed-steps` (prompt chunks in the decode's forward)."""
+    `mixed`: with `--mixed-steps` (prompt chunks in the decode's forward); `flags`: more `serve` flags."""
     cmd = [sys.executable, "-m", "prefixdeploy.cli", "serve", str(bundle), "--port", "{port}"]
     cmd += ["--precision", precision, "--max-num-seqs", str(args.slots), "--max-queue", "256"]
     cmd += ["--batch-precision", batches] if batches else []
     cmd += ["--mixed-steps"] if mixed else []
+    cmd += list(flags)
     weights = weights or precision
     name = f"prefixdeploy {weights}" + (MIXED if mixed else "")
     return Server(name, weights, cmd, model="SmolLM2-135M-Instruct")
@@ -119,12 +124,13 @@ def build_servers(args, cache: Path) -> tuple[list[Server], Path, Path]:
 
 
 def extra_server(spec: str, args) -> Server:
-    """Our server for an `--extra` LABEL=BUNDLE:PRECISION[:BATCH_PRECISION]."""
+    """Our server for an `--extra` "LABEL=BUNDLE:PRECISION[:BATCH_PRECISION] [SERVE_FLAGS]"."""
     label, _, rest = spec.partition("=")
-    parts = rest.split(":")
+    graph, *flags = shlex.split(rest) or [""]
+    parts = graph.split(":")
     if not label or len(parts) not in (2, 3) or not all(parts):
-        raise SystemExit(f"--extra {spec!r}: expected LABEL=BUNDLE:PRECISION[:BATCH_PRECISION]")
-    return ours(Path(parts[0]), parts[1], args, label, batches=parts[2] if len(parts) == 3 else "")
+        raise SystemExit(f"--extra {spec!r}: expected LABEL=BUNDLE:PRECISION[:BATCH_PRECISION] [SERVE_FLAGS]")
+    return ours(Path(parts[0]), parts[1], args, label, batches=parts[2] if len(parts) == 3 else "", flags=flags)
 
 
 def export_bundle(model_dir: Path, cache: Path, int8_recipe: str = "") -> Path:

@@ -65,6 +65,8 @@ def test_extra_rows_serve_another_bundle_side_by_side():
     assert "/b/old" in before.command and before.command[before.command.index("--precision") + 1] == "int8"
     assert "--batch-precision" not in before.command
     assert other.command[other.command.index("--batch-precision") + 1] == "int8"
-    for bad in ("no-equals", "label=/b", "label=/b:int4:int8:fp32"):
+    chunks = serving_peers.extra_server("chunks of 64=/b/new:int8 --max-prefill-tokens 64", args)
+    assert chunks.name == "prefixdeploy chunks of 64" and chunks.command[-2:] == ["--max-prefill-tokens", "64"]
+    for bad in ("no-equals", "label=/b", "label=/b:int4:int8:fp32", "label= --mixed-steps"):
         with pytest.raises(SystemExit, match="LABEL=BUNDLE:PRECISION"):
             serving_peers.extra_server(bad, args)
