@@ -15,7 +15,7 @@ class EngineConfig:
     max_num_seqs: int = 8  # rows decoding at once (KV slots)
     max_queue: int = 64  # requests waiting for a slot; one more -> QueueFullError
     max_model_len: int | None = None  # slot length (prefix + prompt + new tokens); None: min(max_context, 4096)
-    max_prefill_tokens: int = 32  # prompt tokens per step while rows decode (their stall; benchmarks/SERVING.md)
+    max_prefill_tokens: int = 128  # prompt tokens per step while rows decode (their stall; docs/performance.md)
     prompt_lookup: int = 0  # K > 0: a greedy row alone in the batch drafts up to K tokens per step (exact at fp32)
     lookup_history: int = 0  # with prompt_lookup: the last N greedy answers per prefix are draft sources too
 
