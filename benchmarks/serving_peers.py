@@ -71,7 +71,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def ours(
-    bundle: Path, precision: str, args, weights: str = "", batches: str = "", mixed: bool = False, flags=()
+    bundle: Path,
+    precision: str,
+    args,
+    weights: str = "",
+    batches: str = "",
+    mixed: bool = False,
+    flags: tuple[str, ...] = (),
 ) -> Server:
     """Our server on `bundle`'s graph of `precision` (named by `weights`), with `batches` as its batch precision;
     `mixed`: with `--mixed-steps` (prompt chunks in the decode's forward); `flags`: more `serve` flags."""
@@ -130,7 +136,7 @@ def extra_server(spec: str, args) -> Server:
     parts = graph.split(":")
     if not label or len(parts) not in (2, 3) or not all(parts):
         raise SystemExit(f"--extra {spec!r}: expected LABEL=BUNDLE:PRECISION[:BATCH_PRECISION] [SERVE_FLAGS]")
-    return ours(Path(parts[0]), parts[1], args, label, batches=parts[2] if len(parts) == 3 else "", flags=flags)
+    return ours(Path(parts[0]), parts[1], args, label, batches=parts[2] if len(parts) == 3 else "", flags=tuple(flags))
 
 
 def export_bundle(model_dir: Path, cache: Path, int8_recipe: str = "") -> Path:
