@@ -23,8 +23,7 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
-
+from prefixdeploy.bench.measure import summarize
 from prefixdeploy.errors import ConfigError
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.serving.engine.engine import Engine, EngineConfig, SamplingParams
@@ -78,9 +77,9 @@ async def closed_loop(engine: Engine, prompts: list[list[int]], prefix, args) ->
 
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(args.clients)))
-    ttft99, itl50, itl99 = np.percentile(firsts, 99), *np.percentile(gaps, [50, 99])
     rate = tokens / (time.perf_counter() - started)
-    return {"tok/s": rate, "TTFT p99": ttft99 * 1e3, "ITL p50": itl50 * 1e3, "ITL p99": itl99 * 1e3}
+    ttft, itl = summarize(firsts), summarize(gaps)
+    return {"tok/s": rate, "TTFT p99": ttft["p99"] * 1e3, "ITL p50": itl["p50"] * 1e3, "ITL p99": itl["p99"] * 1e3}
 
 
 def measure(args) -> dict[str, list[dict[str, float]]]:
