@@ -4,8 +4,8 @@ setting's effect shows above this machine's swing between runs.
 Per round, each `--config` in turn (the order reversed every other round) serves one closed loop: `--clients`
 clients each send a request as soon as their last one ended, `--requests` in all, each `--prompt-length` random
 prompt ids with `--prefix` and `--output-length` greedy tokens (EOS ignored), on one bundle loaded once. Prints per
-config the median tokens/s, each round's ratio to the first config, and the medians of TTFT p99 and inter-token
-p50 / p99 (the gap between a request's successive tokens).
+config the median tokens/s, each round's ratio to the first config, and the medians of TTFT p50 / p99 and
+inter-token p50 / p99 (the gap between a request's successive tokens).
 
     python benchmarks/engine_ab.py BUNDLE --precision int8 --config "chunks of 32:max_prefill_tokens=32" \
         --config "chunks of 128:max_prefill_tokens=128" [--clients 16] [--requests 64] [--prompt-length 56] [--rounds 6]
@@ -27,6 +27,8 @@ from prefixdeploy.bench.measure import summarize
 from prefixdeploy.errors import ConfigError
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.serving.engine.engine import Engine, EngineConfig, SamplingParams
+
+LATENCIES = ("TTFT p50", "TTFT p99", "ITL p50", "ITL p99")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -62,7 +64,7 @@ def parse_config(spec: str, clients: int) -> tuple[str, EngineConfig]:
 
 
 async def closed_loop(engine: Engine, prompts: list[list[int]], prefix, args) -> dict[str, float]:
-    """Serve `prompts` with `args.clients` clients; tokens/s, TTFT p99 and inter-token p50 / p99 (ms)."""
+    """Serve `prompts` with `args.clients` clients; tokens/s, TTFT p50 / p99 and inter-token p50 / p99 (ms)."""
     queue, firsts, gaps, tokens = list(prompts), [], [], 0
     params = SamplingParams(max_tokens=args.output_length, temperature=0.0, ignore_eos=True)
 
@@ -79,7 +81,8 @@ async def closed_loop(engine: Engine, prompts: list[list[int]], prefix, args) ->
     await asyncio.gather(*(client() for _ in range(args.clients)))
     rate = tokens / (time.perf_counter() - started)
     ttft, itl = summarize(firsts), summarize(gaps)
-    return {"tok/s": rate, "TTFT p99": ttft["p99"] * 1e3, "ITL p50": itl["p50"] * 1e3, "ITL p99": itl["p99"] * 1e3}
+    latency = {f"TTFT {p}": ttft[p] * 1e3 for p in ("p50", "p99")} | {f"ITL {p}": itl[p] * 1e3 for p in ("p50", "p99")}
+    return {"tok/s": rate, **latency}
 
 
 def measure(args) -> dict[str, list[dict[str, float]]]:
@@ -109,11 +112,11 @@ def main(argv: list[str] | None = None) -> None:
     base = results[next(iter(results))]
     for name, runs in results.items():
         ratios = [r["tok/s"] / b["tok/s"] for r, b in zip(runs, base)]
-        latency = " / ".join(f"{statistics.median(r[m] for r in runs):.0f}" for m in ("TTFT p99", "ITL p50", "ITL p99"))
+        latency = " / ".join(f"{statistics.median(r[m] for r in runs):.0f}" for m in LATENCIES)
         print(
             f"{name}: {statistics.median(r['tok/s'] for r in runs):.1f} tok/s (median); ÷ first per round "
             f"{', '.join(f'{x:.2f}' for x in ratios)} (median {statistics.median(ratios):.2f}); "
-            f"TTFT p99 / ITL p50 / ITL p99 {latency} ms"
+            f"{' / '.join(LATENCIES)} {latency} ms"
         )
 
 
