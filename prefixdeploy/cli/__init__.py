@@ -342,6 +342,13 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
     help="Prompt tokens prefilled per step while other rows decode (bounds their stall).",
 )
 @click.option(
+    "--max-prefill-prompts",
+    type=int,
+    default=ENGINE_DEFAULTS.max_prefill_prompts,
+    show_default=True,
+    help="Queued prompts a step may prefill within that budget, each a forward of its own (1: one per step).",
+)
+@click.option(
     "--mixed-steps/--no-mixed-steps",
     default=False,
     show_default=True,

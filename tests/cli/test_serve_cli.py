@@ -39,6 +39,7 @@ def test_runtime_only_install_helps_and_names_the_extra(served_bundle):
         (["--max-num-seqs", "0"], "--max-num-seqs"),
         (["--max-queue", "0"], "--max-queue"),
         (["--max-prefill-tokens", "0"], "--max-prefill-tokens"),
+        (["--max-prefill-prompts", "0"], "--max-prefill-prompts"),
         (["--prompt-lookup", "-1"], "--prompt-lookup"),
         (["--prompt-lookup", "65"], "between 0 (off) and 64"),
         (["--lookup-history", "4"], "give --prompt-lookup K too"),

@@ -39,16 +39,16 @@ def bundle(tiny_bundle):
 
 
 @pytest.mark.parametrize("kind", FAMILIES)
-@pytest.mark.parametrize("slots, chunk", [(4, 256), (8, 7)])
-def test_busy_batch_returns_each_request_s_single_output(tiny_bundle, kind, slots, chunk):
+@pytest.mark.parametrize("slots, chunk, prompts", [(4, 256, 1), (8, 7, 1), (8, 24, 4)])
+def test_busy_batch_returns_each_request_s_single_output(tiny_bundle, kind, slots, chunk, prompts):
     """24 requests (two prefixes and none, 1–39 prompt tokens, 1–39 new ones) through 4 or 8 slots, joining at
-    different steps, with whole or chunked (7-token) prefill while others decode: each equals its single-request
-    greedy output exactly."""
+    different steps, with whole or chunked (7-token) prefill while others decode, one prompt a step or up to 4 within
+    the budget: each equals its single-request greedy output exactly."""
     with load_bundle(tiny_bundle("switchable", kind)) as b:
         cases = mixed_cases(b, 24)
         want = [single(b, ids, name, n, ignore_eos=True) for ids, name, n in cases]
         steps: list[StepStats] = []
-        with serving(b, max_num_seqs=slots, max_prefill_tokens=chunk) as engine:
+        with serving(b, max_num_seqs=slots, max_prefill_tokens=chunk, max_prefill_prompts=prompts) as engine:
             engine.on_step = steps.append
             got = asyncio.run(submit_staggered(engine, b, cases, GREEDY))
             assert engine.running == engine.waiting == 0

@@ -46,6 +46,13 @@ def test_mixed_steps_return_each_request_s_single_output(tiny_bundle, kind):
     assert not any(s.stalled and s.prefill_tokens and not s.mixed for s in steps)  # every chunk beside rows mixed
 
 
+def test_several_prompts_a_step_beside_mixed_steps_keep_every_output(bundle):
+    """Up to 4 prompts a step within a 16-token budget: the first in the decode's forward, the others after it."""
+    got, want, steps = served_cases(bundle, 24, 3, max_num_seqs=6, max_prefill_tokens=16, max_prefill_prompts=4)
+    assert got == want
+    assert any(s.mixed for s in steps) and all(s.prefill_tokens <= 16 for s in steps if s.stalled)
+
+
 def test_seeded_sampling_and_choices_in_mixed_steps(bundle):
     """Seeded sampled rows (each choice i of n = 2 with seed + i) keep their streams when their steps mix."""
     cases = mixed_cases(bundle, 9, seed=3)

@@ -118,6 +118,37 @@ def test_the_idle_budget_bounds_one_step():
     assert [(t.prefill_tokens, t.stalled, t.rows) for t in steps] == [(20, 0, 0), (20, 0, 1), (5, 1, 2)]
 
 
+def test_several_prompts_share_an_idle_step_s_budget_and_all_decode_in_it():
+    """With max_prefill_prompts > 1 a burst on an idle engine goes in while a quarter of the idle budget is left, each
+    prompt a forward of its own; they all decode in that step. Then the decoding rows' budget (7) takes the rest."""
+    s = scheduler(slots=6, idle=40, max_prefill_prompts=8)
+    slots = SlotsStandIn(s)
+    waiting = [request(9) for _ in range(5)]
+    first = s.step(feeder(waiting), slots)
+    assert (first.prefill_tokens, first.stalled, first.rows) == (36, 0, 4)  # 4 × 9; 4 tokens left < 40 // 4
+    assert [type(w) for w in slots.works] == [PrefillWork] * 4 + [DecodeWork]
+    second = s.step(feeder(waiting), slots)
+    assert (second.prefill_tokens, second.stalled, second.rows) == (5, 4, 4)  # 9 tokens as 5 + 4
+
+
+@pytest.mark.parametrize("mixed_steps", [False, True])
+def test_while_rows_decode_prompts_share_the_step_s_budget_the_last_maybe_partial(mixed_steps):
+    """A budget of 12 while a row decodes: prompts of 4 and 4 go in whole, the third's first 3 tokens (6 as 3 + 3:
+    at most the 4 left) follow, and no more than 12 tokens stall the decoding row. With mixed steps the first prompt
+    runs in the decode's forward and the others after it."""
+    s = Scheduler(4, 12, [EOS], max_prefill_prompts=4, mixed_steps=mixed_steps)
+    slots = SlotsStandIn(s)
+    s.step(feeder([request(2)]), slots)
+    waiting, start = [request(4), request(4), request(6)], len(slots.works)
+    step = s.step(feeder(waiting), slots)
+    assert (step.prefill_tokens, step.stalled) == (11, 1)
+    kinds = [type(w) for w in slots.works[start:]]  # the stand-in logs a mixed work, then its two parts
+    mixed = [MixedWork, PrefillWork, DecodeWork, PrefillWork, PrefillWork]
+    assert kinds == (mixed if mixed_steps else [PrefillWork] * 3 + [DecodeWork])
+    assert s.ready == 3 and s.rows[3].fed == 3  # the row of 6 is mid-prefill; it continues next step
+    assert s.step(feeder(waiting), slots).prefill_tokens == 3
+
+
 def test_admission_is_first_come_and_bounded_by_the_slots():
     s = scheduler(slots=2)
     slots = SlotsStandIn(s)
@@ -140,12 +171,14 @@ def test_every_decoding_row_gets_one_token_per_step():
         assert all(after[k] == n + 1 for k, n in before.items())
 
 
+@pytest.mark.parametrize("prompts", [1, 3])
 @pytest.mark.parametrize("mixed_steps", [False, True])
-def test_rows_that_leave_are_compacted_and_each_slot_keeps_its_row_s_cache(mixed_steps):
+def test_rows_that_leave_are_compacted_and_each_slot_keeps_its_row_s_cache(mixed_steps, prompts):
     """Rows finishing or aborted at different steps: the last ready row (and the prefilling row) move down into the
     hole; once the executor has applied a work's moves, every slot it touches holds its row's positions. With mixed
-    steps, the chunk and the decode run as one work, and a row that finishes in it may move the prefilled row."""
-    s = scheduler(slots=5, mixed_steps=mixed_steps)
+    steps, the chunk and the decode run as one work, and a row that finishes in it may move the prefilled row; with
+    several prompts a step, each prefill applies the moves owed before it."""
+    s = scheduler(slots=5, mixed_steps=mixed_steps, max_prefill_prompts=prompts)
     slots = SlotsStandIn(s)
     lengths, budgets, choices = (3, 5, 9, 11, 30, 4), (2, 9, 4, 14, 8, 1), (1, 3, 1, 2, 1, 4)
     waiting = [request(n, max_tokens=m, n=c) for n, m, c in zip(lengths, budgets, choices)]

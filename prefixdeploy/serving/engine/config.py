@@ -16,11 +16,12 @@ class EngineConfig:
     max_queue: int = 64  # requests waiting for a slot; one more -> QueueFullError
     max_model_len: int | None = None  # slot length (prefix + prompt + new tokens); None: min(max_context, 4096)
     max_prefill_tokens: int = 128  # prompt tokens per step while rows decode (their stall; docs/performance.md)
+    max_prefill_prompts: int = 1  # prompts a step may prefill within that budget, each a forward of its own
     prompt_lookup: int = 0  # K > 0: a greedy row alone in the batch drafts up to K tokens per step (exact at fp32)
     lookup_history: int = 0  # with prompt_lookup: the last N greedy answers per prefix are draft sources too
 
     def __post_init__(self):
-        for name in ("max_num_seqs", "max_prefill_tokens", "max_model_len"):
+        for name in ("max_num_seqs", "max_prefill_tokens", "max_prefill_prompts", "max_model_len"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be at least 1, got {value}", name)

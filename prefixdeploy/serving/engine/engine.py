@@ -1,12 +1,12 @@
 """The serving engine: one thread owns the KV slots and runs continuous mixed-prefix batching; requests stream back.
 
 Each step, the scheduler (`scheduler.py`) plans the work: drop aborted rows, prefill one chunk of a queued prompt
-(while other rows decode, at most `max_prefill_tokens`; while none does, a whole prompt), then decode every running
-row in one batched call, or verify a lone greedy row's prompt-lookup draft; the executor (`executor.py`) runs each
-piece of work through the runtime's KV slots (`runtime.kv.KVSlots`) and the one token-choice function. Requests join
-at the next step and leave when they finish, and their slots are reused. `submit` validates synchronously and
-returns a `RequestStream` (async); events reach the caller's asyncio loop through `call_soon_threadsafe`. Must not
-import torch or an HTTP framework.
+(while other rows decode, at most `max_prefill_tokens`; while none does, a whole prompt; with `max_prefill_prompts`
+above 1, more queued prompts within that budget), then decode every running row in one batched call, or verify a lone
+greedy row's prompt-lookup draft; the executor (`executor.py`) runs each piece of work through the runtime's KV slots
+(`runtime.kv.KVSlots`) and the one token-choice function. Requests join at the next step and leave when they finish,
+and their slots are reused. `submit` validates synchronously and returns a `RequestStream` (async); events reach the
+caller's asyncio loop through `call_soon_threadsafe`. Must not import torch or an HTTP framework.
 """
 
 from __future__ import annotations
@@ -98,6 +98,7 @@ class Engine:
             prompt_lookup=config.prompt_lookup,
             lookup_history=config.lookup_history,
             mixed_steps=self._executor.mixes,
+            max_prefill_prompts=config.max_prefill_prompts,
         )
         self._cv = threading.Condition()  # guards _waiting and the flags; wakes the engine thread and shutdown
         self._waiting: deque[Request] = deque()

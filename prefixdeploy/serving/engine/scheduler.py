@@ -8,7 +8,9 @@ next piece of work, which the executor applies before its forward.
 
 A step (`step`) is two pieces of work, each planned, executed and recorded in turn (vLLM's `schedule()` /
 `update_from_output()`, in two phases so that a row whose prompt completes decodes in the same step):
-1. `PrefillWork`: one chunk of the row mid-prefill, admitting a queued request into a free slot first;
+1. `PrefillWork`: one chunk of the row mid-prefill, admitting a queued request into a free slot first; with
+   `max_prefill_prompts` > 1, the next queued prompts after it while the step's token budget lasts, each a forward of
+   its own (vLLM's budget shared by prompts; the last may be a partial chunk);
 2. `DecodeWork` (one token for every ready row) or `VerifyWork` (prompt lookup: a greedy row alone drafts up to K
    tokens from its prompt and output, `runtime.lookup`, and the executor verifies them in one forward over its slot;
    rows in a batch decode one token per step, since the fused attention takes several new tokens over a past only
@@ -22,6 +24,7 @@ The work is plain data and the results are tokens and logits, so the policy is t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,36 +143,43 @@ class Scheduler:
         prompt_lookup: int = 0,
         lookup_history: int = 0,
         mixed_steps: bool = False,
+        max_prefill_prompts: int = 1,
     ):
         """prompt_lookup: K > 0 lets a greedy row that is alone draft up to K tokens a step (the executor's graph
         must take several tokens with every position's logits); lookup_history: how many greedy answers per prefix
-        it may also draft from; mixed_steps: the executor runs `MixedWork`."""
+        it may also draft from; mixed_steps: the executor runs `MixedWork`; max_prefill_prompts: how many prompts a
+        step may prefill within its budget."""
         self.num_slots, self.max_prefill_tokens = num_slots, max_prefill_tokens
         self.prompt_lookup = prompt_lookup
         self.earlier = EarlierOutputs(lookup_history if prompt_lookup else 0)
         self.idle_prefill_tokens = max(idle_prefill_tokens, max_prefill_tokens)
         self.eos = set(eos_token_ids)
         self.mixed_steps = mixed_steps
+        self.max_prefill_prompts = max_prefill_prompts
         self.rows: list[Row] = []  # rows[i] lives in slot i
         self.ready = 0  # rows[:ready] decode; rows[ready:] (at most one) is mid-prefill
         self._moves: list[tuple[int, int]] = []  # slot copies owed to the executor by rows that left
 
     def step(self, take_waiting: Callable[[int], Request | None], execute: Callable[[Work], Outcome]) -> StepStats:
-        """One engine step: drop aborted rows, prefill one chunk, then decode or verify (one forward for both with
-        `mixed_steps`); `take_waiting(free)` hands over the next queued request if it needs at most `free` slots
-        (else None), `execute` runs a piece of work."""
+        """One engine step: drop aborted rows, prefill prompts within the step's budget, then decode or verify (the
+        first prompt's chunk and the decode in one forward with `mixed_steps`); `take_waiting(free)` hands over the
+        next queued request if it needs at most `free` slots (else None), `execute` runs a piece of work."""
         self._drop_aborted()
         stalled = self.ready
-        prefill = self.plan_prefill(take_waiting)
+        budget = self.max_prefill_tokens if self.ready > 0 else self.idle_prefill_tokens
+        prefill = self.plan_prefill(take_waiting, budget)
         if prefill is not None and self.mixed_steps and self.ready > 0 and not prefill.every_logit:
-            return self._mixed_step(prefill, execute)
+            stats = self._mixed_step(prefill, execute)
+            more = self._more_prompts(prefill, budget, take_waiting, execute)
+            return dataclasses.replace(stats, prefill_tokens=stats.prefill_tokens + more)
+        prefilled = 0
         if prefill is not None:
             self.record(prefill, execute(prefill))
+            prefilled = len(prefill.ids) + self._more_prompts(prefill, budget, take_waiting, execute)
         work = self.plan_decode()
         outcome = execute(work) if work is not None else None
         if work is not None:
             self.record(work, outcome)
-        prefilled = len(prefill.ids) if prefill is not None else 0
         drafted = len(work.draft) if isinstance(work, VerifyWork) and outcome.error is None else 0
         return StepStats(
             rows=len(work.tokens) if isinstance(work, DecodeWork) else int(work is not None),
@@ -178,6 +188,25 @@ class Scheduler:
             drafted=drafted,
             accepted=len(outcome.tokens) - 1 if drafted else 0,
         )
+
+    def _more_prompts(
+        self,
+        first: PrefillWork,
+        budget: int,
+        take_waiting: Callable[[int], Request | None],
+        execute: Callable[[Work], Outcome],
+    ) -> int:
+        """After `first` (executed and recorded) put its prompt in, the next queued prompts, each a forward of its
+        own, while the step's `budget` has at least a quarter left and `max_prefill_prompts` allows (the last may be
+        a partial chunk, continued next step); the tokens they fed."""
+        spent, prompts, last = len(first.ids), 1, first
+        while last.choice is not None and prompts < self.max_prefill_prompts and budget - spent >= budget // 4:
+            last = self.plan_prefill(take_waiting, budget - spent)
+            if last is None:
+                break
+            self.record(last, execute(last))
+            spent, prompts = spent + len(last.ids), prompts + 1
+        return spent - len(first.ids)
 
     def _mixed_step(self, prefill: PrefillWork, execute: Callable[[Work], tuple[Outcome, Outcome]]) -> StepStats:
         """The chunk and the ready rows' decode in one forward. The prefill is recorded first: its row sits after
@@ -207,11 +236,11 @@ class Scheduler:
 
     # -- planning ------------------------------------------------------------------------------------------------------
 
-    def plan_prefill(self, take_waiting: Callable[[int], Request | None]) -> PrefillWork | None:
-        """One chunk of the row mid-prefill, or of the next queued request if nobody is mid-prefill and it has the
-        slots it needs (one per choice: the slots after the prefilling row stay free for its forks, since no other
-        request is admitted before its prompt is in). Once a row has its first token it waits on every prefill, so
-        while any row decodes the chunk is at most `max_prefill_tokens`; while none does, up to
+    def plan_prefill(self, take_waiting: Callable[[int], Request | None], budget: int) -> PrefillWork | None:
+        """One chunk of at most `budget` tokens of the row mid-prefill, or of the next queued request if nobody is
+        mid-prefill and it has the slots it needs (one per choice: the slots after the prefilling row stay free for
+        its forks, since no other request is admitted before its prompt is in). Once a row has its first token it
+        waits on every prefill, so while any row decodes a step's budget is `max_prefill_tokens`; while none does,
         `idle_prefill_tokens` (a short prompt goes in whole). Chunks are even: 33 tokens at a budget of 16 go as
         11 + 11 + 11, not 16 + 16 + 1."""
         if len(self.rows) == self.ready:
@@ -222,7 +251,7 @@ class Scheduler:
             assert request.slots <= free, "take_waiting handed over a request that does not fit"
             self.rows.append(_admit(request))
         slot = len(self.rows) - 1
-        row, budget = self.rows[slot], self.max_prefill_tokens if self.ready > 0 else self.idle_prefill_tokens
+        row = self.rows[slot]
         remaining = len(row.request.prompt_ids) - row.fed
         size = -(-remaining // -(-remaining // budget))  # ceil(remaining / number of chunks)
         last = size == remaining

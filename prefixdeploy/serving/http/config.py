@@ -34,6 +34,7 @@ class ServeConfig:
     max_num_seqs: int = ENGINE_DEFAULTS.max_num_seqs  # rows decoding at once
     max_queue: int = ENGINE_DEFAULTS.max_queue  # requests waiting for a row; one more is 429
     max_prefill_tokens: int = ENGINE_DEFAULTS.max_prefill_tokens  # prompt tokens per step while rows decode
+    max_prefill_prompts: int = ENGINE_DEFAULTS.max_prefill_prompts  # prompts a step may prefill within that budget
     prompt_lookup: int = 0  # K > 0: greedy rows alone in the batch draft up to K tokens per step (exact at fp32)
     lookup_history: int = 0  # with prompt_lookup: the last N greedy answers per prefix are draft sources too
     max_model_len: int | None = None  # KV slot length (prefix + prompt + new tokens); None: the engine's default
@@ -59,6 +60,7 @@ class ServeConfig:
         _at_least("max_num_seqs", self.max_num_seqs, 1)
         _at_least("max_queue", self.max_queue, 1)
         _at_least("max_prefill_tokens", self.max_prefill_tokens, 1)
+        _at_least("max_prefill_prompts", self.max_prefill_prompts, 1)
         check_prompt_lookup(self.prompt_lookup)
         _at_least("lookup_history", self.lookup_history, 0)
         if self.lookup_history and not self.prompt_lookup:

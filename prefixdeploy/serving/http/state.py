@@ -79,6 +79,7 @@ class ServerState:
             max_num_seqs=config.max_num_seqs,
             max_queue=config.max_queue,
             max_prefill_tokens=config.max_prefill_tokens,
+            max_prefill_prompts=config.max_prefill_prompts,
             prompt_lookup=config.prompt_lookup,
             lookup_history=config.lookup_history,
             max_model_len=config.max_model_len,
