@@ -21,9 +21,8 @@ from prefixdeploy.cli.options import prompt_lookup_option as _prompt_lookup_opti
 from prefixdeploy.cli.options import provider_option as _provider_option
 from prefixdeploy.cli.prefixes import PREFIX_COMMANDS, read_text_file
 from prefixdeploy.cli.scale import SCALE_COMMANDS, pop_ray_options, ray_options, serve_on_ray
-from prefixdeploy.cli.serve_options import key_and_limit_options
+from prefixdeploy.cli.serve_options import engine_options, key_and_limit_options
 from prefixdeploy.errors import PrefixDeployError
-from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS
 from prefixdeploy.vocabulary import BACKENDS, MODES, PRECISIONS, RECIPES
 
 
@@ -324,30 +323,7 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
     default=None,
     help="Also load the graph of this precision for prompts and multi-row decode steps (e.g. int4 with int8 dynamic).",
 )
-@click.option(
-    "--max-num-seqs", type=int, default=ENGINE_DEFAULTS.max_num_seqs, show_default=True, help="Rows decoding at once."
-)
-@click.option(
-    "--max-queue",
-    type=int,
-    default=ENGINE_DEFAULTS.max_queue,
-    show_default=True,
-    help="Requests waiting for a row (then 429).",
-)
-@click.option(
-    "--max-prefill-tokens",
-    type=int,
-    default=ENGINE_DEFAULTS.max_prefill_tokens,
-    show_default=True,
-    help="Prompt tokens prefilled per step while other rows decode (bounds their stall).",
-)
-@click.option(
-    "--max-prefill-prompts",
-    type=int,
-    default=ENGINE_DEFAULTS.max_prefill_prompts,
-    show_default=True,
-    help="Queued prompts a step may prefill within that budget, each a forward of its own (1: one per step).",
-)
+@engine_options
 @click.option(
     "--mixed-steps/--no-mixed-steps",
     default=False,

@@ -1,17 +1,50 @@
-"""`serve`'s keys and its limits against hostile or broken clients (docs/serving-security.md); defaults from
-`ServeConfig`, whose fields the options map onto one to one."""
+"""`serve`'s engine options (rows, queue, prefill budget), its keys and its limits against hostile or broken clients
+(docs/serving-security.md); defaults from `EngineConfig` and `ServeConfig`, whose fields the options map onto one to
+one."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS
 from prefixdeploy.serving.http.config import ADMIN_KEY_ENV, API_KEY_ENV, ServeConfig  # the standard library only
 
 SERVE_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ServeConfig) if f.init}
 
+_ENGINE_OPTIONS = (
+    click.option(
+        "--max-num-seqs",
+        type=int,
+        default=ENGINE_DEFAULTS.max_num_seqs,
+        show_default=True,
+        help="Rows decoding at once.",
+    ),
+    click.option(
+        "--max-queue",
+        type=int,
+        default=ENGINE_DEFAULTS.max_queue,
+        show_default=True,
+        help="Requests waiting for a row (then 429).",
+    ),
+    click.option(
+        "--max-prefill-tokens",
+        type=int,
+        default=ENGINE_DEFAULTS.max_prefill_tokens,
+        show_default=True,
+        help="Prompt tokens prefilled per step while other rows decode (bounds their stall).",
+    ),
+    click.option(
+        "--max-prefill-prompts",
+        type=int,
+        default=ENGINE_DEFAULTS.max_prefill_prompts,
+        show_default=True,
+        help="Queued prompts a step may prefill within that budget, each a forward of its own (1: one per step).",
+    ),
+)
 _KEY_FILE = click.Path(dir_okay=False, path_type=Path)
 _KEY_OPTIONS = (
     click.option(
@@ -70,8 +103,16 @@ _LIMIT_OPTIONS = (
 )
 
 
-def key_and_limit_options(command):
-    """Add the key and limit options to `serve`."""
-    for option in reversed((*_KEY_OPTIONS, *_LIMIT_OPTIONS)):
-        command = option(command)
-    return command
+def _decorator(options: tuple) -> Callable:
+    """A decorator adding `options` to a command, in their order in --help."""
+
+    def add(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return add
+
+
+engine_options = _decorator(_ENGINE_OPTIONS)  # rows, queue and prefill budget: EngineConfig's fields
+key_and_limit_options = _decorator((*_KEY_OPTIONS, *_LIMIT_OPTIONS))

@@ -24,10 +24,9 @@ The work is plain data and the results are tokens and logits, so the policy is t
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -171,7 +170,7 @@ class Scheduler:
         if prefill is not None and self.mixed_steps and self.ready > 0 and not prefill.every_logit:
             stats = self._mixed_step(prefill, execute)
             more = self._more_prompts(prefill, budget, take_waiting, execute)
-            return dataclasses.replace(stats, prefill_tokens=stats.prefill_tokens + more)
+            return replace(stats, prefill_tokens=stats.prefill_tokens + more)
         prefilled = 0
         if prefill is not None:
             self.record(prefill, execute(prefill))
