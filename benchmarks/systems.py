@@ -28,12 +28,12 @@ class TorchPeft:
     """PyTorch + PEFT, eager (fp32 on the CPU by default; tools/gpu/torch_eager.py runs it at fp16 on a GPU), with
     the prefix: a manual greedy loop with the KV cache, the first step through PeftModel.forward().
 
-    PEFT's generate() drops the prefix with peft 0.21 + transformers 5.x (see tests/exporter/test_peft_reference.py),
-    so it is not used. PEFT's forward() always passes the prefix as the cache (and prepends P ones to the attention
-    mask), overwriting any cache given, so only the first step goes through it; from the second step on, the base
-    model continues the cache that step returned (the prefix and every earlier token), with a mask over P + all
-    tokens, as PEFT's own generation does. The cache argument is `cache` in recent transformers and
-    `past_key_values` before (5.17 on the GPU machine).
+    PEFT's generate() dropped the prefix with peft 0.21 + transformers 5.x (fixed in 0.22; see
+    tests/exporter/test_peft_reference.py), so it is not used. PEFT's forward() always passes the prefix as the cache
+    (and prepends P ones to the attention mask), overwriting any cache given, so only the first step goes through it;
+    from the second step on, the base model continues the cache that step returned (the prefix and every earlier token),
+    with a mask over P + all tokens, as PEFT's own generation does. The cache argument is `cache` in recent transformers
+    and `past_key_values` before (5.17 on the GPU machine).
     """
 
     def __init__(

@@ -1,7 +1,7 @@
 """The test reference: PEFT's own forward() with the adapter, in a manual greedy loop (full recompute each step).
 
-PEFT's generate() is not used: with peft 0.21 + transformers 5.x it silently drops the prefix
-(see tests/exporter/test_peft_reference.py).
+Not PEFT's generate(): with peft 0.21 + transformers 5.x it silently dropped the prefix. peft 0.22 fixed that, and
+tests/exporter/test_peft_reference.py checks generate() against this loop.
 """
 
 from __future__ import annotations

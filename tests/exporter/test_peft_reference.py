@@ -1,8 +1,8 @@
 """The reference itself: PEFT's forward() with a prefix equals the frozen model with the prefix as its cache.
 
-Also documents a known upstream bug, so we notice when it changes: with peft 0.21 + transformers 5.x,
-PeftModel.generate() silently drops the prefix (transformers hands the model its cache under `cache`, PEFT injects
-`past_key_values`, and the output equals the base model's).
+Also checks PEFT's own generate() against the forward() loop: with peft 0.21 + transformers 5.x it silently dropped
+the prefix (transformers handed the model its cache under `cache`, PEFT injected `past_key_values`); peft 0.22 fixed
+it, and a regression shows here.
 """
 
 from __future__ import annotations
@@ -31,18 +31,15 @@ def test_prefix_as_initial_cache_equals_peft_forward(kind, tiny_model_dir, peft_
     np.testing.assert_allclose(logits, peft_logits, atol=1e-4, rtol=0)
 
 
-def test_peft_generate_drops_the_prefix(tiny_model_dir, peft_adapter):
-    """Known bug (peft 0.21.2, transformers 5.24): generate() ignores the prefix that forward() applies.
-
-    If this test fails, upstream fixed it: PEFT's generate() may then serve as a reference again.
-    """
-    model_dir, adapter = tiny_model_dir("llama"), peft_adapter("llama", 5)
-    with_prefix, base = peft_model(model_dir, adapter), peft_model(model_dir, None)
-    ids = torch.tensor([PROMPT])
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+@pytest.mark.parametrize("projection", [False, True])
+def test_peft_generate_equals_the_forward_reference(kind, projection, tiny_model_dir, peft_adapter):
+    """PeftModel.generate() (peft >= 0.22; 0.21 dropped the prefix) picks the same tokens as the forward() loop."""
+    model_dir, adapter = tiny_model_dir(kind), peft_adapter(kind, 5, projection)
+    model, ids = peft_model(model_dir, adapter), torch.tensor([PROMPT])
     kwargs = dict(attention_mask=torch.ones_like(ids), max_new_tokens=12, do_sample=False)
     with torch.no_grad():
-        generated = with_prefix.generate(input_ids=ids, **kwargs)[0, len(PROMPT) :].tolist()
-        plain = base.generate(input_ids=ids, **kwargs)[0, len(PROMPT) :].tolist()
+        out = model.generate(input_ids=ids, eos_token_id=None, **kwargs)  # the reference loop ignores EOS
     forward_tokens, _ = peft_greedy(model_dir, adapter, PROMPT, 12)
-    assert forward_tokens != plain, "the adapter should change the greedy output (test setup)"
-    assert generated == plain, "PeftModel.generate() now applies the prefix: the upstream bug is fixed"
+    assert forward_tokens != peft_greedy(model_dir, None, PROMPT, 12)[0], "the adapter should change the output"
+    assert out[0, len(PROMPT) :].tolist() == forward_tokens
