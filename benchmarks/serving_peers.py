@@ -9,7 +9,7 @@ llama.cpp's F32 converted from that directory, Q8_0 and Q4_0 quantized from F32,
 vLLM on the directory in fp32 and bf16. Random prompts of `--input-len` tokens, `--output-len` new ones with EOS
 ignored, at each `--levels` concurrency with `--requests` requests; every request sends `Connection: close`
 (llama-server dropped keep-alive connections after streamed responses). Our server runs each level twice: the base
-model, and `model` = a prefix (the prefix rows).
+model, and `model` = a prefix (the prefix rows), the base first in even rounds and second in odd ones.
 
     python benchmarks/serving_peers.py [--rounds 2] [--levels 1,8,16] [--requests 8,32,64] [--only prefixdeploy,...]
         [--extra "LABEL=BUNDLE:PRECISION[:BATCH_PRECISION] [SERVE_FLAGS]" ...] [--out benchmarks/SERVING-PEERS.md]
@@ -198,9 +198,8 @@ def measure(args, servers: list[Server], python: Path, model_dir: Path) -> list[
             for server in order:
                 process, startup = peers.start(server, free_port())
                 try:
-                    models = [server.model, PREFIX] if server.name.startswith("prefixdeploy") else [server.model]
                     for clients, n in zip(args.levels, args.requests):
-                        for model in models:
+                        for model in models_of(server, round_):
                             out = Path(tmp) / f"r{round_}-{server.port}-{clients}-{model}.json"
                             result = bench_serve(python, model_dir, server, model, clients, n, args, out)
                             row = server.name + (" + prefix" if model == PREFIX else "")
@@ -209,6 +208,15 @@ def measure(args, servers: list[Server], python: Path, model_dir: Path) -> list[
                 finally:
                     peers.stop(process)
     return records
+
+
+def models_of(server: Server, round_: int) -> list[str]:
+    """The `model` of each pass at a level: ours run the base model and the prefix, in turns (base first in even
+    rounds), so that neither always runs on a server warmed by the other."""
+    if not server.name.startswith("prefixdeploy"):
+        return [server.model]
+    models = [server.model, PREFIX]
+    return models if round_ % 2 == 0 else models[::-1]
 
 
 def _record(row: str, server: Server, round_: int, clients: int, result: dict, process, startup: float) -> dict:

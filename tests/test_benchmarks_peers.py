@@ -70,3 +70,17 @@ def test_extra_rows_serve_another_bundle_side_by_side():
     for bad in ("no-equals", "label=/b", "label=/b:int4:int8:fp32", "label= --mixed-steps"):
         with pytest.raises(SystemExit, match="LABEL=BUNDLE:PRECISION"):
             serving_peers.extra_server(bad, args)
+
+
+def test_base_and_prefix_passes_take_turns_going_first():
+    import serving_peers
+
+    args = serving_peers.parse_args([])
+    ours = serving_peers.extra_server("x=/b/new:int4", args)
+    assert [serving_peers.models_of(ours, r) for r in (0, 1, 2)] == [
+        [ours.model, serving_peers.PREFIX],
+        [serving_peers.PREFIX, ours.model],
+        [ours.model, serving_peers.PREFIX],
+    ]
+    peer = serving_peers.Server("llama-server Q4_0", "Q4_0", ["llama-server"], "m")
+    assert serving_peers.models_of(peer, 1) == ["m"]
