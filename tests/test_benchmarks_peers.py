@@ -84,3 +84,25 @@ def test_base_and_prefix_passes_take_turns_going_first():
     ]
     peer = serving_peers.Server("llama-server Q4_0", "Q4_0", ["llama-server"], "m")
     assert serving_peers.models_of(peer, 1) == ["m"]
+
+
+def test_prefix_pairs_pool_same_round_same_level_ratios(tmp_path, capsys):
+    import json
+
+    import prefix_pairs
+
+    records = [
+        record("prefixdeploy int4", "int4", 1, 100.0, round_=0),
+        record("prefixdeploy int4 + prefix", "int4", 1, 90.0, round_=0),
+        record("prefixdeploy int4", "int4", 1, 50.0, round_=1),
+        record("prefixdeploy int4 + prefix", "int4", 1, 55.0, round_=1),
+        record("prefixdeploy int4 + prefix", "int4", 8, 70.0, round_=1),  # no base pass at 8: no pair
+        record("llama-server Q4_0", "Q4_0", 1, 80.0, round_=0),
+    ]
+    assert prefix_pairs.prefix_ratios(records) == [0.9, 1.1]
+    s = prefix_pairs.summary([0.9, 1.1, 1.0, 0.95])
+    assert s["pairs"] == 4 and s["median"] == 0.975 and s["low"] <= s["geomean"] <= s["high"]
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"records": records}))
+    prefix_pairs.main([str(run)])
+    assert "| pooled | 2 | 1.000 |" in capsys.readouterr().out
