@@ -1,6 +1,6 @@
 """`serve`'s engine options (rows, queue, prefill budget), its keys and its limits against hostile or broken clients
-(docs/serving-security.md); defaults from `EngineConfig` and `ServeConfig`, whose fields the options map onto one to
-one."""
+(docs/serving-security.md); defaults from `ServeConfig` (the engine's from `EngineConfig` through it), whose fields
+the options map onto one to one."""
 
 from __future__ import annotations
 
@@ -10,39 +10,29 @@ from pathlib import Path
 
 import click
 
-from prefixdeploy.serving.engine.config import ENGINE_DEFAULTS
 from prefixdeploy.serving.http.config import ADMIN_KEY_ENV, API_KEY_ENV, ServeConfig  # the standard library only
 
 SERVE_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ServeConfig) if f.init}
 
+
+def _config_option(field: str, help: str):
+    """`--FIELD` for a number field of `ServeConfig`, with its default and type (the engine's fields default to
+    `EngineConfig`'s there)."""
+    default = SERVE_DEFAULTS[field]
+    return click.option(
+        "--" + field.replace("_", "-"), type=type(default), default=default, show_default=True, help=help
+    )
+
+
 _ENGINE_OPTIONS = (
-    click.option(
-        "--max-num-seqs",
-        type=int,
-        default=ENGINE_DEFAULTS.max_num_seqs,
-        show_default=True,
-        help="Rows decoding at once.",
+    _config_option("max_num_seqs", "Rows decoding at once."),
+    _config_option("max_queue", "Requests waiting for a row (then 429)."),
+    _config_option(
+        "max_prefill_tokens", "Prompt tokens prefilled per step while other rows decode (bounds their stall)."
     ),
-    click.option(
-        "--max-queue",
-        type=int,
-        default=ENGINE_DEFAULTS.max_queue,
-        show_default=True,
-        help="Requests waiting for a row (then 429).",
-    ),
-    click.option(
-        "--max-prefill-tokens",
-        type=int,
-        default=ENGINE_DEFAULTS.max_prefill_tokens,
-        show_default=True,
-        help="Prompt tokens prefilled per step while other rows decode (bounds their stall).",
-    ),
-    click.option(
-        "--max-prefill-prompts",
-        type=int,
-        default=ENGINE_DEFAULTS.max_prefill_prompts,
-        show_default=True,
-        help="Queued prompts a step may prefill within that budget, each a forward of its own (1: one per step).",
+    _config_option(
+        "max_prefill_prompts",
+        "Queued prompts a step may prefill within that budget, each a forward of its own (1: one per step).",
     ),
 )
 _KEY_FILE = click.Path(dir_okay=False, path_type=Path)
@@ -65,41 +55,11 @@ _KEY_OPTIONS = (
     click.option("--admin-key-file", type=_KEY_FILE, default=None, help="More admin keys, one per line."),
 )
 _LIMIT_OPTIONS = (
-    click.option(
-        "--max-connections",
-        type=int,
-        default=SERVE_DEFAULTS["max_connections"],
-        show_default=True,
-        help="Open connections; one more is answered 503 and closed.",
-    ),
-    click.option(
-        "--header-timeout",
-        type=float,
-        default=SERVE_DEFAULTS["header_timeout"],
-        show_default=True,
-        help="Seconds for a request's headers to arrive (then 408, closed).",
-    ),
-    click.option(
-        "--body-timeout",
-        type=float,
-        default=SERVE_DEFAULTS["body_timeout"],
-        show_default=True,
-        help="Seconds for a request's body to arrive after its headers (then 408, closed).",
-    ),
-    click.option(
-        "--max-runtime-prefixes",
-        type=int,
-        default=SERVE_DEFAULTS["max_runtime_prefixes"],
-        show_default=True,
-        help="Prefixes loaded through POST /v1/prefixes at once (then 409).",
-    ),
-    click.option(
-        "--max-runtime-prefix-bytes",
-        type=int,
-        default=SERVE_DEFAULTS["max_runtime_prefix_bytes"],
-        show_default=True,
-        help="Their keys and values together (then 409).",
-    ),
+    _config_option("max_connections", "Open connections; one more is answered 503 and closed."),
+    _config_option("header_timeout", "Seconds for a request's headers to arrive (then 408, closed)."),
+    _config_option("body_timeout", "Seconds for a request's body to arrive after its headers (then 408, closed)."),
+    _config_option("max_runtime_prefixes", "Prefixes loaded through POST /v1/prefixes at once (then 409)."),
+    _config_option("max_runtime_prefix_bytes", "Their keys and values together (then 409)."),
 )
 
 
