@@ -30,6 +30,7 @@ def test_rows_targets_and_report(tmp_path):
         record("prefixdeploy int4", "int4", 1, 100.0, round_=0),
         record("prefixdeploy int4", "int4", 1, 120.0, round_=1),  # the mean of the rounds: 110
         record("prefixdeploy int4 + prefix", "int4", 1, 108.0),
+        record("prefixdeploy int4 mixed-dynamic", "int4 mixed-dynamic", 1, 99.0),
         record("prefixdeploy int8 dynamic", "int8 dynamic", 1, 130.0),  # the best of ours at the last level
         record("prefixdeploy int8 dynamic, mixed steps", "int8 dynamic", 1, 104.0),
         record("llama-server Q8_0", "Q8_0", 1, 100.0),
@@ -40,6 +41,7 @@ def test_rows_targets_and_report(tmp_path):
     assert rows["prefixdeploy int4"]["output_throughput@1"] == 110.0
     measured = {what: (value, met) for what, value, _, met in targets(rows, [1])}
     assert measured["prefixdeploy int4 ÷ llama-server Q4_0 tok/s at 1"] == (1.1, True)
+    assert measured["prefixdeploy int4 mixed-dynamic ÷ llama-server Q4_0 tok/s at 1"] == (0.99, False)
     assert measured["int4 ÷ Q4_0 time per output token alone"] == (1.25, False)
     assert measured["prefixdeploy int8 dynamic ÷ vLLM bf16 tok/s at 1"] == (pytest.approx(130 / 120), True)
     assert measured["prefixdeploy int8 dynamic ÷ llama-server Q8_0 tok/s at 1"] == (1.3, True)

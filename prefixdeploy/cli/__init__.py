@@ -61,7 +61,11 @@ def _recipe_option(precision: str, help_text: str):
     type=click.Choice(PRECISIONS),
     help="Weight precision of the ONNX Runtime graph; repeat for several (default: fp32).",
 )
-@_recipe_option("int4", "lm_head and MLP down projections at 8 bits (mixed) or 4 like the rest (pure).")
+@_recipe_option(
+    "int4",
+    "lm_head and MLP down projections at 8 bits (mixed), 4 like the rest (pure), or 8 in dynamic quantization "
+    "(mixed-dynamic: faster for batches and prompts).",
+)
 @_recipe_option("int8", "weight-only blocks, or dynamic quantization (faster for batches and prompts, less exact).")
 @click.option("--portable-only", is_flag=True, help="Only the portable graph (standard ops; TensorRT, GenAI).")
 @_allow_other_model_option

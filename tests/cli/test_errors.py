@@ -147,7 +147,7 @@ def test_export_recipes_need_a_graph_of_their_precision(tiny_model_dir, peft_ada
     )
     assert_no_bundle_written(out)
     code, err = run_cli(*args, "--precision", "int4", "--int4-recipe", "q4")
-    assert code == 2 and "'q4' is not one of 'mixed', 'pure'" in err
+    assert code == 2 and "'q4' is not one of 'mixed', 'pure', 'mixed-dynamic'" in err
     code, err = run_cli(*args, "--precision", "int4", "--int8-recipe", "dynamic")
     assert_user_error(
         code, err, "--int8-recipe dynamic applies to int8 graphs; --precision has none: add int8 to --precision"

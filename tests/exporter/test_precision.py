@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from prefixdeploy.cli import main
 from prefixdeploy.errors import ConfigError
 from prefixdeploy.exporter.export import ExportConfig, export_bundle
-from prefixdeploy.exporter.optimize.precision import DOWN, INT4, LM_HEAD
+from prefixdeploy.exporter.optimize.precision import DOWN, INT4, INT8, LM_HEAD
 from prefixdeploy.runtime import manifest as io_names
 from prefixdeploy.runtime.bundle import load_bundle
 from prefixdeploy.runtime.generate import GenerationConfig
@@ -105,20 +105,24 @@ def test_the_fp16_graph_keeps_its_cache_in_float16_read_and_written_in_place(bun
     assert attention and all(set(node.input[3:5]) | set(node.output[1:3]) <= set(kv) for node in attention)
 
 
-# int4 recipes: `mixed` keeps the lm_head and the MLP down projections at 8 bits, `pure` quantizes them to 4 as well.
+# int4 recipes: `mixed` keeps the lm_head and the MLP down projections at 8 bits, `pure` quantizes them to 4 as well,
+# `mixed-dynamic` runs mixed's 8-bit weights in DynamicQuantizeMatMul.
 # int8 recipes: `blocks` (MatMulNBits everywhere), `dynamic` (DynamicQuantizeMatMul but for the down projections).
 
 
 @pytest.fixture(scope="module")
 def recipe_bundles(bundles, tiny_model_dir, peft_adapter, tmp_path_factory):
     """{recipe: switchable bundle with fp32, int8 and int4 graphs}: mixed and blocks are the defaults (the `bundles`
-    above); the other bundle holds int4 pure and int8 dynamic, under both names."""
+    above); another bundle holds int4 pure and int8 dynamic, under both names; a third fp32 and int4 mixed-dynamic."""
     model = str(tiny_model_dir("llama"))
     specs = (f"short={peft_adapter('llama', 5, seed=1)}", f"long={peft_adapter('llama', 9, True, 2)}")
     out = tmp_path_factory.mktemp("recipe") / "pure"
     config = ExportConfig(model, specs, out, precisions=("fp32", "int8", "int4"), int4_recipe="pure")
     other = export_bundle(replace(config, int8_recipe="dynamic"))
-    return {"mixed": bundles["switchable"], "blocks": bundles["switchable"], "pure": other, "dynamic": other}
+    third = replace(config, output=out.parent / "mixed-dynamic", precisions=("fp32", "int4"))
+    mixed_dynamic = export_bundle(replace(third, int4_recipe="mixed-dynamic"))
+    defaults = {"mixed": bundles["switchable"], "blocks": bundles["switchable"]}
+    return {**defaults, "pure": other, "dynamic": other, "mixed-dynamic": mixed_dynamic}
 
 
 def quantized_bits(bundle_dir) -> dict[str, int]:
@@ -138,9 +142,13 @@ def test_int4_recipe_sets_the_bits_of_lm_head_down_projections_and_lookup(recipe
     special = {name: b for name, b in bits.items() if name.startswith(LM_HEAD) or DOWN in name}
     lookup = {name: b for name, b in bits.items() if name.startswith("embed_tokens")}
     others = {name: b for name, b in bits.items() if name not in special and name not in lookup}
-    assert (len(special), len(lookup), len(others)) == (1 + 2, 1, 3 * 2), bits  # 2 layers: qkv, o, gate_up
+    assert len(lookup) == 1 and len(others) == 3 * 2, bits  # 2 layers: qkv, o, gate_up
     assert set(others.values()) == {4}
-    assert set(special.values()) == set(lookup.values()) == {8 if recipe == "mixed" else 4}
+    assert set(lookup.values()) == {4 if recipe == "pure" else 8}
+    if recipe == "mixed-dynamic":  # in DynamicQuantizeMatMul, not in blocks (below)
+        assert special == {}, bits
+    else:
+        assert len(special) == 1 + 2 and set(special.values()) == {8 if recipe == "mixed" else 4}, bits
 
 
 @pytest.mark.parametrize("precision, recipe", [("int4", r) for r in INT4_RECIPES] + [("int8", r) for r in INT8_RECIPES])
@@ -186,6 +194,32 @@ def test_dynamic_int8_carries_each_rows_prefix_in_mixed_batches(recipe_bundles):
             assert np.abs(got - alone).max() < BOUND["int8"] * gap, (name, prompt)
 
 
+def test_mixed_dynamic_int4_runs_the_8_bit_weights_dynamically(recipe_bundles):
+    """The lm_head and the down projections in DynamicQuantizeMatMul (int8, one scale per output column), the rest
+    in 4-bit MatMulNBits; the embedding lookup reads the lm_head's 8-bit blocks, as in mixed."""
+    graph = onnx.load_model(str(recipe_bundles["mixed-dynamic"] / "model.ort.int4.onnx"), load_external_data=False)
+    kinds = {n.input[1]: n.op_type for n in graph.graph.node if n.op_type.endswith(("MatMul", "MatMulNBits"))}
+    dynamic = sorted(name for name, kind in kinds.items() if kind == "DynamicQuantizeMatMul")
+    assert len(dynamic) == 1 + 2 and all(n.startswith(LM_HEAD) or DOWN in n for n in dynamic), kinds
+    assert len(kinds) == 2 * 4 + 1, kinds
+
+
+def test_mixed_dynamic_int4_carries_each_rows_prefix_in_mixed_batches(recipe_bundles):
+    path = recipe_bundles["mixed-dynamic"]
+    with load_bundle(path, precision="fp32") as fp32:
+        reference = {(n, p): first_logits(fp32, p, n) for n in ("short", "long") for p in PROMPTS}
+    rows = [("short", PROMPTS[0]), ("long", PROMPTS[1]), ("long", PROMPTS[0]), ("short", PROMPTS[1])]
+    with load_bundle(path, precision="int4") as bundle:
+        assert bundle.graph.weights == "int4 mixed-dynamic"
+        batch = [bundle.encode(p) for _, p in rows]
+        together = next(iter(bundle.steps(batch, [n for n, _ in rows], GREEDY))).logits
+        for (name, prompt), got in zip(rows, together):
+            expected, other = reference[name, prompt], reference["long" if name == "short" else "short", prompt]
+            alone, gap = first_logits(bundle, prompt, name), np.abs(other - expected).max()
+            assert np.abs(alone - expected).max() < BOUND["int4"] * gap, (name, prompt)
+            assert np.abs(got - alone).max() < BOUND["int4"] * gap, (name, prompt)
+
+
 def test_pure_int4_stores_fewer_weight_bytes(recipe_bundles):
     size = {r: (p / "model.ort.int4.onnx.data").stat().st_size for r, p in recipe_bundles.items()}
     assert size["pure"] < 0.9 * size["mixed"], size  # 0.83 here; SmolLM2: 88.8 against 117.0 MB (0.76)
@@ -208,11 +242,11 @@ def test_pure_int4_carries_each_rows_prefix_and_mixed_batches(recipe_bundles):
 
 def test_every_recipe_of_the_vocabulary_has_a_recipe_and_the_first_is_the_default():
     assert tuple(INT4) == INT4_RECIPES and INT4_RECIPES[0] == ExportConfig("m", (), "o").int4_recipe == "mixed"
-    assert INT8_RECIPES[0] == ExportConfig("m", (), "o").int8_recipe == "blocks"
+    assert tuple(INT8) == INT8_RECIPES and INT8_RECIPES[0] == ExportConfig("m", (), "o").int8_recipe == "blocks"
 
 
 def test_an_unknown_recipe_names_the_choices_and_the_field():
-    with pytest.raises(ConfigError, match="int4_recipe must be one of mixed, pure, got 'q4'") as raised:
+    with pytest.raises(ConfigError, match="int4_recipe must be one of mixed, pure, mixed-dynamic, got 'q4'") as raised:
         ExportConfig("m", (), "o", precisions=("int4",), int4_recipe="q4")
     assert raised.value.fields == ("int4_recipe",)  # the CLI spells it --int4-recipe (tests/cli/test_errors.py)
     with pytest.raises(ConfigError, match="int8_recipe must be one of blocks, dynamic, got 'q8'") as raised:

@@ -28,7 +28,7 @@ from prefixdeploy.exporter.optimize.passes import (
     last_token_logits,
     untie_lm_head,
 )
-from prefixdeploy.exporter.optimize.precision import convert_precision
+from prefixdeploy.exporter.optimize.precision import convert_precision, nbits_recipe
 from prefixdeploy.exporter.optimize.save import save_optimized
 from prefixdeploy.exporter.optimize.smooth import dynamic_weights, smoothing_of
 from prefixdeploy.models.archs.base import ArchSpec, RopeSpec
@@ -73,7 +73,9 @@ def build_ort_graph(
         edit = GraphEdit(model)
         if quantize_embedding_lookup(edit, *tied):
             edit.prune()  # the float table is read no more
-    if precision == "int8" and recipe == "dynamic":  # after the lookup, which reads the lm_head's 8-bit blocks
-        model = dynamic_weights(model, smoothing_of(portable, empty_cache_feeds(portable, calibration_ids)))
+    nbits = nbits_recipe(precision, recipe) if precision in ("int8", "int4") else None
+    if nbits is not None and nbits.dynamic:  # after the lookup, which reads the lm_head's 8-bit blocks
+        feeds = empty_cache_feeds(portable, calibration_ids)
+        model = dynamic_weights(model, smoothing_of(portable, feeds, lambda name: nbits.bits_of(name) == 8))
     save_optimized(model, out, shared_data, after=fuse_skip_norm)
     write_mixed_twin(out)  # the same weights, decode rows and a prompt chunk in one forward (serving)

@@ -36,7 +36,7 @@ def dynamic_matmuls(
     weights = {t.name: t for t in graph.initializer}
     nodes, added = [], []
     for node in graph.node:
-        name = node.input[1].removesuffix(_Q) if node.op_type == "MatMulNBits" else None
+        name = nbits_weight(node)
         if name is None or keep(name) or _attrs(node)["bits"] != 8:
             nodes.append(node)
             continue
@@ -51,6 +51,11 @@ def dynamic_matmuls(
     del graph.initializer[:]
     graph.initializer.extend(kept + added)
     return model
+
+
+def nbits_weight(node: onnx.NodeProto) -> str | None:
+    """The name of the float weight a MatMulNBits node was quantized from; None for any other node."""
+    return node.input[1].removesuffix(_Q) if node.op_type == "MatMulNBits" else None
 
 
 def _attrs(node: onnx.NodeProto) -> dict:

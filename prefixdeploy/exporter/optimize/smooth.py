@@ -18,6 +18,7 @@ nothing folds into (the attention output projection, GPT-2's gelu MLP) is left a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +26,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from prefixdeploy.exporter.optimize.calibrate import input_maxima
-from prefixdeploy.exporter.optimize.dynamic import dynamic_matmuls
+from prefixdeploy.exporter.optimize.dynamic import dynamic_matmuls, nbits_weight
 from prefixdeploy.exporter.optimize.edit import GraphEdit
 from prefixdeploy.exporter.optimize.passes import LM_HEAD_WEIGHT
 from prefixdeploy.exporter.optimize.precision import DOWN
@@ -62,20 +63,40 @@ class Smoothing:
 
 
 def dynamic_weights(model: onnx.ModelProto, smoothing: Smoothing) -> onnx.ModelProto:
-    """int8's dynamic recipe, after `precision.quantize_weights(INT8)`: `smoothing` folded into the norms and weights,
-    and every 8-bit weight dynamic, but a down projection only when its input is smoothed (unsmoothed, its outliers
-    cost too much: it stays in blocks)."""
+    """The dynamic recipes, after `precision.quantize_weights`: `smoothing` folded into the norms and weights, and
+    every 8-bit weight dynamic, but a down projection only when its input is smoothed (unsmoothed, its outliers cost
+    too much: it stays in blocks). A 4-bit gate_up (int4's mixed-dynamic) takes its up half's 1/s in its blocks'
+    scales, which keeps its grid exact."""
     smoothing.fold_norms(model)
+    scale_up_blocks(model, smoothing.up)
     unsmoothed = lambda name: DOWN in name and name not in smoothing.rows  # noqa: E731
     return dynamic_matmuls(model, keep=unsmoothed, transform=smoothing.apply)
 
 
-def smoothing_of(portable: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> Smoothing:
+def scale_up_blocks(model: onnx.ModelProto, up: dict[str, np.ndarray]) -> None:
+    """Each MatMulNBits of fewer than 8 bits whose weight is a gate_up in `up`: its up half's columns ÷ s, through
+    the scales of their blocks (a column's blocks all scale alike; zero points and codes stay)."""
+    scales = {t.name: t for t in model.graph.initializer}
+    for node in model.graph.node:
+        name = nbits_weight(node)
+        if name not in up or _attr(node, "bits", 8) == 8:  # 8 bits: dynamic_matmuls applies it to the weight
+            continue
+        s, n = up[name], _attr(node, "N", 0)
+        table = numpy_helper.to_array(scales[node.input[2]]).reshape(n, -1).copy()
+        table[n - len(s) :] /= s[:, None]
+        scales[node.input[2]].CopyFrom(numpy_helper.from_array(table.reshape(-1), node.input[2]))
+
+
+def smoothing_of(
+    portable: onnx.ModelProto, feeds: dict[str, np.ndarray], dynamic: Callable[[str], bool] = lambda name: True
+) -> Smoothing:
     """The scales for `portable` (switchable, float32, weights in memory) from one run on `feeds`
     (`calibrate.empty_cache_feeds` of the calibration text): every down projection after a gated MLP, every matmul
-    a norm feeds alone. Keys are the weights' names in the ONNX Runtime graph (the lm_head: `LM_HEAD_WEIGHT`)."""
+    a norm feeds alone, of those whose weight `dynamic` accepts (the ones the recipe makes dynamic). Keys are the
+    weights' names in the ONNX Runtime graph (the lm_head: `LM_HEAD_WEIGHT`)."""
     edit = GraphEdit(portable)
-    downs, normed = foldable_downs(edit), norm_fed(edit)
+    downs = {w: site for w, site in foldable_downs(edit).items() if dynamic(w)}
+    normed = {w: site for w, site in norm_fed(edit).items() if dynamic(w)}
     sites = {w: x for w, (x, _) in downs.items()} | {w: x for w, (x, _, _) in normed.items()}
     maxima = input_maxima(portable, sites, feeds)
     smoothing = Smoothing()
