@@ -177,21 +177,23 @@ def test_dynamic_int8_quantizes_every_weight_dynamically(recipe_bundles):
         assert weights[name].data_type == onnx.TensorProto.INT8 and len(weights[name + "_scale"].dims) == 1
 
 
-def test_dynamic_int8_carries_each_rows_prefix_in_mixed_batches(recipe_bundles):
-    """Its activations are quantized with one scale per call, so a row in a batch is not bit-exact with the row
+@pytest.mark.parametrize("recipe, precision", [("dynamic", "int8"), ("mixed-dynamic", "int4")])
+def test_dynamic_recipes_carry_each_rows_prefix_in_mixed_batches(recipe_bundles, recipe, precision):
+    """Their activations are quantized with one scale per call, so a row in a batch is not bit-exact with the row
     alone (int4's kernels differ in the same way): its logits stay far nearer to its own than to another prefix's."""
-    path = recipe_bundles["dynamic"]
+    path = recipe_bundles[recipe]
     with load_bundle(path, precision="fp32") as fp32:
         reference = {(n, p): first_logits(fp32, p, n) for n in ("short", "long") for p in PROMPTS}
     rows = [("short", PROMPTS[0]), ("long", PROMPTS[1]), ("long", PROMPTS[0]), ("short", PROMPTS[1])]
-    with load_bundle(path, precision="int8") as bundle:
+    with load_bundle(path, precision=precision) as bundle:
+        assert bundle.graph.weights == f"{precision} {recipe}"
         batch = [bundle.encode(p) for _, p in rows]
         together = next(iter(bundle.steps(batch, [n for n, _ in rows], GREEDY))).logits
         for (name, prompt), got in zip(rows, together):
             expected, other = reference[name, prompt], reference["long" if name == "short" else "short", prompt]
             alone, gap = first_logits(bundle, prompt, name), np.abs(other - expected).max()
-            assert np.abs(alone - expected).max() < BOUND["int8"] * gap, (name, prompt)
-            assert np.abs(got - alone).max() < BOUND["int8"] * gap, (name, prompt)
+            assert np.abs(alone - expected).max() < BOUND[precision] * gap, (name, prompt)
+            assert np.abs(got - alone).max() < BOUND[precision] * gap, (name, prompt)
 
 
 def test_mixed_dynamic_int4_runs_the_8_bit_weights_dynamically(recipe_bundles):
@@ -202,22 +204,6 @@ def test_mixed_dynamic_int4_runs_the_8_bit_weights_dynamically(recipe_bundles):
     dynamic = sorted(name for name, kind in kinds.items() if kind == "DynamicQuantizeMatMul")
     assert len(dynamic) == 1 + 2 and all(n.startswith(LM_HEAD) or DOWN in n for n in dynamic), kinds
     assert len(kinds) == 2 * 4 + 1, kinds
-
-
-def test_mixed_dynamic_int4_carries_each_rows_prefix_in_mixed_batches(recipe_bundles):
-    path = recipe_bundles["mixed-dynamic"]
-    with load_bundle(path, precision="fp32") as fp32:
-        reference = {(n, p): first_logits(fp32, p, n) for n in ("short", "long") for p in PROMPTS}
-    rows = [("short", PROMPTS[0]), ("long", PROMPTS[1]), ("long", PROMPTS[0]), ("short", PROMPTS[1])]
-    with load_bundle(path, precision="int4") as bundle:
-        assert bundle.graph.weights == "int4 mixed-dynamic"
-        batch = [bundle.encode(p) for _, p in rows]
-        together = next(iter(bundle.steps(batch, [n for n, _ in rows], GREEDY))).logits
-        for (name, prompt), got in zip(rows, together):
-            expected, other = reference[name, prompt], reference["long" if name == "short" else "short", prompt]
-            alone, gap = first_logits(bundle, prompt, name), np.abs(other - expected).max()
-            assert np.abs(alone - expected).max() < BOUND["int4"] * gap, (name, prompt)
-            assert np.abs(got - alone).max() < BOUND["int4"] * gap, (name, prompt)
 
 
 def test_pure_int4_stores_fewer_weight_bytes(recipe_bundles):
