@@ -1,12 +1,13 @@
 """Derive the ONNX Runtime graph of a bundle from its portable graph, at a chosen weight precision.
 
 portable (switchable) graph → fused attention with an in-place KV buffer → last-token logits → weights at the chosen
-precision (fp32 | fp16 | int8 | int4, int4 by a mixed or pure recipe; prefixes stay float32 in their own files;
-int8/int4 look embeddings up in the lm_head's quantized blocks; int8's dynamic recipe then moves every weight to
-dynamically quantized matmuls, the activations' outliers first smoothed into the weights by scales measured on a
-calibration text) → ONNX Runtime's offline graph optimizations (fused norms, …) → residual Add + norm fused → saved
-so that loading does not optimize again; beside it, its mixed-step twin (`mixed.py`: the same weights, decode rows
-and one prompt chunk in one forward, for the serving engine).
+precision (fp32 | fp16 | int8 | int4, int4 by a mixed, pure or mixed-dynamic recipe; prefixes stay float32 in their
+own files; int8/int4 look embeddings up in the lm_head's quantized blocks; the dynamic recipes, int8's dynamic and
+int4's mixed-dynamic, then move the 8-bit weights to dynamically quantized matmuls, the activations' outliers first
+smoothed into the weights by scales measured on a calibration text) → ONNX Runtime's offline graph optimizations
+(fused norms, …) → residual Add + norm fused → saved so that loading does not optimize again; beside it, its
+mixed-step twin (`mixed.py`: the same weights, decode rows and one prompt chunk in one forward, for the serving
+engine).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from prefixdeploy.exporter.optimize.precision import convert_precision, nbits_re
 from prefixdeploy.exporter.optimize.save import save_optimized
 from prefixdeploy.exporter.optimize.smooth import dynamic_weights, smoothing_of
 from prefixdeploy.models.archs.base import ArchSpec, RopeSpec
+from prefixdeploy.vocabulary import RECIPES
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +52,9 @@ def build_ort_graph(
 ) -> None:
     """Write the ONNX Runtime variant of `portable` (a switchable graph of `arch`, weights in memory) to `out`.
 
-    recipe: an int4 graph's (`precision.INT4`: which weights stay at 8 bits) or an int8 graph's (blocks | dynamic);
-    None: the precision's default. calibration_ids (T,): the tokens of a text the float graph runs once over to measure
-    the activations that int8's dynamic recipe smooths (`smooth.py`).
+    recipe: an int4 graph's or an int8 graph's (`precision.INT4`, `precision.INT8`: the bits of each weight, and
+    whether the 8-bit ones go dynamic); None: the precision's default. calibration_ids (T,): the tokens of a text the
+    float graph runs once over to measure the activations that the dynamic recipes smooth (`smooth.py`).
 
     Initializers identical to ones in `shared_data` (the portable graph's external data) are referenced there, not
     written again.
@@ -73,7 +75,7 @@ def build_ort_graph(
         edit = GraphEdit(model)
         if quantize_embedding_lookup(edit, *tied):
             edit.prune()  # the float table is read no more
-    nbits = nbits_recipe(precision, recipe) if precision in ("int8", "int4") else None
+    nbits = nbits_recipe(precision, recipe) if precision in RECIPES else None
     if nbits is not None and nbits.dynamic:  # after the lookup, which reads the lm_head's 8-bit blocks
         feeds = empty_cache_feeds(portable, calibration_ids)
         model = dynamic_weights(model, smoothing_of(portable, feeds, lambda name: nbits.bits_of(name) == 8))

@@ -1,4 +1,5 @@
-"""SmoothQuant-style scales for int8's dynamic recipe: activation outliers moved into the weights, exactly.
+"""SmoothQuant-style scales for the dynamic recipes (int8 dynamic, int4 mixed-dynamic): activation outliers moved into
+the weights, exactly.
 
 DynamicQuantizeMatMul quantizes its whole input with one scale per call, so one outlier channel coarsens every other
 channel. On SmolLM2 a layer's inputs to the down projection peak at up to 3,080 in a few channels where its median
@@ -9,7 +10,7 @@ into what made the input:
 - a norm (RMSNorm's Mul by its scale, LayerNormalization's scale and bias) feeding the packed qkv, the packed gate_up
   or the lm_head: its scale (and bias) divided by s;
 - a gated MLP's act(gate)·up feeding the down projection: linear in up, so column j of up (the second half of the
-  packed gate_up weight) divided by s_j.
+  packed gate_up weight) divided by s_j (in int4's 4-bit blocks, through the scales of its blocks).
 
 SmoothQuant's s_j = sqrt(max|x_j| / max|W_j|) (α = 0.5) balances the two: the activations' spread shrinks, the
 weights' grows. The maxima come from one run of the float graph over a calibration text (`calibrate.py`). What
