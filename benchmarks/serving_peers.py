@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import peers
@@ -153,8 +152,8 @@ def export_bundle(model_dir: Path, cache: Path, dynamic: bool = False) -> Path:
     if not _is_current(bundle, recipes):  # absent, or exported before mixed-step twins, smoothing or these recipes
         prefixes = tuple(str(HERE.parent / "samples" / n / f"{n}.safetensors") for n in ("extract", "sentiment"))
         precisions = ("int8", "int4") if dynamic else ("fp32", "int8", "int4")
-        config = ExportConfig(str(model_dir), prefixes, bundle, force=True, precisions=precisions)
-        export(replace(config, **{f"{p}_recipe": r for p, r in recipes.items()}))
+        by_recipe = {f"{p}_recipe": r for p, r in recipes.items()}
+        export(ExportConfig(str(model_dir), prefixes, bundle, force=True, precisions=precisions, **by_recipe))
     return bundle
 
 

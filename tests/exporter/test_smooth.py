@@ -153,7 +153,7 @@ def test_a_4_bit_gate_up_takes_its_up_scales_in_its_block_scales_exactly():
     mlp = swiglu_mlp(hidden=64, inner=128, outlier=300.0)
     feeds = {"x": np.random.default_rng(1).normal(0, 1, (1, 16, 64)).astype(np.float32)}
     recipe = INT4["mixed-dynamic"]
-    smoothing = smoothing_of(mlp, feeds, lambda name: recipe.bits_of(name) == 8)
+    smoothing = smoothing_of(mlp, feeds, recipe.is_dynamic)
     assert set(smoothing.rows) == {"layers.0.mlp.down.weight"} and set(smoothing.up) == {"layers.0.mlp.gate_up.weight"}
     before = quantize_weights(copy(mlp), recipe)
     codes = {t.name: numpy_helper.to_array(t) for t in before.graph.initializer if t.name.endswith("_Q")}
@@ -176,7 +176,7 @@ def test_mixed_dynamic_smooths_the_down_projection_it_makes_dynamic():
     feeds = {"x": np.random.default_rng(1).normal(0, 1, (1, 16, 64)).astype(np.float32)}
     expected = run(mlp, feeds, "y")
     recipe = INT4["mixed-dynamic"]
-    smoothing = smoothing_of(mlp, feeds, lambda name: recipe.bits_of(name) == 8)
+    smoothing = smoothing_of(mlp, feeds, recipe.is_dynamic)
     smoothed = dynamic_weights(quantize_weights(copy(mlp), recipe), smoothing)
     unsmoothed = dynamic_matmuls(quantize_weights(copy(mlp), recipe), keep=lambda name: False)
     kinds = {n.input[1]: n.op_type for n in smoothed.graph.node if "MatMul" in n.op_type}

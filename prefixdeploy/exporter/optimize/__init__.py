@@ -78,6 +78,6 @@ def build_ort_graph(
     nbits = nbits_recipe(precision, recipe) if precision in RECIPES else None
     if nbits is not None and nbits.dynamic:  # after the lookup, which reads the lm_head's 8-bit blocks
         feeds = empty_cache_feeds(portable, calibration_ids)
-        model = dynamic_weights(model, smoothing_of(portable, feeds, lambda name: nbits.bits_of(name) == 8))
+        model = dynamic_weights(model, smoothing_of(portable, feeds, nbits.is_dynamic))
     save_optimized(model, out, shared_data, after=fuse_skip_norm)
     write_mixed_twin(out)  # the same weights, decode rows and a prompt chunk in one forward (serving)

@@ -66,6 +66,10 @@ class NBitsRecipe:
             return self.lm_head_bits
         return self.down_bits if DOWN in name else self.bits
 
+    def is_dynamic(self, name: str) -> bool:
+        """Whether weight `name` ends in DynamicQuantizeMatMul: the 8-bit weights of a dynamic recipe."""
+        return self.dynamic and self.bits_of(name) == 8
+
 
 INT8 = {  # keyed by vocabulary.INT8_RECIPES, as INT4 by INT4_RECIPES (a test holds them together)
     "blocks": NBitsRecipe(bits=8, lm_head_bits=8, down_bits=8),
