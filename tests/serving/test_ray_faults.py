@@ -103,19 +103,19 @@ class LoadWithAKill:
     async def _kill_mid_stream(self) -> None:
         while len(self.done) < self.kill_after:
             await asyncio.sleep(0.01)
-        # 16 choices of 100 tokens (the tiny model's context is 128) on the replica's 4 rows: long enough to be cut
-        args = LONG | {"prompt": [LONG["prompt"]] * 16, "max_tokens": 100, "stream": True}
+        # 48 choices of 100 tokens (the tiny model's context is 128) on the replica's 4 rows: long enough to be cut.
+        # The kill follows the headers at once: under a loaded suite, a probe of 16 choices killed at its first line
+        # once completed 0.03 s after the kill (its stream all but sent), and the kill cut nothing.
+        args = LONG | {"prompt": [LONG["prompt"]] * 48, "max_tokens": 100, "stream": True}
         async with self.client.completions.with_streaming_response.create(
             model="summ", extra_headers={ROUTE: "summ"}, **args
         ) as response:
             self.victim = response.headers[REPLICA]
-            lines = response.iter_lines()
-            await anext(lines)
             self.in_flight = len(self.started) - len(self.done)
             ray.kill(replica_actor(self.server.app_name, self.victim), no_restart=True)
             self.killed_at = time.monotonic()
             try:
-                async for line in lines:
+                async for line in response.iter_lines():
                     if line == "data: [DONE]":
                         self.probe = "completed"
                 self.probe = self.probe or "ended early"
