@@ -67,6 +67,12 @@ def _fmt(value, digits: int = 0) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _shared(args) -> str:
+    """The prompts' shared start, as the report's header names it."""
+    n = getattr(args, "shared_prefix_len", 0)
+    return f"{n} tokens every prompt starts with + " if n else ""
+
+
 def markdown(args, rows: dict, started: str) -> str:
     levels = args.levels
     head = ["server", "weights", *[f"tok/s c{c}" for c in levels], "TTFT p50 / p99 c8 (ms)", "TPOT c1 (ms)"]
@@ -75,10 +81,10 @@ def markdown(args, rows: dict, started: str) -> str:
         "# Served throughput against llama.cpp and vLLM (benchmarks/serving_peers.py)",
         "",
         f"Run {started} on {_cpu()} ({os.cpu_count()} logical cores), load average at the end "
-        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}. `vllm bench serve` (random dataset, {args.input_len} "
-        f"input tokens, {args.output_len} output tokens, EOS ignored, `Connection: close`), {args.requests} "
-        f"requests at {levels} clients, {args.rounds} rounds with the servers in alternating order; means over the "
-        f"rounds. Every server decodes up to {args.slots} rows at once.",
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}. `vllm bench serve` (random dataset, "
+        f"{_shared(args)}{args.input_len} input tokens, {args.output_len} output tokens, EOS ignored, "
+        f"`Connection: close`), {args.requests} requests at {levels} clients, {args.rounds} rounds with the servers "
+        f"in alternating order; means over the rounds. Every server decodes up to {args.slots} rows at once.",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * 2 + "---:|" * (len(head) - 2),

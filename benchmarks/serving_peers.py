@@ -7,10 +7,11 @@ mixed-dynamic`) served at int8, at int4, and at int4 with that int8 graph for pr
 int8`); int8 dynamic, int4 + int8 dynamic and fp32 also with `--mixed-steps` (a prompt chunk in the decode's forward),
 side by side;
 llama.cpp's F32 converted from that directory, Q8_0 and Q4_0 quantized from F32, Q4_1 the file SmolLM2 ships as;
-vLLM on the directory in fp32 and bf16. Random prompts of `--input-len` tokens, `--output-len` new ones with EOS
-ignored, at each `--levels` concurrency with `--requests` requests; every request sends `Connection: close`
-(llama-server dropped keep-alive connections after streamed responses). Our server runs each level twice: the base
-model, and `model` = a prefix (the prefix rows), the base first in even rounds and second in odd ones.
+vLLM on the directory in fp32 and bf16. Random prompts of `--input-len` tokens (after `--shared-prefix-len` tokens
+that every prompt of a run starts with: a system prompt, where the servers' prompt caches act), `--output-len` new
+ones with EOS ignored, at each `--levels` concurrency with `--requests` requests; every request sends `Connection:
+close` (llama-server dropped keep-alive connections after streamed responses). Our server runs each level twice: the
+base model, and `model` = a prefix (the prefix rows), the base first in even rounds and second in odd ones.
 
     python benchmarks/serving_peers.py [--rounds 2] [--levels 1,8,16] [--requests 8,32,64] [--only prefixdeploy,...]
         [--extra "LABEL=BUNDLE:PRECISION[:BATCH_PRECISION] [SERVE_FLAGS]" ...] [--out benchmarks/SERVING-PEERS.md]
@@ -49,6 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--levels", default="1,8,16", help="concurrent clients, comma list")
     p.add_argument("--requests", default="8,32,64", help="requests per level, comma list (same length)")
     p.add_argument("--input-len", type=int, default=56)
+    p.add_argument("--shared-prefix-len", type=int, default=0, help="tokens every prompt starts with, before its own")
     p.add_argument("--output-len", type=int, default=32)
     p.add_argument("--slots", type=int, default=16, help="rows each server decodes at once (all three servers)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -185,6 +187,7 @@ def bench_serve(python: Path, model_dir: Path, server: Server, model: str, clien
     cmd = [str(python), "-m", "vllm.entrypoints.cli.main", "bench", "serve", "--backend", "openai"]
     cmd += ["--base-url", f"http://127.0.0.1:{server.port}", "--endpoint", "/v1/completions", "--model", model]
     cmd += ["--tokenizer", str(model_dir), "--dataset-name", "random", "--random-input-len", str(args.input_len)]
+    cmd += ["--random-prefix-len", str(args.shared_prefix_len)]
     cmd += ["--random-output-len", str(args.output_len), "--ignore-eos", "--num-prompts", str(n)]
     cmd += ["--max-concurrency", str(clients), "--header", "Connection=close", "--percentile-metrics", "ttft,tpot,itl"]
     cmd += ["--metric-percentiles", "50,99", "--save-result", "--result-dir", str(out.parent)]

@@ -344,6 +344,13 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
     metavar="N",
     help="With --prompt-lookup: also draft from the last N greedy answers of the same model (prefix).",
 )
+@click.option(
+    "--prompt-cache/--no-prompt-cache",
+    default=True,
+    show_default=True,
+    help="Keep finished requests' tokens in free rows; a prompt that starts the same way (same model) prefills only "
+    "the rest (llama.cpp's cache_prompt, vLLM's prefix caching).",
+)
 @click.option("--max-model-len", type=int, default=None, help="Tokens per row: prefix + prompt + new tokens.")
 @click.option("--max-tokens-limit", type=int, default=2048, show_default=True, help="Largest max_tokens accepted.")
 @click.option("--request-timeout", type=float, default=600.0, show_default=True, help="Seconds; then 'abort'.")

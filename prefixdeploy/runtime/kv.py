@@ -50,12 +50,14 @@ class KVSlots:
         """Whether `mixed` runs: the backend holds a mixed-step twin of its graph."""
         return getattr(self.backend, "mixed_session", None) is not None
 
-    def seed(self, slot: int, prefix: Prefix | None) -> int:
-        """Start `slot` afresh with `prefix`'s keys and values in positions [0, P); returns P (0 without a prefix)."""
+    def seed(self, slot: int, prefix: Prefix | None, cached: int = 0) -> int:
+        """Start `slot` afresh with `prefix`'s keys and values in positions [0, P); returns P (0 without a prefix).
+        cached: the slot already holds `prefix` and this many tokens after it (a prompt cache's); keep those."""
         P = prefix.num_virtual_tokens if prefix is not None else 0
-        if P:
+        assert self.lengths[slot] >= P + cached or not cached, "the slot holds fewer tokens than the cache said"
+        if P and not cached:
             self.kv.seed(slot, prefix)  # positions [0, P) of every layer; prefix keys carry no position encoding
-        self.lengths[slot] = P
+        self.lengths[slot] = P + cached
         return P
 
     def prefill(self, slot: int, ids: list[int]) -> np.ndarray:

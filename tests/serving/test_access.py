@@ -1,7 +1,7 @@
 """Who may do what (issue 20, items 3 and 5): several inference keys and a separate admin key (prefix load/unload,
 /metrics), from files, the environment and flags; keys stripped of surrounding whitespace; a cap on runtime prefixes
 (count and bytes); an unloaded prefix's metric series gone; /metrics rendered off the event loop and, under
---lookup-history, never showing inference clients the prompt-lookup counters."""
+--lookup-history, never showing inference clients the prompt-lookup counters (nor the prompt cache's)."""
 
 from __future__ import annotations
 
@@ -125,6 +125,22 @@ def test_lookup_counters_are_hidden_from_inference_clients_under_lookup_history(
         assert server.client().completions.create(model="summ", prompt="once upon", max_tokens=8, temperature=0)
         assert call(server.url, server.key, "GET", "/metrics").status_code == 403
         assert "prefixdeploy_lookup_draft_tokens_total" in call(server.url, ADMIN, "GET", "/metrics").text
+
+
+def test_the_prompt_cache_counter_shows_to_admins_only_and_counts_a_repeated_prompt(served_bundle):
+    """The same prompt twice: the second is admitted from the first's row (the same answer); the counter says so, on
+    a page only the admin key reads (a hit may be another client's prompt)."""
+    request = {"model": "summ", "prompt": "once upon a time there was", "max_tokens": 4, "temperature": 0}
+    with running_server(served_bundle) as server:  # one key for everything: it is a client's
+        server.client().completions.create(**request)
+        assert "prompt_cache" not in server.metric_text()
+    with running_server(served_bundle, "--admin-key", ADMIN) as server:
+        answers = [server.client().completions.create(**request).choices[0].text for _ in range(2)]
+        page = call(server.url, ADMIN, "GET", "/metrics").text
+    assert answers[0] == answers[1]
+    total = "prefixdeploy_prompt_cache_hit_tokens_total "
+    hits = [float(line[len(total) :]) for line in page.splitlines() if line.startswith(total)]
+    assert hits and hits[0] > 0
 
 
 class ThreadProbe:

@@ -84,7 +84,9 @@ def test_prompt_logprobs_prefill_apart_from_mixed_steps(bundle):
     steps: list[StepStats] = []
 
     async def run(engine):
-        busy = engine.submit(ids, None, SamplingParams(max_tokens=30, **GREEDY))  # decodes while the other prefills
+        # decodes while the other prefills: 90 steps, so that a loaded machine pausing this thread between the two
+        # submissions (30 once were not enough) cannot let it finish before the other is admitted
+        busy = engine.submit(ids, None, SamplingParams(max_tokens=90, **GREEDY))
         scored = engine.submit(ids, bundle.prefixes["qa"], SamplingParams(max_tokens=2, prompt_logprobs=1, **GREEDY))
         return await collect(busy), await collect(scored)
 

@@ -19,6 +19,7 @@ class EngineConfig:
     max_prefill_prompts: int = 1  # prompts a step may prefill within that budget, each a forward of its own
     prompt_lookup: int = 0  # K > 0: a greedy row alone in the batch drafts up to K tokens per step (exact at fp32)
     lookup_history: int = 0  # with prompt_lookup: the last N greedy answers per prefix are draft sources too
+    prompt_cache: bool = True  # finished rows' tokens stay in free slots; a prompt that starts the same reuses them
 
     def __post_init__(self):
         for name in ("max_num_seqs", "max_prefill_tokens", "max_prefill_prompts", "max_model_len"):

@@ -99,6 +99,7 @@ class Engine:
             lookup_history=config.lookup_history,
             mixed_steps=self._executor.mixes,
             max_prefill_prompts=config.max_prefill_prompts,
+            prompt_cache=config.prompt_cache,
         )
         self._cv = threading.Condition()  # guards _waiting and the flags; wakes the engine thread and shutdown
         self._waiting: deque[Request] = deque()

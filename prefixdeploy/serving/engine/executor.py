@@ -49,7 +49,7 @@ class Executor:
 
     def _prefill(self, work: PrefillWork) -> Outcome:
         if work.seed:
-            self.slots.seed(work.slot, work.prefix)
+            self.slots.seed(work.slot, work.prefix, work.cached)
         scored = None  # (t, V) the logits that score the prompt's next tokens, when asked for
         if work.every_logit:
             every = self.slots.extend(work.slot, np.array(work.ids, np.int64))  # (T, V)
@@ -61,7 +61,7 @@ class Executor:
     def _mixed(self, work: MixedWork) -> tuple[Outcome, Outcome]:
         prefill, decode = work.prefill, work.decode
         if prefill.seed:
-            self.slots.seed(prefill.slot, prefill.prefix)
+            self.slots.seed(prefill.slot, prefill.prefix, prefill.cached)
         last = prefill.choice is not None
         decoded, logits = self.slots.mixed(decode.tokens, prefill.slot, prefill.ids, last)  # (n, V), (V,) | None
         tokens = choose_tokens(decoded, decode.choices, decode.histories).tolist()

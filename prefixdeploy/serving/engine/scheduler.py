@@ -19,6 +19,8 @@ A step (`step`) is two pieces of work, each planned, executed and recorded in tu
 With `mixed_steps` (the executor holds a mixed-step graph), a step that prefills a chunk while rows decode runs both
 in one forward (`MixedWork`): every weight is read once per step, not twice. Its decode covers the rows ready before
 the chunk, so a row whose prompt completes decodes from the next step on.
+With `prompt_cache`, a row that finishes leaves its sequence in a free slot (`prompt_cache.PromptCache`), and a
+request admitted later that starts the same way, under the same prefix, prefills only the rest.
 The work is plain data and the results are tokens and logits, so the policy is tested without a model or a clock.
 """
 
@@ -34,6 +36,7 @@ from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.lookup import Drafter, EarlierOutputs
 from prefixdeploy.runtime.prefix import Prefix
 from prefixdeploy.runtime.sampling import TokenChoice
+from prefixdeploy.serving.engine.prompt_cache import PromptCache
 from prefixdeploy.serving.engine.requests import (
     Request,
     TokenLogprob,
@@ -59,6 +62,7 @@ class PrefillWork:
     choice: TokenChoice | None  # set on the prompt's last chunk: choose the row's first token
     forks: tuple[TokenChoice, ...] = ()  # on the last chunk of n > 1 choices: the others', each from the same logits
     every_logit: bool = False  # return the logits after every fed token (the request wants its prompt's logprobs)
+    cached: int = 0  # with `seed`: the slot already holds `prefix` and this many prompt tokens (the prompt cache)
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,7 @@ class StepStats:
     drafted: int = 0  # prompt-lookup draft tokens verified this step
     accepted: int = 0  # of those, kept
     mixed: bool = False  # the prefill and the decode ran in one forward (MixedWork)
+    cached: int = 0  # prompt tokens of the requests admitted this step that the prompt cache held (not prefilled)
 
 
 @dataclass
@@ -122,6 +127,7 @@ class Row:
     fed: int = 0  # prompt tokens prefilled so far
     token: int = 0  # the last chosen token, fed at the next decode
     output: list[int] = field(default_factory=list)  # the tokens chosen so far
+    cached: int = 0  # prompt tokens the prompt cache held when it was admitted (fed from there on)
     drafter: Drafter | None = None  # prompt lookup's draft sizes, made at the row's first draft
     unforked: list[Request] = field(default_factory=list)  # the request's other choices, forked when the prompt is in
     prompt_logprobs: list[TokenLogprob] | None = None  # with params.prompt_logprobs: the prompt tokens scored so far
@@ -143,11 +149,13 @@ class Scheduler:
         lookup_history: int = 0,
         mixed_steps: bool = False,
         max_prefill_prompts: int = 1,
+        prompt_cache: bool = False,
     ):
         """prompt_lookup: K > 0 lets a greedy row that is alone draft up to K tokens a step (the executor's graph
         must take several tokens with every position's logits); lookup_history: how many greedy answers per prefix
         it may also draft from; mixed_steps: the executor runs `MixedWork`; max_prefill_prompts: how many prompts a
-        step may prefill within its budget."""
+        step may prefill within its budget; prompt_cache: keep finished rows' sequences in free slots for later
+        requests that start the same way."""
         self.num_slots, self.max_prefill_tokens = num_slots, max_prefill_tokens
         self.prompt_lookup = prompt_lookup
         self.earlier = EarlierOutputs(lookup_history if prompt_lookup else 0)
@@ -158,19 +166,22 @@ class Scheduler:
         self.rows: list[Row] = []  # rows[i] lives in slot i
         self.ready = 0  # rows[:ready] decode; rows[ready:] (at most one) is mid-prefill
         self._moves: list[tuple[int, int]] = []  # slot copies owed to the executor by rows that left
+        self.cache = PromptCache() if prompt_cache else None
+        self._cached = 0  # prompt tokens admitted from the cache during the current step
 
     def step(self, take_waiting: Callable[[int], Request | None], execute: Callable[[Work], Outcome]) -> StepStats:
         """One engine step: drop aborted rows, prefill prompts within the step's budget, then decode or verify (the
         first prompt's chunk and the decode in one forward with `mixed_steps`); `take_waiting(free)` hands over the
         next queued request if it needs at most `free` slots (else None), `execute` runs a piece of work."""
         self._drop_aborted()
+        self._cached = 0
         stalled = self.ready
         budget = self.max_prefill_tokens if self.ready > 0 else self.idle_prefill_tokens
         prefill = self.plan_prefill(take_waiting, budget)
         if prefill is not None and self.mixed_steps and self.ready > 0 and not prefill.every_logit:
             stats = self._mixed_step(prefill, execute)
             more = self._more_prompts(prefill, budget, take_waiting, execute)
-            return replace(stats, prefill_tokens=stats.prefill_tokens + more)
+            return replace(stats, prefill_tokens=stats.prefill_tokens + more, cached=self._cached)
         prefilled = 0
         if prefill is not None:
             self.record(prefill, execute(prefill))
@@ -186,6 +197,7 @@ class Scheduler:
             stalled=stalled if prefilled else 0,
             drafted=drafted,
             accepted=len(outcome.tokens) - 1 if drafted else 0,
+            cached=self._cached,
         )
 
     def _more_prompts(
@@ -221,6 +233,7 @@ class Scheduler:
 
     def abort_all(self) -> None:
         rows, self.rows, self.ready, self._moves = self.rows, [], 0, []
+        self._forget_cache()
         for row in rows:
             for request in (row.request, *row.unforked):
                 request.deliver(abort_event())
@@ -228,6 +241,7 @@ class Scheduler:
     def fail_all(self, error: BaseException) -> None:
         """After an internal error: every running request gets `error`; the slots start empty."""
         rows, self.rows, self.ready, self._moves = self.rows, [], 0, []
+        self._forget_cache()
         for row in rows:
             for request in (row.request, *row.unforked):
                 if not request.finished:
@@ -248,7 +262,7 @@ class Scheduler:
             if request is None:
                 return None
             assert request.slots <= free, "take_waiting handed over a request that does not fit"
-            self.rows.append(_admit(request))
+            self.rows.append(self._admit(request))
         slot = len(self.rows) - 1
         row = self.rows[slot]
         remaining = len(row.request.prompt_ids) - row.fed
@@ -258,12 +272,31 @@ class Scheduler:
             moves=self._take_moves(),
             slot=slot,
             ids=row.request.prompt_ids[row.fed : row.fed + size],
-            seed=row.fed == 0,
+            seed=row.fed == row.cached,  # the first chunk (a chunk feeds at least one token)
             prefix=row.request.prefix,
             choice=row.request.choice if last else None,
             forks=tuple(r.choice for r in row.unforked) if last else (),
             every_logit=row.prompt_logprobs is not None,
+            cached=row.cached,
         )
+
+    def _admit(self, request: Request) -> Row:
+        """The row of a queued request, in the first free slot: from the prompt cache's best slot for it, if any
+        (copied there first unless it is that slot; a request scoring its prompt feeds it all)."""
+        row, slot = _new_row(request), len(self.rows)
+        if self.cache is None:
+            return row
+        hit = None
+        if row.prompt_logprobs is None:
+            hit = self.cache.best(request.prefix, request.prompt_ids, range(slot, self.num_slots))
+        self.cache.drop(slot)  # written from now on
+        if hit is not None:
+            source, row.cached = hit
+            if source != slot:
+                self._copy(source, slot)
+            row.fed = row.cached
+            self._cached += row.cached
+        return row
 
     def plan_decode(self) -> DecodeWork | VerifyWork | None:
         """A verify for a lone greedy row whose sequence offers a draft, else one token for every ready row."""
@@ -339,7 +372,7 @@ class Scheduler:
         for request in row.unforked:
             forked.append(len(self.rows))
             self.rows.append(Row(request, fed=row.fed, prompt_logprobs=row.prompt_logprobs))
-            self._moves.append((slot, forked[-1]))
+            self._copy(slot, forked[-1])
         row.unforked = []
         self.ready += len(forked)
         return forked
@@ -367,7 +400,7 @@ class Scheduler:
                 if row.request.params.temperature == 0 and row.request.index == 0:  # n greedy choices: one answer
                     self.earlier.add(_task(row.request), row.output)
         for s in sorted(done, reverse=True):  # from the back: a moved row never lands on a slot still to free
-            self._free(s)
+            self._free(s, keep=True)
         for request, event in events:  # after freeing: whoever sees a last event sees its slot free
             request.deliver(event)
 
@@ -400,8 +433,11 @@ class Scheduler:
                 for request in (row.request, *row.unforked):
                     request.deliver(abort_event())
 
-    def _free(self, slot: int) -> None:
-        """Release `slot`; the last ready row fills the hole, then the prefilling row (if any) follows it down."""
+    def _free(self, slot: int, keep: bool = False) -> None:
+        """Release `slot`; the last ready row fills the hole, then the prefilling row (if any) follows it down.
+        keep: the row finished; the prompt cache keeps its sequence (see `_keep`)."""
+        if keep and self.cache is not None:
+            self._keep(slot)
         if slot < self.ready:
             last = self.ready - 1
             self._move(last, slot)
@@ -413,11 +449,34 @@ class Scheduler:
 
     def _move(self, source: int, target: int) -> None:
         if source != target:
-            self._moves.append((source, target))
+            self._copy(source, target)
             self.rows[target] = self.rows[source]
 
+    def _copy(self, source: int, target: int) -> None:
+        """Owe the executor a copy of slot `source` into `target`, which then keeps nothing for the prompt cache."""
+        self._moves.append((source, target))
+        if self.cache is not None:
+            self.cache.drop(target)
 
-def _admit(request: Request) -> Row:
+    def _keep(self, slot: int) -> None:
+        """The prompt cache keeps the finished row's sequence (its prompt and all of its output but the last token,
+        which was never fed): where it is if no row will move into its slot (the last row), else copied into a free
+        slot first (an empty one, or the least recently used), before the moves that fill the hole."""
+        row = self.rows[slot]
+        target = slot
+        if slot != len(self.rows) - 1:
+            target = self.cache.spare(range(len(self.rows), self.num_slots))
+            if target is None:  # every slot holds a row
+                return
+            self._copy(slot, target)
+        self.cache.keep(target, row.request.prefix, row.request.prompt_ids + row.output[:-1])
+
+    def _forget_cache(self) -> None:
+        if self.cache is not None:
+            self.cache.clear()
+
+
+def _new_row(request: Request) -> Row:
     """A queued request's row: its other choices wait for its prompt; its first prompt token has no logprob."""
     scored = [TokenLogprob(request.prompt_ids[0], None, None)] if request.params.prompt_logprobs is not None else None
     return Row(request, unforked=list(request.siblings), prompt_logprobs=scored)

@@ -37,6 +37,7 @@ class ServeConfig:
     max_prefill_prompts: int = ENGINE_DEFAULTS.max_prefill_prompts  # prompts a step may prefill within that budget
     prompt_lookup: int = 0  # K > 0: greedy rows alone in the batch draft up to K tokens per step (exact at fp32)
     lookup_history: int = 0  # with prompt_lookup: the last N greedy answers per prefix are draft sources too
+    prompt_cache: bool = ENGINE_DEFAULTS.prompt_cache  # free slots keep finished sequences for later prompts
     max_model_len: int | None = None  # KV slot length (prefix + prompt + new tokens); None: the engine's default
     max_tokens_limit: int = 2048  # a request's max_tokens above this is 400
     request_timeout: float = 600.0  # seconds from arrival; then the request ends with finish_reason "abort"

@@ -6,7 +6,8 @@ thread's step callback can observe directly, and `render` may run in a worker th
 
 The prompt-lookup counters are left out when `lookup_counters` is false: under `--lookup-history` a draft accepted
 from another request's answer shows in them, so whoever reads /metrics learns that some client recently got a similar
-answer (the server keeps them for admin keys only; docs/serving-security.md).
+answer (the server keeps them for admin keys only; docs/serving-security.md). The prompt cache's counter likewise
+(`cache_counter`): a hit may come from another client's request.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ FINISH_REASONS = ("stop", "length", "abort")  # the values of request_success's 
 
 
 class ServerMetrics:
-    def __init__(self, lookup_counters: bool = True):
+    def __init__(self, lookup_counters: bool = True, cache_counter: bool = True):
         self.registry = r = CollectorRegistry(auto_describe=True)
         self.running = Gauge(f"{NS}_requests_running", "Requests decoding in the engine.", registry=r)
         self.waiting = Gauge(f"{NS}_requests_waiting", "Requests queued for an engine row.", registry=r)
@@ -66,6 +67,11 @@ class ServerMetrics:
             buckets=ROW_BUCKETS,
             registry=r,
         )
+        self.cached_tokens = Counter(
+            f"{NS}_prompt_cache_hit_tokens",
+            "Prompt tokens of admitted requests found in the prompt cache (not prefilled again).",
+            registry=r if cache_counter else None,  # counted either way, rendered only if shown
+        )
         self.by_model = (self.prompt_tokens, self.generation_tokens, self.ttft, self.inter_token, self.e2e)
         lookup = r if lookup_counters else None  # counted either way, rendered only if shown
         self.draft_tokens = Counter(
@@ -87,6 +93,8 @@ class ServerMetrics:
             self.rows_per_step.observe(stats.rows)
         if stats.prefill_tokens:
             self.prefill_per_step.observe(stats.prefill_tokens)
+        if stats.cached:
+            self.cached_tokens.inc(stats.cached)
         if stats.drafted:
             self.draft_tokens.inc(stats.drafted)
             self.accepted_tokens.inc(stats.accepted)

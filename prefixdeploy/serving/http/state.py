@@ -41,7 +41,10 @@ class ServerState:
             )
         )
         # With lookup history, the lookup counters tell one client about another's answers: admins only (item 3)
-        self.metrics = ServerMetrics(lookup_counters=not config.lookup_history or bool(config.access.admin))
+        admin = bool(config.access.admin)
+        self.metrics = ServerMetrics(
+            lookup_counters=not config.lookup_history or admin, cache_counter=not config.prompt_cache or admin
+        )
         self.phase = LOADING
         self.bundle: Bundle | None = None
         self.registry: PrefixRegistry | None = None
@@ -83,6 +86,7 @@ class ServerState:
             prompt_lookup=config.prompt_lookup,
             lookup_history=config.lookup_history,
             max_model_len=config.max_model_len,
+            prompt_cache=config.prompt_cache,
         )
         self.engine = Engine(self.bundle, engine_config, on_step=self.metrics.on_step)
         self.prompt_limits = PromptLimits(self.engine.max_model_len, self.bundle.codec.max_token_chars)

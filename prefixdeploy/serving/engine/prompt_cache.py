@@ -1,0 +1,85 @@
+"""The prompt cache: what the engine's free KV slots still hold, so that a new request can start from it.
+
+A row that finishes leaves its sequence (prefix, prompt and answer but its last token) in a slot. The scheduler keeps
+it there, or copies it into a free slot when another row must move into its own (slots stay contiguous), and records
+it here: whose prefix, which tokens. A request admitted later takes the free slot whose tokens share the longest
+start with its prompt, under the same prefix, and prefills only the rest (llama.cpp's `cache_prompt`, vLLM's
+automatic prefix caching, per slot). The last prompt token is always fed again: its logits choose the first token.
+
+Plain data, engine thread only, no model: the scheduler says which slots it writes (`drop`) and keeps (`keep`).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from prefixdeploy.runtime.prefix import Prefix
+
+
+@dataclass
+class Kept:
+    prefix: weakref.ref | None  # the prefix whose keys fill the slot's first positions (None: no prefix)
+    tokens: np.ndarray  # (T,) int64: the tokens after the prefix, in order
+    used: int  # when it was kept or last taken: the least recently used is replaced first
+
+    def holds(self, prefix: Prefix | None) -> bool:
+        """Whether the slot starts with `prefix` (the same object: a prefix reloaded under its name is another)."""
+        if self.prefix is None:
+            return prefix is None
+        return prefix is not None and self.prefix() is prefix  # a prefix gone since matches nothing
+
+
+class PromptCache:
+    def __init__(self):
+        self.kept: dict[int, Kept] = {}  # free slot -> what it holds
+        self._clock = 0
+
+    def keep(self, slot: int, prefix: Prefix | None, tokens: list[int]) -> None:
+        """Slot `slot` (free) holds `prefix` then `tokens` (a finished row's sequence but its last token)."""
+        self._clock += 1
+        ref = weakref.ref(prefix) if prefix is not None else None
+        self.kept[slot] = Kept(ref, np.asarray(tokens, np.int64), self._clock)
+
+    def drop(self, slot: int) -> None:
+        """Slot `slot` is about to be written (a row moves or is admitted into it): it keeps nothing."""
+        self.kept.pop(slot, None)
+
+    def clear(self) -> None:
+        self.kept.clear()
+
+    def spare(self, free: Iterable[int]) -> int | None:
+        """Of the `free` slots, one to keep a sequence in: the last empty one (rows are admitted into the first free
+        slot, so the last lasts longest), else the least recently used."""
+        free = list(free)
+        empty = [s for s in free if s not in self.kept]
+        if empty:
+            return empty[-1]
+        return min(free, key=lambda s: self.kept[s].used, default=None)
+
+    def best(self, prefix: Prefix | None, prompt: list[int], free: Iterable[int]) -> tuple[int, int] | None:
+        """(slot, n): the free slot whose tokens start like `prompt` the longest under `prefix`, and how many
+        tokens of the prompt it holds (at most all but the last); None if no slot holds even one."""
+        ids = np.asarray(prompt[:-1], np.int64)  # (T - 1,)
+        found = None
+        for slot in free:
+            entry = self.kept.get(slot)
+            if entry is None or not entry.holds(prefix):
+                continue
+            n = _common_start(entry.tokens, ids)
+            if n and (found is None or n > found[1]):
+                found = (slot, n)
+        if found is not None:
+            self._clock += 1
+            self.kept[found[0]].used = self._clock
+        return found
+
+
+def _common_start(a: np.ndarray, b: np.ndarray) -> int:
+    """How many leading tokens a (m,) and b (k,) share."""
+    n = min(len(a), len(b))
+    differ = np.flatnonzero(a[:n] != b[:n])  # (d,)
+    return int(differ[0]) if len(differ) else n
