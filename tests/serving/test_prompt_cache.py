@@ -12,7 +12,8 @@ import pytest
 
 from prefixdeploy.serving.engine.prompt_cache import PromptCache
 from prefixdeploy.serving.engine.requests import SamplingParams, make_choices
-from prefixdeploy.serving.engine.scheduler import DecodeWork, MixedWork, Outcome, PrefillWork, Scheduler
+from prefixdeploy.serving.engine.scheduler import Scheduler
+from prefixdeploy.serving.engine.work import DecodeWork, MixedWork, Outcome, PrefillWork
 
 V = 16
 TOKEN = 5  # every choice of the stand-in

@@ -10,15 +10,8 @@ import numpy as np
 import pytest
 
 from prefixdeploy.serving.engine.requests import Request, SamplingParams, make_choices
-from prefixdeploy.serving.engine.scheduler import (
-    IDLE_PREFILL_TOKENS,
-    DecodeWork,
-    MixedWork,
-    Outcome,
-    PrefillWork,
-    Scheduler,
-    VerifyWork,
-)
+from prefixdeploy.serving.engine.scheduler import IDLE_PREFILL_TOKENS, Scheduler
+from prefixdeploy.serving.engine.work import DecodeWork, MixedWork, Outcome, PrefillWork, VerifyWork
 
 CHUNK = 7
 V = 16  # vocabulary of the stand-in's logits

@@ -35,7 +35,8 @@ from prefixdeploy.serving.engine.requests import (
     make_choices,
     out_of_vocabulary,
 )
-from prefixdeploy.serving.engine.scheduler import Scheduler, StepStats
+from prefixdeploy.serving.engine.scheduler import Scheduler
+from prefixdeploy.serving.engine.work import StepStats
 
 __all__ = [
     "Engine",

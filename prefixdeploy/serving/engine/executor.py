@@ -15,7 +15,7 @@ from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.kv import KVSlots
 from prefixdeploy.runtime.lookup import verify_draft
 from prefixdeploy.runtime.sampling import choose_token, choose_tokens
-from prefixdeploy.serving.engine.scheduler import DecodeWork, MixedWork, Outcome, PrefillWork, VerifyWork, Work
+from prefixdeploy.serving.engine.work import DecodeWork, MixedWork, Outcome, PrefillWork, VerifyWork, Work
 
 
 class NonFiniteLogitsError(PrefixDeployError):

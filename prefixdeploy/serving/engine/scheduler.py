@@ -21,7 +21,8 @@ in one forward (`MixedWork`): every weight is read once per step, not twice. Its
 the chunk, so a row whose prompt completes decodes from the next step on.
 With `prompt_cache`, a row that finishes leaves its sequence in a free slot (`prompt_cache.PromptCache`), and a
 request admitted later that starts the same way, under the same prefix, prefills only the rest.
-The work is plain data and the results are tokens and logits, so the policy is tested without a model or a clock.
+The work is plain data (`work.py`) and the results are tokens and logits, so the policy is tested without a model or
+a clock.
 """
 
 from __future__ import annotations
@@ -34,8 +35,6 @@ import numpy as np
 
 from prefixdeploy.errors import PrefixDeployError
 from prefixdeploy.runtime.lookup import Drafter, EarlierOutputs
-from prefixdeploy.runtime.prefix import Prefix
-from prefixdeploy.runtime.sampling import TokenChoice
 from prefixdeploy.serving.engine.prompt_cache import PromptCache
 from prefixdeploy.serving.engine.requests import (
     Request,
@@ -44,81 +43,20 @@ from prefixdeploy.serving.engine.requests import (
     prompt_token_logprobs,
     token_event,
 )
+from prefixdeploy.serving.engine.work import (
+    DecodeWork,
+    MixedWork,
+    Moves,
+    Outcome,
+    PrefillWork,
+    StepStats,
+    VerifyWork,
+    Work,
+)
 
 log = logging.getLogger(__name__)
 
 IDLE_PREFILL_TOKENS = 512  # the chunk bound while no row decodes (one call's attention memory grows with it squared)
-
-Moves = tuple[tuple[int, int], ...]  # (source slot, target slot) copies, applied in order before a forward
-
-
-@dataclass(frozen=True)
-class PrefillWork:
-    moves: Moves
-    slot: int
-    ids: list[int]  # the chunk of prompt tokens to feed after the slot's filled positions
-    seed: bool  # the row is new: start its slot with `prefix` first
-    prefix: Prefix | None
-    choice: TokenChoice | None  # set on the prompt's last chunk: choose the row's first token
-    forks: tuple[TokenChoice, ...] = ()  # on the last chunk of n > 1 choices: the others', each from the same logits
-    every_logit: bool = False  # return the logits after every fed token (the request wants its prompt's logprobs)
-    cached: int = 0  # with `seed`: the slot already holds `prefix` and this many prompt tokens (the prompt cache)
-
-
-@dataclass(frozen=True)
-class DecodeWork:
-    moves: Moves
-    tokens: np.ndarray  # (n,) int64, the pending token of each row in slots [0, n)
-    choices: list[TokenChoice]
-    histories: list[list[int]]  # each row's output so far (its processors' history)
-
-
-@dataclass(frozen=True)
-class VerifyWork:
-    moves: Moves
-    slot: int
-    token: int  # the row's pending token, fed before the draft
-    draft: np.ndarray  # (k,) int64
-    choice: TokenChoice
-    history: list[int]
-
-
-@dataclass(frozen=True)
-class MixedWork:
-    """A prefill chunk and the decode of rows [0, n) in one forward (n ≤ the chunk's slot); the executor returns an
-    Outcome for each, the prefill's first."""
-
-    prefill: PrefillWork
-    decode: DecodeWork
-
-    @property
-    def moves(self) -> Moves:
-        return self.prefill.moves + self.decode.moves
-
-
-Work = PrefillWork | DecodeWork | VerifyWork | MixedWork
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What the executor made of one piece of work: the chosen tokens, in order, and the logits each came from."""
-
-    tokens: list[int] = field(default_factory=list)  # [] for a prefill chunk that is not the prompt's last
-    logits: np.ndarray | None = None  # (len(tokens), V) float32
-    # (t, V) with `every_logit`: the logits after each fed token that another prompt token follows
-    prompt_logits: np.ndarray | None = None
-    error: BaseException | None = None  # an internal error: the work's rows fail, the engine keeps serving
-
-
-@dataclass(frozen=True)
-class StepStats:
-    rows: int  # rows decoded this step
-    prefill_tokens: int  # prompt tokens prefilled this step
-    stalled: int = 0  # rows that were decoding while this step prefilled (they waited on it)
-    drafted: int = 0  # prompt-lookup draft tokens verified this step
-    accepted: int = 0  # of those, kept
-    mixed: bool = False  # the prefill and the decode ran in one forward (MixedWork)
-    cached: int = 0  # prompt tokens of the requests admitted this step that the prompt cache held (not prefilled)
 
 
 @dataclass
