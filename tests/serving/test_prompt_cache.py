@@ -117,6 +117,18 @@ def test_the_same_prompt_again_feeds_its_last_token_only():
     assert (slots.prefills[-1].cached, slots.prefills[-1].ids) == (len(PROMPT) - 1, PROMPT[-1:])
 
 
+def test_a_burst_with_the_same_start_copies_it_from_the_first_row_while_that_row_decodes():
+    """Three prompts of the same 11-token start at once: the first is prefilled whole; each next one, admitted while
+    the rows before it decode, copies the start from a decoding row's slot and prefills its own 2 tokens."""
+    s = cached_scheduler()
+    slots = TokenSlots(s)
+    burst = [request(PROMPT + [i, i + 1], max_tokens=6) for i in (1, 4, 7)]
+    stats = run(s, slots, burst)
+    assert [(p.cached, len(p.ids)) for p in slots.prefills] == [(0, 13), (11, 2), (11, 2)]
+    assert [p.moves for p in slots.prefills[1:]] == [((0, 1),), ((0, 2),)]  # copied from the first row's slot
+    assert sum(t.cached for t in stats) == 22
+
+
 def test_another_prefix_a_new_prefix_object_or_no_cache_prefill_the_whole_prompt():
     task, other = Task(), Task()
     for first, second, cache in ((task, other, True), (task, None, True), (task, task, False)):

@@ -1,10 +1,12 @@
-"""The prompt cache: what the engine's free KV slots still hold, so that a new request can start from it.
+"""The prompt cache: what the engine's KV slots hold, so that a new request can start from it.
 
 A row that finishes leaves its sequence (prefix, prompt and answer but its last token) in a slot. The scheduler keeps
 it there, or copies it into a free slot when another row must move into its own (slots stay contiguous), and records
-it here: whose prefix, which tokens. A request admitted later takes the free slot whose tokens share the longest
-start with its prompt, under the same prefix, and prefills only the rest (llama.cpp's `cache_prompt`, vLLM's
-automatic prefix caching, per slot). The last prompt token is always fed again: its logits choose the first token.
+it here: whose prefix, which tokens. A request admitted later starts from the slot whose tokens share the longest
+start with its prompt, under the same prefix: a free slot kept here, or a row still decoding (its filled positions do
+not change either, so a burst of prompts with the same start shares it as soon as the first is in). It is copied
+into the new row's slot, which prefills only the rest (llama.cpp's `cache_prompt`, vLLM's automatic prefix caching,
+per slot). The last prompt token is always fed again: its logits choose the first token.
 
 Plain data, engine thread only, no model: the scheduler says which slots it writes (`drop`) and keeps (`keep`).
 """
@@ -18,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from prefixdeploy.runtime.prefix import Prefix
+
+Running = tuple[int, Prefix | None, list[int]]  # a decoding row: its slot, its prefix, the tokens it has fed
 
 
 @dataclass
@@ -60,19 +64,21 @@ class PromptCache:
             return empty[-1]
         return min(free, key=lambda s: self.kept[s].used, default=None)
 
-    def best(self, prefix: Prefix | None, prompt: list[int], free: Iterable[int]) -> tuple[int, int] | None:
-        """(slot, n): the free slot whose tokens start like `prompt` the longest under `prefix`, and how many
-        tokens of the prompt it holds (at most all but the last); None if no slot holds even one."""
+    def best(
+        self, prefix: Prefix | None, prompt: list[int], free: Iterable[int], running: Iterable[Running] = ()
+    ) -> tuple[int, int] | None:
+        """(slot, n): of the `free` slots kept here and the `running` rows, the slot whose tokens start like `prompt`
+        the longest under `prefix`, and how many tokens of the prompt it holds (at most all but the last); None if
+        none holds even one."""
         ids = np.asarray(prompt[:-1], np.int64)  # (T - 1,)
+        candidates = [(s, self.kept[s].tokens) for s in free if s in self.kept and self.kept[s].holds(prefix)]
+        candidates += [(s, np.asarray(tokens, np.int64)) for s, owner, tokens in running if owner is prefix]
         found = None
-        for slot in free:
-            entry = self.kept.get(slot)
-            if entry is None or not entry.holds(prefix):
-                continue
-            n = _common_start(entry.tokens, ids)
+        for slot, tokens in candidates:
+            n = _common_start(tokens, ids)
             if n and (found is None or n > found[1]):
                 found = (slot, n)
-        if found is not None:
+        if found is not None and found[0] in self.kept:
             self._clock += 1
             self.kept[found[0]].used = self._clock
         return found

@@ -20,7 +20,8 @@ With `mixed_steps` (the executor holds a mixed-step graph), a step that prefills
 in one forward (`MixedWork`): every weight is read once per step, not twice. Its decode covers the rows ready before
 the chunk, so a row whose prompt completes decodes from the next step on.
 With `prompt_cache`, a row that finishes leaves its sequence in a free slot (`prompt_cache.PromptCache`), and a
-request admitted later that starts the same way, under the same prefix, prefills only the rest.
+request admitted later that starts the same way as a kept or a decoding row, under the same prefix, copies its slot
+and prefills only the rest.
 The work is plain data (`work.py`) and the results are tokens and logits, so the policy is tested without a model or
 a clock.
 """
@@ -219,14 +220,17 @@ class Scheduler:
         )
 
     def _admit(self, request: Request) -> Row:
-        """The row of a queued request, in the first free slot: from the prompt cache's best slot for it, if any
-        (copied there first unless it is that slot; a request scoring its prompt feeds it all)."""
+        """The row of a queued request, in the first free slot: from the prompt cache's best slot for it, a kept one
+        or a decoding row's, if any (copied there first unless it is that slot; a request scoring its prompt feeds
+        it all). Admission waits for the prefilling row, so every row is ready: its slot holds its prompt and its
+        output but the pending token."""
         row, slot = _new_row(request), len(self.rows)
         if self.cache is None:
             return row
         hit = None
         if row.prompt_logprobs is None:
-            hit = self.cache.best(request.prefix, request.prompt_ids, range(slot, self.num_slots))
+            running = [(i, r.request.prefix, r.request.prompt_ids + r.output[:-1]) for i, r in enumerate(self.rows)]
+            hit = self.cache.best(request.prefix, request.prompt_ids, range(slot, self.num_slots), running)
         self.cache.drop(slot)  # written from now on
         if hit is not None:
             source, row.cached = hit
