@@ -88,7 +88,12 @@ def test_chat_n_choices_equal_run_with_seed_plus_i_streamed_or_not(server, refer
 def test_echo_returns_the_prompt_then_the_output_with_the_prompt_s_scores(server, reference):
     bundle, client = reference.bundle, server.client()
     ids = bundle.encode(PROMPT, prefix="qa")
-    plain = client.completions.create(model="qa", prompt=PROMPT, max_tokens=5, temperature=0, logprobs=2)
+    # a whole prefill, as echo's (which scores the prompt): not from the prompt cache, whose reused positions came from
+    # forwards of other shapes (the same tokens, logprobs equal to about 1e-6 only)
+    uncached = {"cache_prompt": False}
+    plain = client.completions.create(
+        model="qa", prompt=PROMPT, max_tokens=5, temperature=0, logprobs=2, extra_body=uncached
+    )
     out = client.completions.create(model="qa", prompt=PROMPT, max_tokens=5, temperature=0, logprobs=2, echo=True)
     choice, generated = out.choices[0], plain.choices[0].logprobs
     assert choice.text == PROMPT + plain.choices[0].text

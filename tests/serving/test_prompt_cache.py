@@ -139,12 +139,13 @@ def test_another_prefix_a_new_prefix_object_or_no_cache_prefill_the_whole_prompt
         assert (slots.prefills[-1].cached, slots.prefills[-1].ids) == (0, PROMPT)
 
 
-def test_a_request_scoring_its_prompt_feeds_all_of_it():
+@pytest.mark.parametrize("params", [{"prompt_logprobs": 1}, {"cache_prompt": False}])
+def test_a_request_scoring_its_prompt_or_opting_out_feeds_all_of_it(params):
     s = cached_scheduler()
     slots = TokenSlots(s)
     run(s, slots, [request(PROMPT)])
-    run(s, slots, [request(PROMPT, prompt_logprobs=1)])
-    assert slots.prefills[-2].cached == 0
+    run(s, slots, [request(PROMPT, **params)])
+    assert slots.prefills[-1].cached == 0 and slots.prefills[-1].ids == PROMPT
 
 
 def test_a_row_that_leaves_a_hole_is_copied_to_a_free_slot_and_found_there():

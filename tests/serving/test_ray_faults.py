@@ -103,10 +103,10 @@ class LoadWithAKill:
     async def _kill_mid_stream(self) -> None:
         while len(self.done) < self.kill_after:
             await asyncio.sleep(0.01)
-        # 48 choices of 100 tokens (the tiny model's context is 128) on the replica's 4 rows: long enough to be cut.
-        # The kill follows the headers at once: under a loaded suite, a probe of 16 choices killed at its first line
-        # once completed 0.03 s after the kill (its stream all but sent), and the kill cut nothing.
-        args = LONG | {"prompt": [LONG["prompt"]] * 48, "max_tokens": 100, "stream": True}
+        # 16 prompts × 3 sampled choices of 100 tokens (the tiny model's context is 128) on the replica's 4 rows:
+        # long enough to be cut. The kill follows the headers at once: under a loaded suite, a probe of 16 choices
+        # killed at its first line once completed 0.03 s after the kill (its stream all but sent), and cut nothing.
+        args = LONG | {"prompt": [LONG["prompt"]] * 16, "n": 3, "temperature": 1.0, "max_tokens": 100, "stream": True}
         async with self.client.completions.with_streaming_response.create(
             model="summ", extra_headers={ROUTE: "summ"}, **args
         ) as response:

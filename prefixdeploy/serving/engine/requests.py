@@ -50,6 +50,7 @@ class SamplingParams:
     stop_token_ids: tuple[int, ...] = ()  # these end the row too ("stop"), also with ignore_eos
     n: int = 1  # choices: one prefill, its KV copied to n rows; choice i draws with seed + i (vLLM's rule)
     prompt_logprobs: int | None = None  # None: none; 0..5: each prompt token's logprob plus this many top ones
+    cache_prompt: bool = True  # False: prefill the whole prompt, never starting from the prompt cache
 
     def __post_init__(self):
         if self.max_tokens < 1:

@@ -221,14 +221,14 @@ class Scheduler:
 
     def _admit(self, request: Request) -> Row:
         """The row of a queued request, in the first free slot: from the prompt cache's best slot for it, a kept one
-        or a decoding row's, if any (copied there first unless it is that slot; a request scoring its prompt feeds
-        it all). Admission waits for the prefilling row, so every row is ready: its slot holds its prompt and its
-        output but the pending token."""
+        or a decoding row's, if any (copied there first unless it is that slot; a request scoring its prompt, or
+        with `cache_prompt` false, feeds it all). Admission waits for the prefilling row, so every row is ready:
+        its slot holds its prompt and its output but the pending token."""
         row, slot = _new_row(request), len(self.rows)
         if self.cache is None:
             return row
         hit = None
-        if row.prompt_logprobs is None:
+        if row.prompt_logprobs is None and request.params.cache_prompt:
             running = [(i, r.request.prefix, r.request.prompt_ids + r.output[:-1]) for i, r in enumerate(self.rows)]
             hit = self.cache.best(request.prefix, request.prompt_ids, range(slot, self.num_slots), running)
         self.cache.drop(slot)  # written from now on

@@ -5,8 +5,9 @@ per prompt (choice i samples with seed + i, vLLM's rule; n > 1 with temperature 
 completions' `echo` returns the prompt first, with its tokens' logprobs when `logprobs` is set (and with `max_tokens`
 0 the prompt alone); `suffix` is refused and `best_of` accepted only equal to `n`; unknown fields are ignored. Types
 are strict (a string where a number belongs is 400). Extensions, as in vLLM: `top_k`, `ignore_eos`,
-`return_token_ids`, `repetition_penalty`, `min_tokens`, `stop_token_ids`, `structured_outputs` and `guided_*`. The
-reference of every field, with what is refused and the limits: docs/serving.md.
+`return_token_ids`, `repetition_penalty`, `min_tokens`, `stop_token_ids`, `structured_outputs` and `guided_*`; as in
+llama.cpp's server: `cache_prompt` (false: this request prefills its whole prompt, not starting from the prompt
+cache). The reference of every field, with what is refused and the limits: docs/serving.md.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class _Sampling(_Body):
     stop_token_ids: Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=64)] | None = None  # vLLM's
     ignore_eos: bool = False
     return_token_ids: bool = False
+    cache_prompt: bool = True  # llama.cpp's: false prefills the whole prompt (logits as a lone full prefill's)
     # structured outputs (at most one; structured.py turns them into a runtime Constraint)
     response_format: ResponseFormat | None = None
     structured_outputs: StructuredOutputs | None = None
@@ -266,6 +268,7 @@ def sampling_params(request: _Sampling, max_tokens_limit: int, logprobs: int | N
             stop_token_ids=tuple(request.stop_token_ids or ()),
             n=request.n or 1,
             prompt_logprobs=logprobs if echo else None,
+            cache_prompt=request.cache_prompt,
         )
     except ConfigError as e:  # a check across fields (min_tokens above max_tokens)
         raise bad_request(str(e), e.fields[0] if e.fields else None) from None
