@@ -72,6 +72,12 @@ class Row:
     prompt_logprobs: list[TokenLogprob] | None = None  # with params.prompt_logprobs: the prompt tokens scored so far
 
     @property
+    def held(self) -> list[int]:
+        """The tokens its slot holds after the prefix, once it is ready: its prompt and its output but the pending
+        token (never fed yet)."""
+        return self.request.prompt_ids + self.output[:-1]
+
+    @property
     def aborted(self) -> bool:
         """Dropped at the next step: its consumer gave up (and, before the fork, every other choice's did too)."""
         return self.request.aborted and all(r.aborted for r in self.unforked)
@@ -222,14 +228,14 @@ class Scheduler:
     def _admit(self, request: Request) -> Row:
         """The row of a queued request, in the first free slot: from the prompt cache's best slot for it, a kept one
         or a decoding row's, if any (copied there first unless it is that slot; a request scoring its prompt, or
-        with `cache_prompt` false, feeds it all). Admission waits for the prefilling row, so every row is ready:
-        its slot holds its prompt and its output but the pending token."""
+        with `cache_prompt` false, feeds it all). Admission waits for the prefilling row, so every row is ready
+        (`Row.held`)."""
         row, slot = _new_row(request), len(self.rows)
         if self.cache is None:
             return row
         hit = None
         if row.prompt_logprobs is None and request.params.cache_prompt:
-            running = [(i, r.request.prefix, r.request.prompt_ids + r.output[:-1]) for i, r in enumerate(self.rows)]
+            running = [(i, r.request.prefix, r.held) for i, r in enumerate(self.rows)]
             hit = self.cache.best(request.prefix, request.prompt_ids, range(slot, self.num_slots), running)
         self.cache.drop(slot)  # written from now on
         if hit is not None:
@@ -401,9 +407,9 @@ class Scheduler:
             self.cache.drop(target)
 
     def _keep(self, slot: int) -> None:
-        """The prompt cache keeps the finished row's sequence (its prompt and all of its output but the last token,
-        which was never fed): where it is if no row will move into its slot (the last row), else copied into a free
-        slot first (an empty one, or the least recently used), before the moves that fill the hole."""
+        """The prompt cache keeps the finished row's tokens (`Row.held`): where they are if no row will move into its
+        slot (the last row), else copied into a free slot first (an empty one, or the least recently used), before
+        the moves that fill the hole."""
         row = self.rows[slot]
         target = slot
         if slot != len(self.rows) - 1:
@@ -411,7 +417,7 @@ class Scheduler:
             if target is None:  # every slot holds a row
                 return
             self._copy(slot, target)
-        self.cache.keep(target, row.request.prefix, row.request.prompt_ids + row.output[:-1])
+        self.cache.keep(target, row.request.prefix, row.held)
 
     def _forget_cache(self) -> None:
         if self.cache is not None:
