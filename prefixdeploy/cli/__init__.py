@@ -351,6 +351,14 @@ SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "
     help="Keep finished requests' tokens in free rows; a prompt that starts the same way (same model) prefills only "
     "the rest (llama.cpp's cache_prompt, vLLM's prefix caching).",
 )
+@click.option(
+    "--enable-prompt-tokens-details",
+    "prompt_tokens_details",
+    is_flag=True,
+    default=False,
+    help="Report usage.prompt_tokens_details.cached_tokens: the prompt tokens the prompt cache held (vLLM's flag; "
+    "off by default: without a cache_salt it tells a client what others sent, docs/serving-security.md).",
+)
 @click.option("--max-model-len", type=int, default=None, help="Tokens per row: prefix + prompt + new tokens.")
 @click.option("--max-tokens-limit", type=int, default=2048, show_default=True, help="Largest max_tokens accepted.")
 @click.option("--request-timeout", type=float, default=600.0, show_default=True, help="Seconds; then 'abort'.")

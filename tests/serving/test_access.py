@@ -143,6 +143,33 @@ def test_the_prompt_cache_counter_shows_to_admins_only_and_counts_a_repeated_pro
     assert hits and hits[0] > 0
 
 
+def test_cached_tokens_are_reported_on_request_and_a_cache_salt_shares_them_only_with_its_holders(served_bundle):
+    """--enable-prompt-tokens-details: usage.prompt_tokens_details.cached_tokens (OpenAI's field) counts the prompt
+    tokens a request was spared, in bodies and in the streamed usage chunk. A cache_salt (vLLM's) shares a cached
+    prompt only with requests of the same salt; without the flag, usage says nothing of the cache."""
+    prompt = "once upon a time there was"
+    request = {"model": "summ", "prompt": prompt, "max_tokens": 4, "temperature": 0}
+    with running_server(served_bundle) as server:
+        assert server.client().completions.create(**request).usage.prompt_tokens_details is None
+    with running_server(served_bundle, "--enable-prompt-tokens-details") as server:
+        client = server.client()
+
+        def cached(salt=None, **more):
+            extra = {"extra_body": {"cache_salt": salt}} if salt else {}
+            return client.completions.create(**request, **extra, **more).usage
+
+        first = cached()
+        assert first.prompt_tokens_details.cached_tokens == 0
+        assert cached().prompt_tokens_details.cached_tokens == first.prompt_tokens - 1  # all but the last token
+        assert [cached("s1").prompt_tokens_details.cached_tokens for _ in range(2)] == [0, first.prompt_tokens - 1]
+        assert cached("s2").prompt_tokens_details.cached_tokens == 0
+        stream = client.completions.create(
+            **request, stream=True, stream_options={"include_usage": True}, extra_body={"cache_salt": "s2"}
+        )
+        usage = [chunk.usage for chunk in stream if chunk.usage is not None]
+        assert usage[-1].prompt_tokens_details.cached_tokens == first.prompt_tokens - 1
+
+
 class ThreadProbe:
     """A Prometheus collector that records the thread that renders it."""
 

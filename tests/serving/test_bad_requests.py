@@ -58,6 +58,9 @@ CASES = {
     "negative seed": (completions(seed=-3), 400, "seed"),
     "stream_options without stream": (completions(stream_options={"include_usage": True}), 400, "stream_options"),
     "presence_penalty 3": (completions(presence_penalty=3), 400, "presence_penalty"),
+    "empty cache_salt (vLLM refuses it)": (completions(cache_salt=""), 400, "cache_salt"),
+    "cache_salt of the wrong type": (chat(cache_salt=7), 400, "cache_salt"),
+    "cache_salt of 257 characters": (completions(cache_salt="s" * 257), 400, "cache_salt"),
     "chat without messages": (chat(messages=[]), 400, "messages"),
     "chat with an unknown role": (chat(messages=[{"role": "wizard", "content": "hi"}]), 400, "messages"),
     "chat with an image part": (

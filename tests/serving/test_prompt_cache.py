@@ -26,8 +26,9 @@ class Task:
 
 
 class TokenSlots:
-    """The executor as bookkeeping: slot -> [prefix, tokens fed]. Before every forward it checks that each slot it
-    reads holds its row's prefix and exactly the tokens its row has fed."""
+    """The executor as bookkeeping: slot -> [prefix, tokens fed, cache salt of the request that filled it]. Before
+    every forward it checks that each slot it reads holds its row's prefix and exactly the tokens its row has fed, and
+    that a cached start comes from a request with the same salt."""
 
     def __init__(self, scheduler: Scheduler):
         self.s = scheduler
@@ -36,7 +37,8 @@ class TokenSlots:
 
     def __call__(self, work):
         for source, target in work.moves:
-            self.held[target] = [self.held[source][0], list(self.held[source][1])]
+            prefix, tokens, salt = self.held[source]
+            self.held[target] = [prefix, list(tokens), salt]
         if isinstance(work, MixedWork):
             return self(dataclasses.replace(work.prefill, moves=())), self(dataclasses.replace(work.decode, moves=()))
         if isinstance(work, PrefillWork):
@@ -52,12 +54,14 @@ class TokenSlots:
     def _prefill(self, work: PrefillWork) -> Outcome:
         self.prefills.append(work)
         row = self.s.rows[work.slot]
+        salt = row.request.params.cache_salt
         if work.seed and work.cached:
-            prefix, tokens = self.held[work.slot]
+            prefix, tokens, their_salt = self.held[work.slot]
             assert prefix is work.prefix and tokens[: work.cached] == row.request.prompt_ids[: work.cached]
-            self.held[work.slot] = [prefix, tokens[: work.cached]]
+            assert their_salt == salt
+            self.held[work.slot] = [prefix, tokens[: work.cached], salt]
         elif work.seed:
-            self.held[work.slot] = [work.prefix, []]
+            self.held[work.slot] = [work.prefix, [], salt]
         assert self.held[work.slot][0] is row.request.prefix
         assert self.held[work.slot][1] == row.request.prompt_ids[: row.fed]
         self.held[work.slot][1] += work.ids
@@ -102,11 +106,12 @@ def test_a_prompt_that_continues_a_finished_request_prefills_only_what_is_new():
     s = cached_scheduler()
     slots = TokenSlots(s)
     run(s, slots, [request(PROMPT, max_tokens=3)])  # answer: 5, 5, 5
-    turn = PROMPT + [TOKEN, TOKEN, TOKEN, 7, 12]
-    stats = run(s, slots, [request(turn)])
+    turn = request(PROMPT + [TOKEN, TOKEN, TOKEN, 7, 12])
+    stats = run(s, slots, [turn])
     first = slots.prefills[-1]
     assert (first.seed, first.cached, first.ids) == (True, len(PROMPT) + 2, [TOKEN, 7, 12])
     assert stats[0].cached == len(PROMPT) + 2 and stats[0].prefill_tokens == 3
+    assert turn.cached_tokens == len(PROMPT) + 2  # what the usage reports
 
 
 def test_the_same_prompt_again_feeds_its_last_token_only():
@@ -137,6 +142,34 @@ def test_another_prefix_a_new_prefix_object_or_no_cache_prefill_the_whole_prompt
         run(s, slots, [request(PROMPT, prefix=first)])
         run(s, slots, [request(PROMPT, prefix=second)])
         assert (slots.prefills[-1].cached, slots.prefills[-1].ids) == (0, PROMPT)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "hit"),
+    [
+        ({}, {"cache_salt": "a"}, False),
+        ({"cache_salt": "a"}, {}, False),
+        ({"cache_salt": "a"}, {"cache_salt": "b"}, False),
+        ({"cache_salt": "a"}, {"cache_salt": "a"}, True),
+    ],
+)
+def test_a_cache_salt_shares_a_slot_only_with_the_same_salt(first, second, hit):
+    """vLLM's cache_salt: without the salt of the request that left a slot, nobody starts from it (a request
+    without one only from those without one)."""
+    s = cached_scheduler()
+    slots = TokenSlots(s)
+    run(s, slots, [request(PROMPT, **first)])
+    run(s, slots, [request(PROMPT, **second)])
+    assert slots.prefills[-1].cached == (len(PROMPT) - 1 if hit else 0)
+
+
+def test_a_burst_shares_a_decoding_row_s_start_only_under_the_same_salt():
+    s = cached_scheduler()
+    slots = TokenSlots(s)
+    burst = [request(PROMPT + [i], max_tokens=6, cache_salt=salt) for i, salt in ((1, "a"), (2, "b"), (3, "a"))]
+    run(s, slots, list(burst))
+    assert [r.cached_tokens for r in burst] == [0, 0, len(PROMPT)]  # the third from the first row's slot
+    assert slots.prefills[-1].moves == ((0, 2),)
 
 
 @pytest.mark.parametrize("params", [{"prompt_logprobs": 1}, {"cache_prompt": False}])
@@ -180,10 +213,11 @@ def test_aborted_rows_are_not_kept():
 @pytest.mark.parametrize("mixed_steps", [False, True])
 @pytest.mark.parametrize("seed", range(6))
 def test_random_traffic_every_forward_reads_exactly_its_row_s_tokens(seed, mixed_steps):
-    """Prompts built from shared pieces under two prefixes and none, several choices, aborts, more requests than
-    slots: the stand-in's checks hold at every forward, every request ends, and the cache is used."""
+    """Prompts built from shared pieces under two prefixes and none, two cache salts and none, several choices,
+    aborts, more requests than slots: the stand-in's checks hold at every forward, every request ends, and the cache
+    is used."""
     rng = random.Random(seed)
-    tasks = [Task(), Task(), None]
+    tasks, salts = [Task(), Task(), None], [None, None, "a", "b"]
     pieces = [[rng.randrange(V) for _ in range(rng.randint(1, 9))] for _ in range(5)]
     s = cached_scheduler(slots=5, mixed_steps=mixed_steps, max_prefill_prompts=rng.choice([1, 3]))
     slots = TokenSlots(s)
@@ -191,7 +225,9 @@ def test_random_traffic_every_forward_reads_exactly_its_row_s_tokens(seed, mixed
     for _ in range(400):
         if len(everyone) < 60 and rng.random() < 0.4:
             ids = [t for _ in range(rng.randint(1, 4)) for t in rng.choice(pieces)]
-            r = request(ids, max_tokens=rng.randint(1, 6), prefix=rng.choice(tasks), n=rng.choice([1, 1, 1, 2]))
+            r = request(
+                ids, rng.randint(1, 6), rng.choice(tasks), n=rng.choice([1, 1, 1, 2]), cache_salt=rng.choice(salts)
+            )
             waiting.append(r)
             everyone += [r, *r.siblings]
         if s.rows and rng.random() < 0.05:
@@ -205,14 +241,15 @@ def test_random_traffic_every_forward_reads_exactly_its_row_s_tokens(seed, mixed
 
 def test_the_cache_prefers_the_longest_match_and_replaces_the_least_recently_used():
     cache, task = PromptCache(), Task()
-    cache.keep(4, task, [1, 2, 3])
-    cache.keep(5, task, [1, 2, 3, 4, 5])
-    cache.keep(6, None, [1, 2, 3, 4, 5, 6])
-    assert cache.best(task, [1, 2, 3, 4, 9], range(4, 8)) == (5, 4)
-    assert cache.best(task, [1, 2, 3, 9], range(4, 5)) == (4, 3)
-    assert cache.best(task, [1, 2, 3, 4], range(5, 8)) == (5, 3)  # never the last prompt token
-    assert cache.best(task, [7, 1], range(4, 8)) is None
+    cache.keep(4, task, None, [1, 2, 3])
+    cache.keep(5, task, None, [1, 2, 3, 4, 5])
+    cache.keep(6, None, None, [1, 2, 3, 4, 5, 6])
+    assert cache.best(task, None, [1, 2, 3, 4, 9], range(4, 8)) == (5, 4)
+    assert cache.best(task, None, [1, 2, 3, 9], range(4, 5)) == (4, 3)
+    assert cache.best(task, None, [1, 2, 3, 4], range(5, 8)) == (5, 3)  # never the last prompt token
+    assert cache.best(task, None, [7, 1], range(4, 8)) is None
+    assert cache.best(task, "salt", [1, 2, 3, 4, 9], range(4, 8)) is None
     assert cache.spare(range(4, 9)) == 8  # the last empty slot first
     assert cache.spare(range(4, 7)) == 6  # then the least recently used (4 and 5 were taken since)
     del task  # a prefix that is gone matches nothing, not even a request without one
-    assert cache.best(None, [1, 2, 3, 4, 9], range(4, 6)) is None
+    assert cache.best(None, None, [1, 2, 3, 4, 9], range(4, 6)) is None

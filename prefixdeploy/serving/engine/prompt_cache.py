@@ -6,7 +6,9 @@ it here: whose prefix, which tokens. A request admitted later starts from the sl
 start with its prompt, under the same prefix: a free slot kept here, or a row still decoding (its filled positions do
 not change either, so a burst of prompts with the same start shares it as soon as the first is in). It is copied
 into the new row's slot, which prefills only the rest (llama.cpp's `cache_prompt`, vLLM's automatic prefix caching,
-per slot). The last prompt token is always fed again: its logits choose the first token.
+per slot). The last prompt token is always fed again: its logits choose the first token. A request's `cache_salt`
+(vLLM's) is part of the match: a slot is shared only among requests with the same salt, or among those without one,
+so a tenant's prompts cannot be probed through the cache by anyone who lacks its salt.
 
 Plain data, engine thread only, no model: the scheduler says which slots it writes (`drop`) and keeps (`keep`).
 """
@@ -21,17 +23,21 @@ import numpy as np
 
 from prefixdeploy.runtime.prefix import Prefix
 
-Running = tuple[int, Prefix | None, list[int]]  # a decoding row: its slot, its prefix, the tokens it has fed
+Running = tuple[int, Prefix | None, str | None, list[int]]  # a decoding row: slot, prefix, salt, tokens it has fed
 
 
 @dataclass
 class Kept:
     prefix: weakref.ref | None  # the prefix whose keys fill the slot's first positions (None: no prefix)
+    salt: str | None  # the cache_salt of the request that left it
     tokens: np.ndarray  # (T,) int64: the tokens after the prefix, in order
     used: int  # when it was kept or last taken: the least recently used is replaced first
 
-    def holds(self, prefix: Prefix | None) -> bool:
-        """Whether the slot starts with `prefix` (the same object: a prefix reloaded under its name is another)."""
+    def holds(self, prefix: Prefix | None, salt: str | None) -> bool:
+        """Whether a request of `prefix` and `salt` may start from the slot: the same salt, and the slot starts with
+        `prefix` (the same object: a prefix reloaded under its name is another)."""
+        if self.salt != salt:
+            return False
         if self.prefix is None:
             return prefix is None
         return prefix is not None and self.prefix() is prefix  # a prefix gone since matches nothing
@@ -42,11 +48,12 @@ class PromptCache:
         self.kept: dict[int, Kept] = {}  # free slot -> what it holds
         self._clock = 0
 
-    def keep(self, slot: int, prefix: Prefix | None, tokens: list[int]) -> None:
-        """Slot `slot` (free) holds `prefix` then `tokens` (a finished row's sequence but its last token)."""
+    def keep(self, slot: int, prefix: Prefix | None, salt: str | None, tokens: list[int]) -> None:
+        """Slot `slot` (free) holds `prefix` then `tokens` (a finished row's sequence but its last token), left by a
+        request with cache salt `salt`."""
         self._clock += 1
         ref = weakref.ref(prefix) if prefix is not None else None
-        self.kept[slot] = Kept(ref, np.asarray(tokens, np.int64), self._clock)
+        self.kept[slot] = Kept(ref, salt, np.asarray(tokens, np.int64), self._clock)
 
     def drop(self, slot: int) -> None:
         """Slot `slot` is about to be written (a row moves or is admitted into it): it keeps nothing."""
@@ -65,14 +72,23 @@ class PromptCache:
         return min(free, key=lambda s: self.kept[s].used, default=None)
 
     def best(
-        self, prefix: Prefix | None, prompt: list[int], free: Iterable[int], running: Iterable[Running] = ()
+        self,
+        prefix: Prefix | None,
+        salt: str | None,
+        prompt: list[int],
+        free: Iterable[int],
+        running: Iterable[Running] = (),
     ) -> tuple[int, int] | None:
         """(slot, n): of the `free` slots kept here and the `running` rows, the slot whose tokens start like `prompt`
-        the longest under `prefix`, and how many tokens of the prompt it holds (at most all but the last); None if
-        none holds even one."""
+        the longest under `prefix` and `salt`, and how many tokens of the prompt it holds (at most all but the last);
+        None if none holds even one."""
         ids = np.asarray(prompt[:-1], np.int64)  # (T - 1,)
-        candidates = [(s, self.kept[s].tokens) for s in free if s in self.kept and self.kept[s].holds(prefix)]
-        candidates += [(s, np.asarray(tokens, np.int64)) for s, owner, tokens in running if owner is prefix]
+        candidates = [(s, self.kept[s].tokens) for s in free if s in self.kept and self.kept[s].holds(prefix, salt)]
+        candidates += [
+            (s, np.asarray(tokens, np.int64))
+            for s, owner, their_salt, tokens in running
+            if owner is prefix and their_salt == salt
+        ]
         found = None
         for slot, tokens in candidates:
             n = _common_start(tokens, ids)

@@ -51,6 +51,7 @@ class SamplingParams:
     n: int = 1  # choices: one prefill, its KV copied to n rows; choice i draws with seed + i (vLLM's rule)
     prompt_logprobs: int | None = None  # None: none; 0..5: each prompt token's logprob plus this many top ones
     cache_prompt: bool = True  # False: prefill the whole prompt, never starting from the prompt cache
+    cache_salt: str | None = None  # the prompt cache shares a slot only among requests with the same salt (vLLM's)
 
     def __post_init__(self):
         if self.max_tokens < 1:
@@ -134,6 +135,7 @@ class Request:
         )
         self.aborted = False  # set by the consumer's thread; read by the engine at its next step
         self.finished = False  # the final event (or an error) was delivered
+        self.cached_tokens = 0  # prompt tokens the prompt cache held at admission (set by the scheduler; choice 0)
         self._deliver = deliver
 
     @property
@@ -227,6 +229,12 @@ class RequestStream:
     def __init__(self, request: Request, events: asyncio.Queue, wake: Callable[[], None]):
         self.request_id, self.prompt_tokens = request.id, len(request.prompt_ids)
         self._request, self._events, self._wake, self._done = request, events, wake, False
+
+    @property
+    def cached_tokens(self) -> int:
+        """Of its prompt, the tokens the prompt cache held when it was admitted (not prefilled). Counted on choice 0
+        only: the other choices are forked from its slot. Final once the first event has arrived."""
+        return self._request.cached_tokens
 
     def __aiter__(self) -> RequestStream:
         return self

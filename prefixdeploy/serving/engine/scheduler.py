@@ -227,22 +227,23 @@ class Scheduler:
 
     def _admit(self, request: Request) -> Row:
         """The row of a queued request, in the first free slot: from the prompt cache's best slot for it, a kept one
-        or a decoding row's, if any (copied there first unless it is that slot; a request scoring its prompt, or
-        with `cache_prompt` false, feeds it all). Admission waits for the prefilling row, so every row is ready
-        (`Row.held`)."""
+        or a decoding row's, of the same prefix and cache salt, if any (copied there first unless it is that slot; a
+        request scoring its prompt, or with `cache_prompt` false, feeds it all; the request's `cached_tokens` say
+        how many it was spared). Admission waits for the prefilling row, so every row is ready (`Row.held`)."""
         row, slot = _new_row(request), len(self.rows)
         if self.cache is None:
             return row
         hit = None
+        salt = request.params.cache_salt
         if row.prompt_logprobs is None and request.params.cache_prompt:
-            running = [(i, r.request.prefix, r.held) for i, r in enumerate(self.rows)]
-            hit = self.cache.best(request.prefix, request.prompt_ids, range(slot, self.num_slots), running)
+            running = [(i, r.request.prefix, r.request.params.cache_salt, r.held) for i, r in enumerate(self.rows)]
+            hit = self.cache.best(request.prefix, salt, request.prompt_ids, range(slot, self.num_slots), running)
         self.cache.drop(slot)  # written from now on
         if hit is not None:
             source, row.cached = hit
             if source != slot:
                 self._copy(source, slot)
-            row.fed = row.cached
+            row.fed = request.cached_tokens = row.cached
             self._cached += row.cached
         return row
 
@@ -417,7 +418,7 @@ class Scheduler:
             if target is None:  # every slot holds a row
                 return
             self._copy(slot, target)
-        self.cache.keep(target, row.request.prefix, row.held)
+        self.cache.keep(target, row.request.prefix, row.request.params.cache_salt, row.held)
 
     def _forget_cache(self) -> None:
         if self.cache is not None:

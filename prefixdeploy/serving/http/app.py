@@ -158,19 +158,25 @@ async def _respond(
     run = RequestRun(job, state.engine, state.metrics, state.bundle.codec.tokenizer)
     state.active += 1
     if stream:
-        return _EventStreamResponse(_event_stream(run, fmt, include_usage), lambda: _closed(run, state))
+        events = _event_stream(run, fmt, include_usage, state.config.prompt_tokens_details)
+        return _EventStreamResponse(events, lambda: _closed(run, state))
     try:
-        body = await unless_disconnected(request, _collect(run, fmt))
+        body = await unless_disconnected(request, _collect(run, fmt, state.config.prompt_tokens_details))
     finally:
         state.active -= 1
     return json_response(body) if body is not None else Response(status_code=499)
 
 
-async def _collect(run: RequestRun, fmt: ResponseFormat) -> dict:
+async def _collect(run: RequestRun, fmt: ResponseFormat, details: bool) -> dict:
     async with aclosing(run.pieces()) as pieces:
         async for piece in pieces:
             fmt.add(piece)
-    return fmt.body(usage(run.prompt_tokens, run.completion_tokens))
+    return fmt.body(_usage(run, details))
+
+
+def _usage(run: RequestRun, details: bool) -> dict:
+    """The run's usage; `details` (`--enable-prompt-tokens-details`): with the prompt tokens the cache held."""
+    return usage(run.prompt_tokens, run.completion_tokens, run.cached_tokens if details else None)
 
 
 def _closed(run: RequestRun, state: ServerState) -> None:
@@ -193,7 +199,9 @@ class _EventStreamResponse(StreamingResponse):
             self.on_close()
 
 
-async def _event_stream(run: RequestRun, fmt: ResponseFormat, include_usage: bool) -> AsyncIterator[bytes]:
+async def _event_stream(
+    run: RequestRun, fmt: ResponseFormat, include_usage: bool, details: bool
+) -> AsyncIterator[bytes]:
     """SSE: chunks as pieces arrive, then the usage chunk if asked, then [DONE]; an error ends it as one event."""
     try:
         if isinstance(fmt, ChatFormat):
@@ -207,7 +215,7 @@ async def _event_stream(run: RequestRun, fmt: ResponseFormat, include_usage: boo
                     if chunk is not None:  # a tool call is held back to the last chunk
                         yield sse(chunk)
         if include_usage:
-            yield sse(fmt.usage_chunk(usage(run.prompt_tokens, run.completion_tokens)))
+            yield sse(fmt.usage_chunk(_usage(run, details)))
         yield DONE
     except Exception as e:  # the status line is gone: the error travels in the stream, then the stream closes
         if not isinstance(e, APIError):

@@ -38,6 +38,7 @@ class ServeConfig:
     prompt_lookup: int = 0  # K > 0: greedy rows alone in the batch draft up to K tokens per step (exact at fp32)
     lookup_history: int = 0  # with prompt_lookup: the last N greedy answers per prefix are draft sources too
     prompt_cache: bool = ENGINE_DEFAULTS.prompt_cache  # free slots keep finished sequences for later prompts
+    prompt_tokens_details: bool = False  # usage.prompt_tokens_details.cached_tokens in every response (vLLM's flag)
     max_model_len: int | None = None  # KV slot length (prefix + prompt + new tokens); None: the engine's default
     max_tokens_limit: int = 2048  # a request's max_tokens above this is 400
     request_timeout: float = 600.0  # seconds from arrival; then the request ends with finish_reason "abort"

@@ -67,6 +67,11 @@ class RequestRun:
     def prompt_tokens(self) -> int:
         return sum(len(p) for p in self.job.prompts)  # real tokens only: a prefix's virtual tokens do not count
 
+    @property
+    def cached_tokens(self) -> int:
+        """Of `prompt_tokens`, those the prompt cache held (each prompt's first choice counts them)."""
+        return sum(stream.cached_tokens for stream in self.streams)
+
     def abort(self) -> None:
         for stream in self.streams:
             stream.abort()

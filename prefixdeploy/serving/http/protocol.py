@@ -7,7 +7,8 @@ completions' `echo` returns the prompt first, with its tokens' logprobs when `lo
 are strict (a string where a number belongs is 400). Extensions, as in vLLM: `top_k`, `ignore_eos`,
 `return_token_ids`, `repetition_penalty`, `min_tokens`, `stop_token_ids`, `structured_outputs` and `guided_*`; as in
 llama.cpp's server: `cache_prompt` (false: this request prefills its whole prompt, not starting from the prompt
-cache). The reference of every field, with what is refused and the limits: docs/serving.md.
+cache); as in vLLM, `cache_salt` (the prompt cache shares a slot only among requests with the same salt). The
+reference of every field, with what is refused and the limits: docs/serving.md.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from prefixdeploy.serving.http.errors import APIError, bad_request
 
 MAX_STOP_STRINGS = 4
 MAX_SEED = 2**63 - 1
+MAX_CACHE_SALT = 256  # characters; vLLM suggests 43 (256 random bits in base64)
 DEFAULT_MAX_TOKENS = 16  # OpenAI's default for completions; used for chat too (the issue's rule)
 DEFAULT_TEMPERATURE = 1.0  # OpenAI's default; 0 is greedy
 
@@ -96,6 +98,7 @@ class _Sampling(_Body):
     ignore_eos: bool = False
     return_token_ids: bool = False
     cache_prompt: bool = True  # llama.cpp's: false prefills the whole prompt (logits as a lone full prefill's)
+    cache_salt: Annotated[str, Field(min_length=1, max_length=MAX_CACHE_SALT)] | None = None  # vLLM's
     # structured outputs (at most one; structured.py turns them into a runtime Constraint)
     response_format: ResponseFormat | None = None
     structured_outputs: StructuredOutputs | None = None
@@ -269,6 +272,7 @@ def sampling_params(request: _Sampling, max_tokens_limit: int, logprobs: int | N
             n=request.n or 1,
             prompt_logprobs=logprobs if echo else None,
             cache_prompt=request.cache_prompt,
+            cache_salt=request.cache_salt,
         )
     except ConfigError as e:  # a check across fields (min_tokens above max_tokens)
         raise bad_request(str(e), e.fields[0] if e.fields else None) from None

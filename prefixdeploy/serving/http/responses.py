@@ -39,12 +39,17 @@ def sse(data: dict) -> bytes:
     return b"data: " + json_bytes(data) + b"\n\n"
 
 
-def usage(prompt_tokens: int, completion_tokens: int) -> dict:
-    return {
+def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int | None = None) -> dict:
+    """OpenAI's usage object; with `cached_tokens`, also `prompt_tokens_details` (the prompt tokens the prompt cache
+    held, which were not prefilled)."""
+    counts = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
     }
+    if cached_tokens is not None:
+        counts["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
+    return counts
 
 
 @dataclass
