@@ -73,6 +73,19 @@ def _shared(args) -> str:
     return f"{n} tokens every prompt starts with + " if n else ""
 
 
+def _client(args) -> str:
+    """The load generator and its prompts, as the report's header names them."""
+    if getattr(args, "client", "vllm") == "light":
+        return (
+            f"`prefixdeploy bench --url` (the light client: httpx, keep-alive, one fixed 33-token prompt, "
+            f"{args.output_len} output tokens, EOS ignored)"
+        )
+    return (
+        f"`vllm bench serve` (random dataset, {_shared(args)}{args.input_len} input tokens, {args.output_len} output "
+        "tokens, EOS ignored, `Connection: close`)"
+    )
+
+
 def markdown(args, rows: dict, started: str) -> str:
     levels = args.levels
     head = ["server", "weights", *[f"tok/s c{c}" for c in levels], "TTFT p50 / p99 c8 (ms)", "TPOT c1 (ms)"]
@@ -81,10 +94,9 @@ def markdown(args, rows: dict, started: str) -> str:
         "# Served throughput against llama.cpp and vLLM (benchmarks/serving_peers.py)",
         "",
         f"Run {started} on {_cpu()} ({os.cpu_count()} logical cores), load average at the end "
-        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}. `vllm bench serve` (random dataset, "
-        f"{_shared(args)}{args.input_len} input tokens, {args.output_len} output tokens, EOS ignored, "
-        f"`Connection: close`), {args.requests} requests at {levels} clients, {args.rounds} rounds with the servers "
-        f"in alternating order; means over the rounds. Every server decodes up to {args.slots} rows at once.",
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}. {_client(args)}, {args.requests} requests at "
+        f"{levels} clients, {args.rounds} rounds with the servers in alternating order; means over the rounds. Every "
+        f"server decodes up to {args.slots} rows at once.",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * 2 + "---:|" * (len(head) - 2),

@@ -10,10 +10,13 @@ llama.cpp's F32 converted from that directory, Q8_0 and Q4_0 quantized from F32,
 vLLM on the directory in fp32 and bf16. Random prompts of `--input-len` tokens (after `--shared-prefix-len` tokens
 that every prompt of a run starts with: a system prompt, where the servers' prompt caches act), `--output-len` new
 ones with EOS ignored, at each `--levels` concurrency with `--requests` requests; every request sends `Connection:
-close` (llama-server dropped keep-alive connections after streamed responses). Our server runs each level twice: the
-base model, and `model` = a prefix (the prefix rows), the base first in even rounds and second in odd ones.
+close` (llama-server dropped keep-alive connections after streamed responses). `--client light` drives them with
+`prefixdeploy bench --url` instead (httpx, keep-alive, one fixed 33-token prompt, `--output-len` new tokens: the
+issue's second kind of load, where the servers' prompt caches act). Our server runs each level twice: the base model,
+and `model` = a prefix (the prefix rows), the base first in even rounds and second in odd ones.
 
     python benchmarks/serving_peers.py [--rounds 2] [--levels 1,8,16] [--requests 8,32,64] [--only prefixdeploy,...]
+        [--client vllm|light]
         [--extra "LABEL=BUNDLE:PRECISION[:BATCH_PRECISION] [SERVE_FLAGS]" ...] [--out benchmarks/SERVING-PEERS.md]
 
 Writes benchmarks/SERVING-PEERS.md, .json and .png; builds and installs for minutes the first time (not in CI).
@@ -52,6 +55,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--input-len", type=int, default=56)
     p.add_argument("--shared-prefix-len", type=int, default=0, help="tokens every prompt starts with, before its own")
     p.add_argument("--output-len", type=int, default=32)
+    p.add_argument(
+        "--client",
+        choices=("vllm", "light"),
+        default="vllm",
+        help="vllm: `vllm bench serve` on random prompts; light: `prefixdeploy bench --url` (httpx, one fixed prompt)",
+    )
+    p.add_argument("--light-prompt", default=None, help="--client light: the prompt (default: bench's 33-token one)")
     p.add_argument("--slots", type=int, default=16, help="rows each server decodes at once (all three servers)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--only", default="", help="comma list of row-name prefixes to run (default: all)")
@@ -198,6 +208,29 @@ def bench_serve(python: Path, model_dir: Path, server: Server, model: str, clien
     return json.loads(out.read_text())
 
 
+def bench_light(python: Path, model_dir: Path, server: Server, model: str, clients: int, n: int, args, out: Path):
+    """One `prefixdeploy bench --url` level, its result in `vllm bench serve`'s names (`python`, `model_dir`: unused,
+    the light client has its own fixed prompt)."""
+    cmd = [sys.executable, "-m", "prefixdeploy.cli", "bench", "--url", f"http://127.0.0.1:{server.port}"]
+    cmd += ["--sweep", str(clients), "--requests", str(n), "--output-length", str(args.output_len)]
+    cmd += ["--prefix", model, "--json", str(out)] + (["--prompt", args.light_prompt] if args.light_prompt else [])
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"prefixdeploy bench --url failed: {done.stderr[-1500:]}")
+    (level,) = json.loads(out.read_text())["levels"]
+    if not level["completed"]:
+        raise RuntimeError(f"{server.name}: no request of the light client completed: {level['errors']}")
+    return {
+        "completed": level["completed"],
+        "failed": level["failed"],
+        "output_throughput": level["output_throughput"],
+        "median_ttft_ms": level["ttft_ms"]["p50"],
+        "p99_ttft_ms": level["ttft_ms"]["p99"],
+        "median_tpot_ms": level["tpot_ms"]["p50"],
+        "p99_itl_ms": level["itl_ms"]["p99"],
+    }
+
+
 def measure(args, servers: list[Server], python: Path, model_dir: Path) -> list[dict]:
     """Each round starts every server in turn (reversed every other round), runs every level, stops it."""
     records = []
@@ -210,7 +243,8 @@ def measure(args, servers: list[Server], python: Path, model_dir: Path) -> list[
                     for clients, n in zip(args.levels, args.requests):
                         for model in models_of(server, round_):
                             out = Path(tmp) / f"r{round_}-{server.port}-{clients}-{model}.json"
-                            result = bench_serve(python, model_dir, server, model, clients, n, args, out)
+                            load = bench_serve if args.client == "vllm" else bench_light
+                            result = load(python, model_dir, server, model, clients, n, args, out)
                             row = server.name + (" + prefix" if model == PREFIX else "")
                             records.append(_record(row, server, round_, clients, result, process, startup))
                             log.info("%s c%d: %.1f tok/s", row, clients, result["output_throughput"])

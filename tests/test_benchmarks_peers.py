@@ -108,3 +108,18 @@ def test_prefix_pairs_pool_same_round_same_level_ratios(tmp_path, capsys):
     run.write_text(json.dumps({"records": records}))
     prefix_pairs.main([str(run)])
     assert "| pooled | 2 | 1.000 |" in capsys.readouterr().out
+
+
+def test_the_light_client_reports_a_level_in_vllm_bench_serve_s_names(served_bundle, tmp_path):
+    """`--client light`: one level of `prefixdeploy bench --url` against a real server (the tiny bundle), read back
+    under the names the report takes from `vllm bench serve`."""
+    import serving_peers
+    from peers import Server
+    from server_process import running_server
+
+    with running_server(served_bundle, key=None) as process:
+        server = Server("prefixdeploy tiny", "fp32", [], model="summ", port=int(process.url.rsplit(":", 1)[1]))
+        args = argparse.Namespace(output_len=4, light_prompt="once upon a time")  # the tiny model's context is 128
+        result = serving_peers.bench_light(None, None, server, "summ", 2, 6, args, tmp_path / "level.json")
+    assert (result["completed"], result["failed"]) == (6, 0)
+    assert all(result[m] is not None and result[m] >= 0 for m in serving_peers.METRICS)
