@@ -193,11 +193,40 @@ def test_a_row_that_leaves_a_hole_is_copied_to_a_free_slot_and_found_there():
     assert slots.prefills[-1].cached == len(PROMPT) + 1  # the prompt and the answer's first token
 
 
+def test_two_conversations_taking_turns_both_stay_cached():
+    """One row at a time, so every admission takes slot 0: the entry slot 0 kept is first copied aside to an empty
+    slot, so the first conversation's next turn still finds its start after the second's turn."""
+    s = cached_scheduler(slots=4)
+    slots = TokenSlots(s)
+    other = [7, 7, 1, 2, 3, 4, 5, 6]
+    run(s, slots, [request(PROMPT)])
+    run(s, slots, [request(other)])
+    assert slots.prefills[-1].moves == ((0, 3),)  # PROMPT's entry set aside into the last empty slot
+    turn = request(PROMPT + [TOKEN, TOKEN, 9])
+    run(s, slots, [turn])
+    assert turn.cached_tokens == len(PROMPT) + 2
+    assert any(e.tokens[:2].tolist() == other[:2] for e in s.cache.kept.values())  # the other one, set aside again
+
+
+def test_an_entry_set_aside_replaces_only_an_older_one():
+    """Two slots, three conversations one after another: each admission sets slot 0's entry aside over slot 1's,
+    which is older, so the last two conversations stay and the first is gone."""
+    s = cached_scheduler(slots=2)
+    slots = TokenSlots(s)
+    conversations = [PROMPT, [7, 7, 1, 2, 3], [9, 8, 7, 6]]
+    for ids in conversations:
+        run(s, slots, [request(ids)])
+    turns = [request(ids + [TOKEN, TOKEN, 1]) for ids in (conversations[1], conversations[0])]
+    run(s, slots, [turns[0]])
+    run(s, slots, [turns[1]])
+    assert [t.cached_tokens for t in turns] == [len(conversations[1]) + 2, 0]
+
+
 def test_when_every_slot_holds_a_row_a_finishing_row_that_leaves_a_hole_is_not_kept():
     s = cached_scheduler(slots=2)
     slots = TokenSlots(s)
-    run(s, slots, [request(PROMPT, max_tokens=2), request([1, 2, 3], max_tokens=9)], steps=3)
-    assert len(s.rows) == 1 and not s.cache.kept
+    run(s, slots, [request(PROMPT, max_tokens=4), request([1, 2, 3], max_tokens=9)], steps=3)
+    assert len(s.rows) == 1 and s.rows[0].request.prompt_ids == [1, 2, 3] and not s.cache.kept
 
 
 def test_aborted_rows_are_not_kept():

@@ -10,6 +10,9 @@ per slot). The last prompt token is always fed again: its logits choose the firs
 (vLLM's) is part of the match: a slot is shared only among requests with the same salt, or among those without one,
 so a tenant's prompts cannot be probed through the cache by anyone who lacks its salt.
 
+An admission takes the first free slot: what that slot kept is first set aside into an empty free slot, or over
+the least recently used entry if that one is older (`aside`), so that two conversations taking turns both stay.
+
 Plain data, engine thread only, no model: the scheduler says which slots it writes (`drop`) and keeps (`keep`).
 """
 
@@ -70,6 +73,17 @@ class PromptCache:
         if empty:
             return empty[-1]
         return min(free, key=lambda s: self.kept[s].used, default=None)
+
+    def aside(self, slot: int, free: Iterable[int], busy: int | None = None) -> int | None:
+        """Where the entry kept in `slot`, which a row is about to take, goes instead: of the other `free` slots (not
+        `busy`, which that row copies from), an empty one, else the least recently used if its entry is older; None if
+        `slot` keeps nothing or no slot is worth it. The entry is recorded there; the caller copies the slot."""
+        entry = self.kept.get(slot)
+        target = self.spare(s for s in free if s not in (slot, busy)) if entry is not None else None
+        if target is None or (target in self.kept and self.kept[target].used > entry.used):
+            return None
+        self.kept[target] = self.kept.pop(slot)
+        return target
 
     def best(
         self,

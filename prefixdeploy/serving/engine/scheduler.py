@@ -227,9 +227,10 @@ class Scheduler:
 
     def _admit(self, request: Request) -> Row:
         """The row of a queued request, in the first free slot: from the prompt cache's best slot for it, a kept one
-        or a decoding row's, of the same prefix and cache salt, if any (copied there first unless it is that slot; a
-        request scoring its prompt, or with `cache_prompt` false, feeds it all; the request's `cached_tokens` say
-        how many it was spared). Admission waits for the prefilling row, so every row is ready (`Row.held`)."""
+        or a decoding row's, of the same prefix and cache salt, if any (copied there first unless it is that slot,
+        whose own entry is first set aside; a request scoring its prompt, or with `cache_prompt` false, feeds it all;
+        the request's `cached_tokens` say how many it was spared). Admission waits for the prefilling row, so every
+        row is ready (`Row.held`)."""
         row, slot = _new_row(request), len(self.rows)
         if self.cache is None:
             return row
@@ -238,9 +239,12 @@ class Scheduler:
         if row.prompt_logprobs is None and request.params.cache_prompt:
             running = [(i, r.request.prefix, r.request.params.cache_salt, r.held) for i, r in enumerate(self.rows)]
             hit = self.cache.best(request.prefix, salt, request.prompt_ids, range(slot, self.num_slots), running)
+        source = hit[0] if hit is not None else None
+        if source != slot:
+            self._set_aside(slot, source)
         self.cache.drop(slot)  # written from now on
         if hit is not None:
-            source, row.cached = hit
+            row.cached = hit[1]
             if source != slot:
                 self._copy(source, slot)
             row.fed = request.cached_tokens = row.cached
@@ -419,6 +423,13 @@ class Scheduler:
                 return
             self._copy(slot, target)
         self.cache.keep(target, row.request.prefix, row.request.params.cache_salt, row.held)
+
+    def _set_aside(self, slot: int, source: int | None) -> None:
+        """Before a row takes free slot `slot`: the prompt cache's entry there copied to another free slot, if one is
+        worth it (`PromptCache.aside`; not `source`, which the row copies from next)."""
+        target = self.cache.aside(slot, range(slot + 1, self.num_slots), source)
+        if target is not None:
+            self._moves.append((slot, target))
 
     def _forget_cache(self) -> None:
         if self.cache is not None:
