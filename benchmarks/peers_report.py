@@ -69,7 +69,9 @@ def _fmt(value, digits: int = 0) -> str:
 
 def _shared(args) -> str:
     """The prompts' shared start, as the report's header names it."""
-    n = getattr(args, "shared_prefix_len", 0)
+    n, starts = getattr(args, "shared_prefix_len", 0), getattr(args, "prefix_repetition", 0)
+    if n and starts:
+        return f"one of {starts} starts of {n} tokens, shuffled, + "
     return f"{n} tokens every prompt starts with + " if n else ""
 
 

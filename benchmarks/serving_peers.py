@@ -54,6 +54,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--requests", default="8,32,64", help="requests per level, comma list (same length)")
     p.add_argument("--input-len", type=int, default=56)
     p.add_argument("--shared-prefix-len", type=int, default=0, help="tokens every prompt starts with, before its own")
+    p.add_argument(
+        "--prefix-repetition",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N different starts of --shared-prefix-len tokens, each prompt one of them (shuffled; vLLM's "
+        "prefix_repetition dataset: several system prompts at once); 0: one start for all",
+    )
     p.add_argument("--output-len", type=int, default=32)
     p.add_argument(
         "--client",
@@ -196,8 +204,7 @@ def bench_serve(python: Path, model_dir: Path, server: Server, model: str, clien
     """One `vllm bench serve` run; returns its saved result (dict)."""
     cmd = [str(python), "-m", "vllm.entrypoints.cli.main", "bench", "serve", "--backend", "openai"]
     cmd += ["--base-url", f"http://127.0.0.1:{server.port}", "--endpoint", "/v1/completions", "--model", model]
-    cmd += ["--tokenizer", str(model_dir), "--dataset-name", "random", "--random-input-len", str(args.input_len)]
-    cmd += ["--random-prefix-len", str(args.shared_prefix_len)]
+    cmd += ["--tokenizer", str(model_dir), *_dataset(args)]
     cmd += ["--random-output-len", str(args.output_len), "--ignore-eos", "--num-prompts", str(n)]
     cmd += ["--max-concurrency", str(clients), "--header", "Connection=close", "--percentile-metrics", "ttft,tpot,itl"]
     cmd += ["--metric-percentiles", "50,99", "--save-result", "--result-dir", str(out.parent)]
@@ -206,6 +213,21 @@ def bench_serve(python: Path, model_dir: Path, server: Server, model: str, clien
     if done.returncode != 0:
         raise RuntimeError(f"vllm bench serve failed: {done.stderr[-1500:]}")
     return json.loads(out.read_text())
+
+
+def _dataset(args) -> list[str]:
+    """`vllm bench serve`'s prompts: random ones after a start they all share, or after one of N starts."""
+    if args.prefix_repetition:
+        return [
+            "--dataset-name", "prefix_repetition", "--prefix-repetition-num-prefixes", str(args.prefix_repetition),
+            "--prefix-repetition-prefix-len", str(args.shared_prefix_len),
+            "--prefix-repetition-suffix-len", str(args.input_len),
+            "--prefix-repetition-output-len", str(args.output_len),
+        ]  # fmt: skip
+    return [
+        "--dataset-name", "random", "--random-input-len", str(args.input_len),
+        "--random-prefix-len", str(args.shared_prefix_len),
+    ]  # fmt: skip
 
 
 def bench_light(python: Path, model_dir: Path, server: Server, model: str, clients: int, n: int, args, out: Path):
