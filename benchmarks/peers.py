@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,16 +126,19 @@ def start(server: Server, port: int) -> tuple[subprocess.Popen, float]:
     server.port = port
     command = [part.replace("{port}", str(port)) for part in server.command]
     began = time.monotonic()
+    errors = tempfile.TemporaryFile()  # not a pipe: nobody reads it while the server runs, and a full pipe blocks the
+    # server's next log line (llama-server hung after a few hundred requests that way)
     process = subprocess.Popen(
         command,
         env={**os.environ, **server.env},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=errors,
         start_new_session=True,
     )
     while time.monotonic() - began < START_TIMEOUT:
         if process.poll() is not None:
-            raise RuntimeError(f"{server.name} exited with {process.returncode}: {process.stderr.read()[-800:]!r}")
+            errors.seek(0)
+            raise RuntimeError(f"{server.name} exited with {process.returncode}: {errors.read()[-800:]!r}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}{server.health}", timeout=2).status_code == 200:
                 return process, time.monotonic() - began
