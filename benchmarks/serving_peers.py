@@ -79,9 +79,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--extra",
         action="append",
         default=[],
-        metavar="LABEL=BUNDLE:PRECISION[:BATCH_PRECISION] [SERVE_FLAGS]",
+        metavar="LABEL[@TREE]=BUNDLE:PRECISION[:BATCH_PRECISION] [SERVE_FLAGS]",
         help="also serve this bundle, as row 'prefixdeploy LABEL', with `prefixdeploy serve` flags after a space (an "
-        "earlier export, or other engine settings, side by side); repeatable",
+        "earlier export, or other engine settings, side by side), from source tree TREE if given; repeatable",
     )
     args = p.parse_args(argv)
     args.levels = [int(x) for x in args.levels.split(",")]
@@ -152,13 +152,21 @@ def build_servers(args, cache: Path) -> tuple[list[Server], Path, Path]:
 
 
 def extra_server(spec: str, args) -> Server:
-    """Our server for an `--extra` "LABEL=BUNDLE:PRECISION[:BATCH_PRECISION] [SERVE_FLAGS]"."""
+    """Our server for an `--extra` "LABEL[@TREE]=BUNDLE:PRECISION[:BATCH_PRECISION] [SERVE_FLAGS]"; with @TREE it
+    runs the prefixdeploy of that source tree (a git worktree of another commit: code before and after, side by
+    side)."""
     label, _, rest = spec.partition("=")
+    label, _, tree = label.partition("@")
     graph, *flags = shlex.split(rest) or [""]
     parts = graph.split(":")
-    if not label or len(parts) not in (2, 3) or not all(parts):
-        raise SystemExit(f"--extra {spec!r}: expected LABEL=BUNDLE:PRECISION[:BATCH_PRECISION] [SERVE_FLAGS]")
-    return ours(Path(parts[0]), parts[1], args, label, batches=parts[2] if len(parts) == 3 else "", flags=tuple(flags))
+    if not label or len(parts) not in (2, 3) or not all(parts) or (tree and not (Path(tree) / "prefixdeploy").is_dir()):
+        raise SystemExit(f"--extra {spec!r}: expected LABEL[@TREE]=BUNDLE:PRECISION[:BATCH_PRECISION] [SERVE_FLAGS]")
+    server = ours(
+        Path(parts[0]), parts[1], args, label, batches=parts[2] if len(parts) == 3 else "", flags=tuple(flags)
+    )
+    if tree:
+        server.env["PYTHONPATH"] = str(Path(tree).resolve())
+    return server
 
 
 def export_bundle(model_dir: Path, cache: Path, dynamic: bool = False) -> Path:

@@ -69,8 +69,11 @@ def test_extra_rows_serve_another_bundle_side_by_side():
     assert other.command[other.command.index("--batch-precision") + 1] == "int8"
     chunks = serving_peers.extra_server("chunks of 64=/b/new:int8 --max-prefill-tokens 64", args)
     assert chunks.name == "prefixdeploy chunks of 64" and chunks.command[-2:] == ["--max-prefill-tokens", "64"]
-    for bad in ("no-equals", "label=/b", "label=/b:int4:int8:fp32", "label= --mixed-steps"):
-        with pytest.raises(SystemExit, match="LABEL=BUNDLE:PRECISION"):
+    before_code = serving_peers.extra_server(f"old code@{ROOT}=/b/new:int4", args)  # a source tree: PYTHONPATH
+    assert before_code.name == "prefixdeploy old code" and before_code.env["PYTHONPATH"] == str(ROOT)
+    assert "PYTHONPATH" not in chunks.env
+    for bad in ("no-equals", "label=/b", "label=/b:int4:int8:fp32", "label= --mixed-steps", "x@/nowhere=/b:int4"):
+        with pytest.raises(SystemExit, match="BUNDLE:PRECISION"):
             serving_peers.extra_server(bad, args)
 
 
