@@ -65,30 +65,53 @@ def choose_token(logits: np.ndarray, choice: TokenChoice, history: Sequence[int]
     return int(choose_tokens(logits[None], [choice], [history])[0])
 
 
+DRAW_BLOCK = 256  # tokens whose probabilities a draw sums as one: it walks the block sums, then a single block
+
+
 def sample_next(
     logits: np.ndarray, rng: np.random.Generator, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0
 ) -> np.ndarray:
     """logits (B, V) float32 -> next token ids (B,) int64. temperature 0 is greedy (argmax)."""
     if temperature == 0.0:
         return logits.argmax(axis=-1).astype(np.int64)  # (B,)
-    scores = logits.astype(np.float64) / temperature  # (B, V)
-    if 0 < top_k < scores.shape[-1]:
-        kth = np.partition(scores, -top_k, axis=-1)[:, -top_k, None]  # (B, 1)
-        scores = np.where(scores < kth, -np.inf, scores)
-    probs = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    probs /= probs.sum(axis=-1, keepdims=True)  # (B, V)
+    weights = logits.astype(np.float64)  # (B, V) scores, then unnormalized probabilities, in place
+    if temperature != 1.0:
+        weights /= temperature
+    if 0 < top_k < weights.shape[-1]:
+        kth = np.partition(weights, -top_k, axis=-1)[:, -top_k, None]  # (B, 1)
+        weights[weights < kth] = -np.inf
+    weights -= weights.max(axis=-1, keepdims=True)
+    np.exp(weights, out=weights)
     if top_p < 1.0:
-        order = np.argsort(-probs, axis=-1, kind="stable")  # (B, V) most likely first
-        sorted_probs = np.take_along_axis(probs, order, axis=-1)
-        # keep the smallest set whose mass reaches top_p (the first token always stays)
-        drop_sorted = np.cumsum(sorted_probs, axis=-1) - sorted_probs >= top_p
-        drop = np.zeros_like(drop_sorted)
-        np.put_along_axis(drop, order, drop_sorted, axis=-1)
-        probs = np.where(drop, 0.0, probs)
-        probs /= probs.sum(axis=-1, keepdims=True)
-    u = rng.random((probs.shape[0], 1))  # (B, 1)
-    picked = (np.cumsum(probs, axis=-1) < u).sum(axis=-1)  # (B,) inverse-CDF draw
-    return np.minimum(picked, probs.shape[-1] - 1).astype(np.int64)
+        weights = _nucleus(weights / weights.sum(axis=-1, keepdims=True), top_p)
+    u = rng.random((weights.shape[0], 1))  # (B, 1)
+    return np.array([_inverse_cdf(w, float(x)) for w, x in zip(weights, u[:, 0])], np.int64)
+
+
+def _nucleus(probs: np.ndarray, top_p: float) -> np.ndarray:
+    """probs (B, V) -> the smallest most-likely set whose mass reaches top_p kept, the rest zero (the most likely
+    token always stays); not renormalized."""
+    order = np.argsort(-probs, axis=-1, kind="stable")  # (B, V) most likely first
+    sorted_probs = np.take_along_axis(probs, order, axis=-1)
+    drop_sorted = np.cumsum(sorted_probs, axis=-1) - sorted_probs >= top_p
+    drop = np.zeros_like(drop_sorted)
+    np.put_along_axis(drop, order, drop_sorted, axis=-1)
+    return np.where(drop, 0.0, probs)
+
+
+def _inverse_cdf(weights: np.ndarray, u: float) -> int:
+    """The first index where the running sum of `weights` (V,), non-negative, reaches u times their total: a draw
+    from the distribution they are proportional to, for u uniform in [0, 1). Walks the sums of blocks of DRAW_BLOCK,
+    then one block, in place of a running sum over V (a third of the time at V = 49,152)."""
+    starts = np.arange(0, len(weights), DRAW_BLOCK)  # (K,)
+    ends = np.cumsum(np.add.reduceat(weights, starts))  # (K,) the running sum at each block's end
+    target = u * ends[-1]
+    block = min(int(np.searchsorted(ends, target, side="left")), len(starts) - 1)  # blocks ending below: passed
+    inner = np.cumsum(weights[starts[block] : starts[block] + DRAW_BLOCK])  # (≤ DRAW_BLOCK,)
+    if block:
+        inner += ends[block - 1]
+    index = starts[block] + int(np.searchsorted(inner, target, side="left"))
+    return min(index, len(weights) - 1)
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

@@ -34,3 +34,18 @@ def test_a_seed_repeats_the_draw_and_sampling_follows_the_probabilities():
     assert (draws(seed=7, temperature=1.0) == draws(seed=7, temperature=1.0)).all()
     share = (draws(n=4000, temperature=1.0)[:, 0] == 0).mean()
     assert abs(share - 0.5) < 0.04
+
+
+def test_the_blocked_draw_picks_what_a_running_sum_over_the_whole_vocabulary_picks():
+    """The draw walks block sums, then one block; over a vocabulary that is not a multiple of the block, with zero
+    weights (a top-k's) and u at 0 and just below 1, it picks the index a plain running sum picks."""
+    from prefixdeploy.runtime.sampling import DRAW_BLOCK, _inverse_cdf
+
+    rng = np.random.default_rng(3)
+    weights = rng.random(5 * DRAW_BLOCK + 77) ** 4
+    weights[rng.random(len(weights)) < 0.3] = 0.0
+    weights[-40:] = 0.0  # the last tokens cannot be drawn
+    running = np.cumsum(weights)
+    for u in [0.0, 1.0 - 2**-53, *rng.random(3000)]:
+        expected = min(int((running < u * running[-1]).sum()), len(weights) - 1)
+        assert _inverse_cdf(weights, u) == expected, u
