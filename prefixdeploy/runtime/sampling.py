@@ -88,15 +88,51 @@ def sample_next(
     return np.array([_inverse_cdf(w, float(x)) for w, x in zip(weights, u[:, 0])], np.int64)
 
 
+FEW_TOKENS = 4096  # a row with at most this many tokens of nonzero probability sorts them without binning
+NUCLEUS_BINS = 64  # a row's tokens binned by how far below the most likely one they are, half a nat a bin
+
+
 def _nucleus(probs: np.ndarray, top_p: float) -> np.ndarray:
     """probs (B, V) -> the smallest most-likely set whose mass reaches top_p kept, the rest zero (the most likely
     token always stays); not renormalized."""
-    order = np.argsort(-probs, axis=-1, kind="stable")  # (B, V) most likely first
-    sorted_probs = np.take_along_axis(probs, order, axis=-1)
-    drop_sorted = np.cumsum(sorted_probs, axis=-1) - sorted_probs >= top_p
-    drop = np.zeros_like(drop_sorted)
-    np.put_along_axis(drop, order, drop_sorted, axis=-1)
-    return np.where(drop, 0.0, probs)
+    return np.stack([_nucleus_row(row, top_p) for row in probs])
+
+
+def _nucleus_row(probs: np.ndarray, top_p: float) -> np.ndarray:
+    """One row (V,) of `_nucleus`. Sorting the whole vocabulary took 4.8 ms a row at 49,152 tokens; this sorts only
+    the tokens above a floor, all of them ahead of the rest in the (stable, most likely first) order, so their running
+    sum is that order's own. Once their mass reaches top_p, every other token is dropped too; else the next floor
+    (`_floors`), down to the whole vocabulary."""
+    for floor in _floors(probs, top_p):
+        candidates = np.flatnonzero(probs >= floor) if floor else np.arange(len(probs))  # ascending ids
+        order = candidates[np.argsort(-probs[candidates], kind="stable")]  # most likely first, ties by id
+        ranked = probs[order]
+        running = np.cumsum(ranked)
+        keep = running - ranked < top_p  # the mass before a token has not reached top_p yet
+        if running[-1] >= top_p or not floor:  # then the mass before any other token has
+            out = np.zeros_like(probs)
+            out[order[keep]] = ranked[keep]
+            return out
+    raise AssertionError("the last floor takes every token")
+
+
+def _floors(probs: np.ndarray, top_p: float) -> list[float]:
+    """Probabilities to cut the candidates at, highest first, ending with 0.0 (every token): the tokens binned by how
+    far below the most likely one they are (half a nat a bin), the lower edges of the bin where the mass, most likely
+    first, reaches top_p and of the next bin with tokens; then every token of nonzero probability (at once, where
+    those are few)."""
+    tiny = float(np.finfo(probs.dtype).tiny)
+    if np.count_nonzero(probs) <= FEW_TOKENS:  # after a top-k: sort them all
+        return [tiny, 0.0]
+    top = probs.max()
+    with np.errstate(divide="ignore"):
+        depth = (np.log(top) - np.log(probs)) * 2  # (V,) half-nats below the most likely token; inf for zeros
+    bins = np.minimum(depth, NUCLEUS_BINS - 1).astype(np.int64)  # the last bin: that deep or zero
+    counts = np.bincount(bins, minlength=NUCLEUS_BINS)
+    reached = int(np.searchsorted(np.cumsum(np.bincount(bins, probs, NUCLEUS_BINS)), top_p, side="left"))
+    after = [k for k in np.flatnonzero(counts[reached + 1 : NUCLEUS_BINS - 1]) + reached + 1][:1]
+    edges = [reached, *after] if reached < NUCLEUS_BINS - 1 else []
+    return [float(top * np.exp(-(k + 1) / 2)) for k in edges] + [tiny, 0.0]
 
 
 def _inverse_cdf(weights: np.ndarray, u: float) -> int:

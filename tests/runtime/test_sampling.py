@@ -49,3 +49,31 @@ def test_the_blocked_draw_picks_what_a_running_sum_over_the_whole_vocabulary_pic
     for u in [0.0, 1.0 - 2**-53, *rng.random(3000)]:
         expected = min(int((running < u * running[-1]).sum()), len(weights) - 1)
         assert _inverse_cdf(weights, u) == expected, u
+
+
+def _nucleus_by_full_sort(probs: np.ndarray, top_p: float) -> np.ndarray:
+    """The plain definition: sort the whole vocabulary (stable, most likely first) and drop what comes after top_p."""
+    order = np.argsort(-probs, axis=-1, kind="stable")
+    ranked = np.take_along_axis(probs, order, axis=-1)
+    drop = np.zeros(probs.shape, bool)
+    np.put_along_axis(drop, order, np.cumsum(ranked, axis=-1) - ranked >= top_p, axis=-1)
+    return np.where(drop, 0.0, probs)
+
+
+def test_top_p_sorting_only_the_likely_tokens_keeps_exactly_what_sorting_all_keeps():
+    """Peaked, flat, tied and top-k-zeroed distributions over 49,152 tokens, top-p from 0.1 to 0.999: the nucleus
+    found by sorting only the tokens above a floor is the full sort's, value for value."""
+    from prefixdeploy.runtime.sampling import _nucleus
+
+    rng = np.random.default_rng(5)
+    V = 49152
+    peaked = rng.standard_normal((2, V)) * 4
+    flat = rng.standard_normal((2, V)) * 0.01
+    tied = np.round(rng.standard_normal((2, V)), 1)  # many equal values: the order among ties is by id
+    zeroed = rng.standard_normal((2, V)) * 2
+    zeroed[:, 40:] = -np.inf  # a top-k of 40 leaves zeros behind
+    for logits in (peaked, flat, tied, zeroed):
+        weights = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        probs = weights / weights.sum(axis=-1, keepdims=True)
+        for top_p in (0.1, 0.5, 0.9, 0.95, 0.999):
+            assert np.array_equal(_nucleus(probs, top_p), _nucleus_by_full_sort(probs, top_p))
