@@ -82,9 +82,13 @@ def _client(args) -> str:
             f"`prefixdeploy bench --url` (the light client: httpx, keep-alive, one fixed 33-token prompt, "
             f"{args.output_len} output tokens, EOS ignored)"
         )
+    sampling = "".join(
+        f", {name} {value}" for name, value in (("temperature", getattr(args, "temperature", None)),
+                                                 ("top-p", getattr(args, "top_p", None))) if value is not None
+    )  # fmt: skip
     return (
         f"`vllm bench serve` (random dataset, {_shared(args)}{args.input_len} input tokens, {args.output_len} output "
-        "tokens, EOS ignored, `Connection: close`)"
+        f"tokens, EOS ignored, `Connection: close`{sampling})"
     )
 
 

@@ -69,6 +69,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         default="vllm",
         help="vllm: `vllm bench serve` on random prompts; light: `prefixdeploy bench --url` (httpx, one fixed prompt)",
     )
+    p.add_argument("--temperature", type=float, default=None, help="vllm client: every request's (default: none sent)")
+    p.add_argument("--top-p", type=float, default=None, help="vllm client: every request's (default: none sent)")
     p.add_argument("--light-prompt", default=None, help="--client light: the prompt (default: bench's 33-token one)")
     p.add_argument("--slots", type=int, default=16, help="rows each server decodes at once (all three servers)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -217,6 +219,8 @@ def bench_serve(python: Path, model_dir: Path, server: Server, model: str, clien
     cmd += ["--max-concurrency", str(clients), "--header", "Connection=close", "--percentile-metrics", "ttft,tpot,itl"]
     cmd += ["--metric-percentiles", "50,99", "--save-result", "--result-dir", str(out.parent)]
     cmd += ["--result-filename", out.name, "--seed", "0"]
+    cmd += ["--temperature", str(args.temperature)] if args.temperature is not None else []
+    cmd += ["--top-p", str(args.top_p)] if args.top_p is not None else []
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "VLLM_TARGET_DEVICE": "cpu"})
     if done.returncode != 0:
         raise RuntimeError(f"vllm bench serve failed: {done.stderr[-1500:]}")
