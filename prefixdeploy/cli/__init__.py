@@ -104,6 +104,7 @@ def export(
 @click.option("--temperature", type=float, default=0.0, show_default=True, help="0 is greedy.")
 @click.option("--top-p", type=float, default=1.0, show_default=True)
 @click.option("--top-k", type=int, default=0, show_default=True)
+@click.option("--min-p", type=float, default=0.0, show_default=True, help="Drop tokens below this × the likeliest's.")
 @click.option("--seed", type=int, default=None)
 @click.option("--chat", is_flag=True, help="Apply the model's chat template to PROMPT.")
 @_prompt_lookup_option(0, "Draft up to K tokens copied from the prompt and verify them in one step (greedy only).")
@@ -130,6 +131,7 @@ def run(
     temperature,
     top_p,
     top_k,
+    min_p,
     seed,
     chat,
     prompt_lookup,
@@ -152,6 +154,7 @@ def run(
         temperature=temperature,
         top_k=top_k,
         top_p=top_p,
+        min_p=min_p,
         seed=seed,
         ignore_eos=ignore_eos,
         prompt_lookup=prompt_lookup,

@@ -28,6 +28,7 @@ class GenerationConfig:
     temperature: float = 0.0  # 0: greedy
     top_k: int = 0  # 0: off
     top_p: float = 1.0  # 1.0: off
+    min_p: float = 0.0  # 0: off; tokens less likely than min_p times the most likely one are dropped (after top-p)
     seed: int | None = None  # sampling seed; None: fresh entropy
     ignore_eos: bool = False  # generate exactly max_new_tokens
     prompt_lookup: int = 0  # K > 0: greedy rows alone in their batch draft up to K tokens from the sequence (lookup.py)
@@ -43,6 +44,8 @@ class GenerationConfig:
             raise ConfigError(f"top_k must be ≥ 0, got {self.top_k}", "top_k")
         if not 0.0 < self.top_p <= 1.0:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}", "top_p")
+        if not 0.0 <= self.min_p <= 1.0:
+            raise ConfigError(f"min_p must be in [0, 1], got {self.min_p}", "min_p")
         check_prompt_lookup(self.prompt_lookup)
         if self.constraint is not None and not isinstance(self.constraint, Constraint):
             raise ConfigError(f"constraint must be a Constraint, got {type(self.constraint).__name__}", "constraint")
@@ -58,7 +61,7 @@ class GenerationConfig:
         the row's own (`row_processors[r]`: stateful ones, such as a constraint's matcher, are made per row)."""
         rng = np.random.default_rng(self.seed) if self.temperature > 0 else None
         return [
-            TokenChoice(self.temperature, self.top_k, self.top_p, rng, self.logits_processors + own)
+            TokenChoice(self.temperature, self.top_k, self.top_p, rng, self.logits_processors + own, self.min_p)
             for own in row_processors
         ]
 

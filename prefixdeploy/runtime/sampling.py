@@ -3,14 +3,14 @@
 Every path goes through `choose_tokens` (or `choose_token` for one row): the runtime's generation loop, the serving
 engine's decode and prefill, and prompt lookup's verification in both (a draft token is accepted where it equals the
 processed choice), so a processor (a constraint, a penalty, a bias) cannot be bypassed. The order of the sampling
-filters is Hugging Face's (temperature, then top-k, then top-p).
+filters is Hugging Face's (temperature, then top-k, then top-p, then min-p).
 
 Shape letters: n rows, V vocab.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,6 +35,7 @@ class TokenChoice:
     top_p: float = 1.0  # 1.0: off
     rng: np.random.Generator | None = None  # needed when temperature > 0 (rows may share one: draws go in row order)
     processors: tuple[LogitsProcessor, ...] = ()
+    min_p: float = 0.0  # 0: off; else tokens less likely than min_p times the most likely one are dropped
 
     def process(self, history: Sequence[int], logits: np.ndarray) -> np.ndarray:
         """logits (V,) -> the processed scores (V,); the input itself when there are no processors."""
@@ -56,7 +57,7 @@ def choose_tokens(logits: np.ndarray, choices: Sequence[TokenChoice], histories:
     tokens = scores.argmax(axis=-1).astype(np.int64)  # (n,)
     for i, c in enumerate(choices):
         if c.temperature > 0:
-            tokens[i] = sample_next(scores[i : i + 1], c.rng, c.temperature, c.top_k, c.top_p)[0]
+            tokens[i] = sample_next(scores[i : i + 1], c.rng, c.temperature, c.top_k, c.top_p, c.min_p)[0]
     return tokens
 
 
@@ -69,70 +70,87 @@ DRAW_BLOCK = 256  # tokens whose probabilities a draw sums as one: it walks the 
 
 
 def sample_next(
-    logits: np.ndarray, rng: np.random.Generator, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0
+    logits: np.ndarray,
+    rng: np.random.Generator,
+    temperature: float = 0.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    min_p: float = 0.0,
 ) -> np.ndarray:
-    """logits (B, V) float32 -> next token ids (B,) int64. temperature 0 is greedy (argmax)."""
+    """logits (B, V) float32 -> next token ids (B,) int64. temperature 0 is greedy (argmax). min_p (vLLM's and
+    llama.cpp's field) drops the tokens whose probability is below min_p times the row's highest, after top-p."""
     if temperature == 0.0:
         return logits.argmax(axis=-1).astype(np.int64)  # (B,)
     weights = logits.astype(np.float64)  # (B, V) scores, then unnormalized probabilities, in place
     if temperature != 1.0:
         weights /= temperature
+    below_k = None
     if 0 < top_k < weights.shape[-1]:
-        kth = np.partition(weights, -top_k, axis=-1)[:, -top_k, None]  # (B, 1)
-        weights[weights < kth] = -np.inf
+        below_k = weights < np.partition(weights, -top_k, axis=-1)[:, -top_k, None]  # (B, V)
     weights -= weights.max(axis=-1, keepdims=True)
-    np.exp(weights, out=weights)
+    np.exp(weights, out=weights)  # the most likely token's weight is exactly 1 (exp of -inf would take 7x longer)
+    if below_k is not None:
+        weights[below_k] = 0.0
+    likely = weights >= min_p if min_p > 0 else None  # (B, V) at least min_p times as likely as the most likely
     if top_p < 1.0:
-        weights = _nucleus(weights / weights.sum(axis=-1, keepdims=True), top_p)
+        few = below_k is not None and top_k <= CANDIDATES[0]  # a top-k left so few tokens that all are sorted
+        weights = _nucleus(weights / weights.sum(axis=-1, keepdims=True), top_p, min_p, few)
+    if likely is not None:
+        weights *= likely  # a multiply, not a masked store: the mask's pattern is random, its branches mispredict
     u = rng.random((weights.shape[0], 1))  # (B, 1)
     return np.array([_inverse_cdf(w, float(x)) for w, x in zip(weights, u[:, 0])], np.int64)
 
 
-FEW_TOKENS = 4096  # a row with at most this many tokens of nonzero probability sorts them without binning
-NUCLEUS_BINS = 64  # a row's tokens binned by how far below the most likely one they are, half a nat a bin
+CANDIDATES = (1024, 8192)  # top-p sorts this many of a row's most likely tokens, then more if their mass falls short
 
 
-def _nucleus(probs: np.ndarray, top_p: float) -> np.ndarray:
+def _nucleus(probs: np.ndarray, top_p: float, min_p: float = 0.0, few: bool = False) -> np.ndarray:
     """probs (B, V) -> the smallest most-likely set whose mass reaches top_p kept, the rest zero (the most likely
-    token always stays); not renormalized."""
-    return np.stack([_nucleus_row(row, top_p) for row in probs])
+    token always stays; equally likely tokens are taken lowest id first); not renormalized. With min_p, exact only
+    among the tokens at least min_p times as likely as the most likely one (the caller drops the others): the rest
+    may be zero too. few: at most CANDIDATES[0] tokens have a probability above 0 (a top-k's)."""
+    return np.stack([_nucleus_row(row, top_p, min_p * row.max() * MIN_P_MARGIN, few) for row in probs])
 
 
-def _nucleus_row(probs: np.ndarray, top_p: float) -> np.ndarray:
-    """One row (V,) of `_nucleus`. Sorting the whole vocabulary took 4.8 ms a row at 49,152 tokens; this sorts only
-    the tokens above a floor, all of them ahead of the rest in the (stable, most likely first) order, so their running
-    sum is that order's own. Once their mass reaches top_p, every other token is dropped too; else the next floor
-    (`_floors`), down to the whole vocabulary."""
-    for floor in _floors(probs, top_p):
-        candidates = np.flatnonzero(probs >= floor) if floor else np.arange(len(probs))  # ascending ids
-        order = candidates[np.argsort(-probs[candidates], kind="stable")]  # most likely first, ties by id
-        ranked = probs[order]
+MIN_P_MARGIN = 1 - 1e-9  # min_p's floor a hair lower, so rounding in probs never drops a token min_p keeps
+
+
+def _nucleus_row(probs: np.ndarray, top_p: float, within: float = 0.0, few: bool = False) -> np.ndarray:
+    """One row (V,) of `_nucleus`, exact among the tokens of probability ≥ `within`. Sorting the whole vocabulary
+    took 4.8 ms a row at 49,152 tokens; this sorts only the tokens at or above a floor, which come first in the
+    most-likely-first order, so their running sum is that order's own (equal values may come in any order: their sums
+    are the same). Once their mass reaches top_p, or the floor is `within`, every other token is dropped too; else a
+    lower floor (`_floors`), down to the whole vocabulary."""
+    for floor in _floors(probs, within, few):
+        ranked = -np.sort(-probs[probs >= floor])  # most likely first
         running = np.cumsum(ranked)
-        keep = running - ranked < top_p  # the mass before a token has not reached top_p yet
-        if running[-1] >= top_p or not floor:  # then the mass before any other token has
-            out = np.zeros_like(probs)
-            out[order[keep]] = ranked[keep]
-            return out
+        if running[-1] >= top_p or floor <= within:  # then the mass before any other token has, or it is not asked
+            kept = int(np.count_nonzero(running - ranked < top_p))  # the mass before them has not reached top_p
+            return _most_likely(probs, ranked[kept - 1], kept)
     raise AssertionError("the last floor takes every token")
 
 
-def _floors(probs: np.ndarray, top_p: float) -> list[float]:
-    """Probabilities to cut the candidates at, highest first, ending with 0.0 (every token): the tokens binned by how
-    far below the most likely one they are (half a nat a bin), the lower edges of the bin where the mass, most likely
-    first, reaches top_p and of the next bin with tokens; then every token of nonzero probability (at once, where
-    those are few)."""
+def _floors(probs: np.ndarray, within: float, few: bool) -> Iterator[float]:
+    """Probabilities to cut the candidates at, highest first: the CANDIDATES[i]-th highest (one partition of the row
+    each, made only when the one before fell short; none when `few`), never below `within` or the lowest positive
+    number (a top-k's zeros are never candidates), then `within` itself (with 0.0: every token)."""
     tiny = float(np.finfo(probs.dtype).tiny)
-    if np.count_nonzero(probs) <= FEW_TOKENS:  # after a top-k: sort them all
-        return [tiny, 0.0]
-    top = probs.max()
-    with np.errstate(divide="ignore"):
-        depth = (np.log(top) - np.log(probs)) * 2  # (V,) half-nats below the most likely token; inf for zeros
-    bins = np.minimum(depth, NUCLEUS_BINS - 1).astype(np.int64)  # the last bin: that deep or zero
-    counts = np.bincount(bins, minlength=NUCLEUS_BINS)
-    reached = int(np.searchsorted(np.cumsum(np.bincount(bins, probs, NUCLEUS_BINS)), top_p, side="left"))
-    after = [k for k in np.flatnonzero(counts[reached + 1 : NUCLEUS_BINS - 1]) + reached + 1][:1]
-    edges = [reached, *after] if reached < NUCLEUS_BINS - 1 else []
-    return [float(top * np.exp(-(k + 1) / 2)) for k in edges] + [tiny, 0.0]
+    for count in CANDIDATES[:0] if few else CANDIDATES:  # a partition of many equal zeros would take 10x longer
+        if count < len(probs):
+            yield max(float(np.partition(probs, -count)[-count]), tiny, within)
+    yield max(tiny, within)
+    yield within
+
+
+def _most_likely(probs: np.ndarray, last: float, count: int) -> np.ndarray:
+    """probs (V,) with only its `count` most likely tokens left, ties broken by id: those more likely than `last`,
+    the count-th highest value, then the lowest ids of those equal to it."""
+    above = np.flatnonzero(probs > last)
+    ties = np.flatnonzero(probs == last)[: count - len(above)]
+    out = np.zeros_like(probs)
+    out[above] = probs[above]
+    out[ties] = last
+    return out
 
 
 def _inverse_cdf(weights: np.ndarray, u: float) -> int:

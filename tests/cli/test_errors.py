@@ -102,6 +102,14 @@ def test_max_new_tokens_below_one(value, tiny_bundle):
     assert_user_error(code, err, "--max-new-tokens must be at least 1")
 
 
+@pytest.mark.parametrize("value", ["-0.1", "1.5", "nan"])
+def test_min_p_outside_zero_to_one(value, tiny_bundle):
+    code, err = run_cli(
+        "run", tiny_bundle("switchable"), "hello", "--prefix", "qa", "--temperature", "1", "--min-p", value
+    )
+    assert_user_error(code, err, "--min-p must be in [0, 1]")
+
+
 def test_existing_output_directory_needs_force(tiny_model_dir, peft_adapter, tmp_path):
     out = tmp_path / "out"
     out.mkdir()

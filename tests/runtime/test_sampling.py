@@ -1,4 +1,5 @@
-"""Choosing the next token: greedy is argmax; top-k and top-p never pick outside their set; a seed repeats a draw."""
+"""Choosing the next token: greedy is argmax; top-k, top-p and min-p never pick outside their set; a seed repeats a
+draw."""
 
 from __future__ import annotations
 
@@ -28,6 +29,14 @@ def test_top_p_keeps_the_smallest_set_that_reaches_the_mass():
     picked = draws(temperature=1.0, top_p=0.7)  # 0.5 + 0.3 reach 0.7; the first token alone does not
     assert set(picked[:, 0]) == {0, 1} and set(picked[:, 1]) == {2, 3}
     assert (draws(temperature=1.0, top_p=0.4) == [0, 3]).all()  # the first token always stays
+
+
+def test_min_p_keeps_the_tokens_at_least_that_share_of_the_most_likely_one():
+    assert set(draws(temperature=1.0, min_p=0.5)[:, 0]) == {0, 1}  # 0.3 ≥ 0.5 · 0.5; 0.15 is not
+    assert set(draws(temperature=1.0, min_p=0.2)[:, 0]) == {0, 1, 2}
+    assert (draws(temperature=1.0, min_p=1.0) == [0, 3]).all()
+    # after top-p (Hugging Face's order): top-p 0.7 keeps {0, 1}, then min-p 0.2 keeps both
+    assert set(draws(temperature=1.0, top_p=0.7, min_p=0.2)[:, 0]) == {0, 1}
 
 
 def test_a_seed_repeats_the_draw_and_sampling_follows_the_probabilities():
@@ -77,3 +86,26 @@ def test_top_p_sorting_only_the_likely_tokens_keeps_exactly_what_sorting_all_kee
         probs = weights / weights.sum(axis=-1, keepdims=True)
         for top_p in (0.1, 0.5, 0.9, 0.95, 0.999):
             assert np.array_equal(_nucleus(probs, top_p), _nucleus_by_full_sort(probs, top_p))
+
+
+def test_top_p_with_min_p_keeps_what_top_p_then_min_p_over_the_full_sort_keep():
+    """min_p bounds the tokens the nucleus has to sort (all but those below min_p times the most likely token are
+    dropped afterwards); top-p's set, then min-p's cut, equal the plain definitions' value for value."""
+    from prefixdeploy.runtime.sampling import _nucleus
+
+    rng = np.random.default_rng(6)
+    V = 49152
+    rows = (
+        rng.standard_normal((2, V)) * 4,
+        rng.standard_normal((2, V)) * 0.01,
+        np.round(rng.standard_normal((2, V)), 1),
+    )
+    for logits in rows:
+        weights = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        probs = weights / weights.sum(axis=-1, keepdims=True)
+        for top_p in (0.1, 0.9, 0.999):
+            for min_p in (0.001, 0.05, 0.5, 0.9):
+                unlikely = weights < min_p
+                got, want = _nucleus(probs, top_p, min_p), _nucleus_by_full_sort(probs, top_p)
+                got[unlikely] = want[unlikely] = 0.0
+                assert np.array_equal(got, want), (top_p, min_p)

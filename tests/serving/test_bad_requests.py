@@ -52,6 +52,8 @@ CASES = {
     "5 stop strings": (completions(stop=["a", "b", "c", "d", "e"]), 400, "stop"),
     "temperature -1": (completions(temperature=-1), 400, "temperature"),
     "top_p 0": (completions(top_p=0), 400, "top_p"),
+    "min_p above 1": (completions(min_p=1.5), 400, "min_p"),
+    "negative min_p": (chat(min_p=-0.1), 400, "min_p"),
     "logprobs 100": (completions(logprobs=100), 400, "logprobs"),
     "token id outside the vocabulary": (completions(prompt=[1, 10**6]), 400, "prompt"),
     "NaN temperature": (raw(b'{"model": "summ", "prompt": "x", "temperature": NaN}'), 400, None),

@@ -219,6 +219,7 @@ def test_requests_that_cannot_run_are_refused_synchronously(bundle, tiny_bundle)
         ({"temperature": -1}, "temperature"),
         ({"top_p": 0}, "top_p"),
         ({"top_k": -1}, "top_k"),
+        ({"min_p": 1.5}, "min_p"),
         ({"logprobs": 6}, "logprobs"),
     ]:
         with pytest.raises(PrefixDeployError, match=field):

@@ -56,9 +56,10 @@ def test_each_greedy_choice_equals_the_single_request_in_a_busy_batch(bundle):
     [
         ({"temperature": 0.9, "seed": 11}, ()),
         ({"temperature": 0.7, "top_p": 0.8, "top_k": 20, "seed": 2**63 - 2}, ()),
+        ({"temperature": 1.2, "top_p": 0.9, "min_p": 0.05, "seed": 8}, ()),
         ({"temperature": 0.9, "seed": 5, "frequency_penalty": 0.8}, "penalty"),
     ],
-    ids=["plain", "filters at the largest seed", "own processors"],
+    ids=["plain", "filters at the largest seed", "min_p after top_p", "own processors"],
 )
 def test_seeded_choice_i_equals_the_run_command_with_seed_plus_i(bundle, sampling, processors):
     """vLLM's rule: choice i of a request with seed s samples as a request of seed s + i alone; processors are
@@ -69,7 +70,7 @@ def test_seeded_choice_i_equals_the_run_command_with_seed_plus_i(bundle, samplin
         got = asyncio.run(submit_all(engine, bundle, cases, sampling | {"ignore_eos": True}, lambda i: n))
     for (ids, name, max_tokens), choices in zip(cases, got):
         seed = sampling["seed"]
-        run = {k: v for k, v in sampling.items() if k in ("temperature", "top_p", "top_k")}
+        run = {k: v for k, v in sampling.items() if k in ("temperature", "top_p", "top_k", "min_p")}
         own = (Penalties(ids, frequency=sampling["frequency_penalty"]),) if processors else ()
         want = [
             single(bundle, ids, name, max_tokens, seed=seed + i, ignore_eos=True, logits_processors=own, **run)

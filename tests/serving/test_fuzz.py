@@ -29,6 +29,7 @@ FIELDS = (
     "temperature",
     "top_p",
     "top_k",
+    "min_p",
     "seed",
     "stop",
     "stream",

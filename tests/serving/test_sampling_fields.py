@@ -141,3 +141,21 @@ def test_bad_sampling_fields_are_400_naming_the_field(server, case):
         response = http.post("/v1/completions", json={"model": "qa", "prompt": "hi", "max_tokens": 4} | fields)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["param"] == param, response.text
+
+
+def test_min_p_samples_as_the_runtime_does_and_draws_only_likely_tokens(server, reference):
+    """A seeded request with min_p (vLLM's and llama.cpp's field) draws what the runtime draws with the same seed, and
+    every drawn token was at least min_p times as likely as the most likely one (at the request's temperature)."""
+    temperature, min_p = 1.5, 0.3
+    choice = served(server, temperature=temperature, min_p=min_p, seed=4, ignore_eos=True)
+    bundle, prompt = reference.bundle, reference.bundle.encode(PROMPT, prefix="qa")
+    config = GenerationConfig(max_new_tokens=N, temperature=temperature, min_p=min_p, seed=4, ignore_eos=True)
+    assert choice["token_ids"] == [int(step.tokens[0]) for step in bundle.steps([prompt], ["qa"], config)]
+    ratios = [
+        np.exp((z[t] - z.max()) / temperature)
+        for t, z in zip(choice["token_ids"], raw_logits(bundle, prompt, choice["token_ids"]))
+    ]
+    assert min(ratios) >= min_p
+    without = served(server, temperature=temperature, seed=4, ignore_eos=True)["token_ids"]
+    free = [np.exp((z[t] - z.max()) / temperature) for t, z in zip(without, raw_logits(bundle, prompt, without))]
+    assert min(free) < min_p  # without it, this seed draws a token min_p drops (so the check above means something)

@@ -36,6 +36,7 @@ class SamplingParams:
     temperature: float = 1.0  # 0: greedy
     top_p: float = 1.0
     top_k: int = 0  # 0: off
+    min_p: float = 0.0  # 0: off; tokens less likely than min_p times the most likely one are dropped (vLLM's)
     seed: int | None = None  # per-request RNG; same seed -> same tokens
     logprobs: int | None = None  # None: none; 0..5: the chosen token's logprob plus this many top ones
     ignore_eos: bool = False
@@ -64,6 +65,8 @@ class SamplingParams:
             raise PrefixDeployError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
             raise PrefixDeployError(f"top_k must be ≥ 0 (0: off), got {self.top_k}")
+        if not 0.0 <= self.min_p <= 1.0:  # NaN too
+            raise ConfigError(f"min_p must be in [0, 1], got {self.min_p}", "min_p")
         for name in ("logprobs", "prompt_logprobs"):
             k = getattr(self, name)
             if k is not None and not 0 <= k <= MAX_LOGPROBS:
@@ -131,7 +134,7 @@ class Request:
         self.rng = np.random.default_rng(None if params.seed is None else params.seed + index)  # vLLM: seed + index
         self.siblings: list[Request] = []  # the other choices (set on index 0 only)
         self.choice = TokenChoice(
-            params.temperature, params.top_k, params.top_p, self.rng, _processors(self, eos_token_ids)
+            params.temperature, params.top_k, params.top_p, self.rng, _processors(self, eos_token_ids), params.min_p
         )
         self.aborted = False  # set by the consumer's thread; read by the engine at its next step
         self.finished = False  # the final event (or an error) was delivered

@@ -4,7 +4,7 @@ Field semantics follow OpenAI's API: `max_tokens` defaults to 16 and `temperatur
 per prompt (choice i samples with seed + i, vLLM's rule; n > 1 with temperature 0 is refused, as vLLM does);
 completions' `echo` returns the prompt first, with its tokens' logprobs when `logprobs` is set (and with `max_tokens`
 0 the prompt alone); `suffix` is refused and `best_of` accepted only equal to `n`; unknown fields are ignored. Types
-are strict (a string where a number belongs is 400). Extensions, as in vLLM: `top_k`, `ignore_eos`,
+are strict (a string where a number belongs is 400). Extensions, as in vLLM: `top_k`, `min_p`, `ignore_eos`,
 `return_token_ids`, `repetition_penalty`, `min_tokens`, `stop_token_ids`, `structured_outputs` and `guided_*`; as in
 llama.cpp's server: `cache_prompt` (false: this request prefills its whole prompt, not starting from the prompt
 cache); as in vLLM, `cache_salt` (the prompt cache shares a slot only among requests with the same salt). The
@@ -84,6 +84,7 @@ class _Sampling(_Body):
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
     top_k: Annotated[int, Field(ge=-1)] | None = None  # 0 or -1: off (vLLM accepts both)
+    min_p: Annotated[float, Field(ge=0.0, le=1.0)] | None = None  # vLLM's and llama.cpp's; 0: off
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
     stop: str | Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=MAX_STOP_STRINGS)] | None = None
     stream: bool | None = False
@@ -260,6 +261,7 @@ def sampling_params(request: _Sampling, max_tokens_limit: int, logprobs: int | N
             temperature=DEFAULT_TEMPERATURE if request.temperature is None else request.temperature,
             top_p=1.0 if request.top_p is None else request.top_p,
             top_k=max(request.top_k or 0, 0),
+            min_p=request.min_p or 0.0,
             seed=request.seed,
             logprobs=logprobs,
             ignore_eos=request.ignore_eos,
