@@ -82,10 +82,8 @@ def _client(args) -> str:
             f"`prefixdeploy bench --url` (the light client: httpx, keep-alive, one fixed 33-token prompt, "
             f"{args.output_len} output tokens, EOS ignored)"
         )
-    sampling = "".join(
-        f", {name} {value}" for name, value in (("temperature", getattr(args, "temperature", None)),
-                                                 ("top-p", getattr(args, "top_p", None))) if value is not None
-    )  # fmt: skip
+    fields = (("temperature", "temperature"), ("top-p", "top_p"), ("top-k", "top_k"), ("min-p", "min_p"))
+    sampling = "".join(f", {name} {getattr(args, key)}" for name, key in fields if getattr(args, key, None) is not None)
     return (
         f"`vllm bench serve` (random dataset, {_shared(args)}{args.input_len} input tokens, {args.output_len} output "
         f"tokens, EOS ignored, `Connection: close`{sampling})"

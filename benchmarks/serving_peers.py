@@ -71,6 +71,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--temperature", type=float, default=None, help="vllm client: every request's (default: none sent)")
     p.add_argument("--top-p", type=float, default=None, help="vllm client: every request's (default: none sent)")
+    p.add_argument("--top-k", type=int, default=None, help="vllm client: every request's (default: none sent)")
+    p.add_argument("--min-p", type=float, default=None, help="vllm client: every request's (default: none sent)")
     p.add_argument("--light-prompt", default=None, help="--client light: the prompt (default: bench's 33-token one)")
     p.add_argument("--slots", type=int, default=16, help="rows each server decodes at once (all three servers)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -221,6 +223,8 @@ def bench_serve(python: Path, model_dir: Path, server: Server, model: str, clien
     cmd += ["--result-filename", out.name, "--seed", "0"]
     cmd += ["--temperature", str(args.temperature)] if args.temperature is not None else []
     cmd += ["--top-p", str(args.top_p)] if args.top_p is not None else []
+    cmd += ["--top-k", str(args.top_k)] if args.top_k is not None else []
+    cmd += ["--min-p", str(args.min_p)] if args.min_p is not None else []
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "VLLM_TARGET_DEVICE": "cpu"})
     if done.returncode != 0:
         raise RuntimeError(f"vllm bench serve failed: {done.stderr[-1500:]}")
