@@ -10,6 +10,7 @@ Shape letters: n rows, V vocab.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -81,20 +82,23 @@ def sample_next(
     llama.cpp's field) drops the tokens whose probability is below min_p times the row's highest, after top-p."""
     if temperature == 0.0:
         return logits.argmax(axis=-1).astype(np.int64)  # (B,)
-    weights = logits.astype(np.float64)  # (B, V) scores, then unnormalized probabilities, in place
-    if temperature != 1.0:
-        weights /= temperature
+    weights = _scratch("weights", logits.shape)  # (B, V) scores, then unnormalized probabilities, in place
+    if temperature == 1.0:
+        np.copyto(weights, logits)
+    else:
+        np.divide(logits, temperature, out=weights, dtype=np.float64)  # in float64, as logits.astype(float64) / T
     below_k = None
     if 0 < top_k < weights.shape[-1]:
-        below_k = weights < np.partition(weights, -top_k, axis=-1)[:, -top_k, None]  # (B, V)
+        below_k = weights < _partitioned(weights, -top_k)[:, -top_k, None]  # (B, V)
     weights -= weights.max(axis=-1, keepdims=True)
     np.exp(weights, out=weights)  # the most likely token's weight is exactly 1 (exp of -inf would take 7x longer)
     if below_k is not None:
         weights[below_k] = 0.0
     likely = weights >= min_p if min_p > 0 else None  # (B, V) at least min_p times as likely as the most likely
     if top_p < 1.0:
+        weights /= weights.sum(axis=-1, keepdims=True)  # probabilities
         few = below_k is not None and top_k <= CANDIDATES[0]  # a top-k left so few tokens that all are sorted
-        weights = _nucleus(weights / weights.sum(axis=-1, keepdims=True), top_p, min_p, few)
+        _nucleus(weights, top_p, min_p, few)
     if likely is not None:
         weights *= likely  # a multiply, not a masked store: the mask's pattern is random, its branches mispredict
     u = rng.random((weights.shape[0], 1))  # (B, 1)
@@ -104,29 +108,32 @@ def sample_next(
 CANDIDATES = (1024, 8192)  # top-p sorts this many of a row's most likely tokens, then more if their mass falls short
 
 
-def _nucleus(probs: np.ndarray, top_p: float, min_p: float = 0.0, few: bool = False) -> np.ndarray:
-    """probs (B, V) -> the smallest most-likely set whose mass reaches top_p kept, the rest zero (the most likely
-    token always stays; equally likely tokens are taken lowest id first); not renormalized. With min_p, exact only
-    among the tokens at least min_p times as likely as the most likely one (the caller drops the others): the rest
-    may be zero too. few: at most CANDIDATES[0] tokens have a probability above 0 (a top-k's)."""
-    return np.stack([_nucleus_row(row, top_p, min_p * row.max() * MIN_P_MARGIN, few) for row in probs])
+def _nucleus(probs: np.ndarray, top_p: float, min_p: float = 0.0, few: bool = False) -> None:
+    """probs (B, V), in place: the smallest most-likely set whose mass reaches top_p kept, the rest zero (the most
+    likely token always stays; equally likely tokens are taken lowest id first); not renormalized. With min_p, exact
+    only among the tokens at least min_p times as likely as the most likely one (the caller drops the others): the
+    rest may be zero too. few: at most CANDIDATES[0] tokens have a probability above 0 (a top-k's). In place, as every
+    new array of V float64 costs page faults (a fresh 384 KiB each)."""
+    for row in probs:
+        _nucleus_row(row, top_p, min_p * row.max() * MIN_P_MARGIN, few)
 
 
 MIN_P_MARGIN = 1 - 1e-9  # min_p's floor a hair lower, so rounding in probs never drops a token min_p keeps
 
 
-def _nucleus_row(probs: np.ndarray, top_p: float, within: float = 0.0, few: bool = False) -> np.ndarray:
-    """One row (V,) of `_nucleus`, exact among the tokens of probability ≥ `within`. Sorting the whole vocabulary
-    took 4.8 ms a row at 49,152 tokens; this sorts only the tokens at or above a floor, which come first in the
-    most-likely-first order, so their running sum is that order's own (equal values may come in any order: their sums
-    are the same). Once their mass reaches top_p, or the floor is `within`, every other token is dropped too; else a
-    lower floor (`_floors`), down to the whole vocabulary."""
+def _nucleus_row(probs: np.ndarray, top_p: float, within: float = 0.0, few: bool = False) -> None:
+    """One row (V,) of `_nucleus`, in place, exact among the tokens of probability ≥ `within`. Sorting the whole
+    vocabulary took 4.8 ms a row at 49,152 tokens; this sorts only the tokens at or above a floor, which come first in
+    the most-likely-first order, so their running sum is that order's own (equal values may come in any order: their
+    sums are the same). Once their mass reaches top_p, or the floor is `within`, every other token is dropped too;
+    else a lower floor (`_floors`), down to the whole vocabulary."""
     for floor in _floors(probs, within, few):
         ranked = -np.sort(-probs[probs >= floor])  # most likely first
         running = np.cumsum(ranked)
         if running[-1] >= top_p or floor <= within:  # then the mass before any other token has, or it is not asked
             kept = int(np.count_nonzero(running - ranked < top_p))  # the mass before them has not reached top_p
-            return _most_likely(probs, ranked[kept - 1], kept)
+            _keep_most_likely(probs, ranked[kept - 1], kept)
+            return
     raise AssertionError("the last floor takes every token")
 
 
@@ -137,19 +144,39 @@ def _floors(probs: np.ndarray, within: float, few: bool) -> Iterator[float]:
     tiny = float(np.finfo(probs.dtype).tiny)
     for count in CANDIDATES[:0] if few else CANDIDATES:  # a partition of many equal zeros would take 10x longer
         if count < len(probs):
-            yield max(float(np.partition(probs, -count)[-count]), tiny, within)
+            yield max(float(_partitioned(probs, -count)[-count]), tiny, within)
     yield max(tiny, within)
     yield within
 
 
-def _most_likely(probs: np.ndarray, last: float, count: int) -> np.ndarray:
-    """probs (V,) with only its `count` most likely tokens left, ties broken by id: those more likely than `last`,
-    the count-th highest value, then the lowest ids of those equal to it."""
-    above = np.flatnonzero(probs > last)
-    ties = np.flatnonzero(probs == last)[: count - len(above)]
-    out = np.zeros_like(probs)
-    out[above] = probs[above]
-    out[ties] = last
+def _keep_most_likely(probs: np.ndarray, last: float, count: int) -> None:
+    """probs (V,), in place: only its `count` most likely tokens left, ties broken by id (those more likely than
+    `last`, the count-th highest value, then the lowest ids of those equal to it), the rest zero."""
+    ties = np.flatnonzero(probs == last)
+    above = int(np.count_nonzero(probs > last))
+    probs[probs < last] = 0.0  # most tokens: the mask's branches predict well
+    probs[ties[count - above :]] = 0.0
+
+
+_buffers = threading.local()  # each thread's scratch arrays: sample_next is never re-entered on a thread
+
+
+def _scratch(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """This thread's float64 array of `shape` for `name`, reused from call to call: glibc gives arrays of V float64
+    (384 KiB at 49,152 tokens) back to the kernel when freed, and every fresh one then cost ~100 page faults, up to
+    a third of a top-p draw."""
+    array = getattr(_buffers, name, None)
+    if array is None or array.shape != shape:
+        array = np.empty(shape, np.float64)
+        setattr(_buffers, name, array)
+    return array
+
+
+def _partitioned(values: np.ndarray, kth: int) -> np.ndarray:
+    """`np.partition(values, kth, axis=-1)` (float64), in this thread's scratch array: valid until the next call."""
+    out = _scratch(f"partition{values.ndim}", values.shape)
+    np.copyto(out, values)
+    out.partition(kth, axis=-1)
     return out
 
 
