@@ -39,6 +39,7 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     health: str = "/health"
     port: int = 0
+    cwd: Path | None = None  # where it starts (`python -m` imports the prefixdeploy of its working directory first)
 
 
 def llama_bin(cache: Path, jobs: int) -> Path:
@@ -131,6 +132,7 @@ def start(server: Server, port: int) -> tuple[subprocess.Popen, float]:
     process = subprocess.Popen(
         command,
         env={**os.environ, **server.env},
+        cwd=server.cwd,
         stdout=subprocess.DEVNULL,
         stderr=errors,
         start_new_session=True,

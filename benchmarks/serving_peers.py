@@ -42,7 +42,7 @@ from peers import Server
 from peers_report import MIXED
 
 log = logging.getLogger("peers")
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parent
 METRICS = ("output_throughput", "median_ttft_ms", "p99_ttft_ms", "median_tpot_ms", "p99_itl_ms")
 PREFIX = "extract"  # the prefix of our prefix rows (a sample prefix: samples/extract)
 
@@ -106,14 +106,14 @@ def ours(
 ) -> Server:
     """Our server on `bundle`'s graph of `precision` (named by `weights`), with `batches` as its batch precision;
     `mixed`: with `--mixed-steps` (prompt chunks in the decode's forward); `flags`: more `serve` flags."""
-    cmd = [sys.executable, "-m", "prefixdeploy.cli", "serve", str(bundle), "--port", "{port}"]
+    cmd = [sys.executable, "-m", "prefixdeploy.cli", "serve", str(bundle.resolve()), "--port", "{port}"]
     cmd += ["--precision", precision, "--max-num-seqs", str(args.slots), "--max-queue", "256"]
     cmd += ["--batch-precision", batches] if batches else []
     cmd += ["--mixed-steps"] if mixed else []
     cmd += list(flags)
     weights = weights or precision
     name = f"prefixdeploy {weights}" + (MIXED if mixed else "")
-    return Server(name, weights, cmd, model="SmolLM2-135M-Instruct")
+    return Server(name, weights, cmd, model="SmolLM2-135M-Instruct", cwd=HERE.parent)  # this checkout's code
 
 
 def llama_server(bin_dir: Path, gguf: Path, fmt: str, args) -> Server:
@@ -168,8 +168,9 @@ def extra_server(spec: str, args) -> Server:
     server = ours(
         Path(parts[0]), parts[1], args, label, batches=parts[2] if len(parts) == 3 else "", flags=tuple(flags)
     )
-    if tree:
-        server.env["PYTHONPATH"] = str(Path(tree).resolve())
+    if tree:  # started there, `python -m` imports that tree's prefixdeploy (PYTHONPATH alone comes after the cwd)
+        server.cwd = Path(tree).resolve()
+        server.env["PYTHONPATH"] = str(server.cwd)
     return server
 
 

@@ -5,6 +5,8 @@ report and its plot from a fixed set of measurements. Speed itself is never asse
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -75,6 +77,26 @@ def test_extra_rows_serve_another_bundle_side_by_side():
     for bad in ("no-equals", "label=/b", "label=/b:int4:int8:fp32", "label= --mixed-steps", "x@/nowhere=/b:int4"):
         with pytest.raises(SystemExit, match="BUNDLE:PRECISION"):
             serving_peers.extra_server(bad, args)
+
+
+def test_a_row_of_another_tree_runs_that_tree_s_code_started_from_any_checkout(tmp_path, monkeypatch):
+    """`python -m` puts the working directory ahead of PYTHONPATH: a row @TREE started from a checkout ran that
+    checkout's code. It starts in TREE now; rows without a tree start in this checkout, wherever the benchmark runs."""
+    import serving_peers
+
+    tree = tmp_path / "tree"
+    (tree / "prefixdeploy" / "cli").mkdir(parents=True)
+    (tree / "prefixdeploy" / "__init__.py").write_text("")
+    (tree / "prefixdeploy" / "cli" / "__init__.py").write_text("")
+    (tree / "prefixdeploy" / "cli" / "__main__.py").write_text("import prefixdeploy\nprint(prefixdeploy.__file__)\n")
+    monkeypatch.chdir(ROOT)  # a checkout with a prefixdeploy of its own
+    args = serving_peers.parse_args([])
+    old = serving_peers.extra_server(f"old@{tree}=/b/new:int4", args)
+    env = {**os.environ, **old.env}
+    done = subprocess.run(old.command, cwd=old.cwd, env=env, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == str(tree / "prefixdeploy" / "__init__.py"), done.stderr[-500:]
+    this = serving_peers.extra_server("this=/b/new:int4", args)
+    assert this.cwd == ROOT and "PYTHONPATH" not in this.env
 
 
 def test_base_and_prefix_passes_take_turns_going_first():
